@@ -1,0 +1,6 @@
+"""DeepDreamVideo: Caffe Model Zoo nets dreaming on video frames, on PyTorch."""
+from .engine import Net, load_net
+from .errors import DeepDreamError
+
+__version__ = "0.1.0"
+__all__ = ["Net", "load_net", "DeepDreamError", "__version__"]

@@ -1,0 +1,170 @@
+"""The deepdream maths: octave pyramid, jitter, normalised gradient ascent, clipping.
+
+``dream`` is Google's 2015 ``deepdream()`` (as DeepDreamVideo's 2_dreaming_time.py ran it) step
+for step: octaves made with ``scipy.ndimage.zoom(order=1)``, detail carried up the pyramid, a
+random roll before each step and back after it, a step of ``step_size / mean(|g|)``, and a clip
+to [-mean, 255 - mean] after every step.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.ndimage as nd
+import torch
+
+from . import objectives
+from .engine import Net
+from .errors import ImageTooSmallError, ZeroGradientError
+
+log = logging.getLogger(__name__)
+
+
+def preprocess(image: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB (0..255) to Caffe's 3 x H x W BGR float32 with the mean subtracted."""
+    bgr = np.asarray(image, dtype=np.float32)[:, :, ::-1].transpose(2, 0, 1)
+    return bgr - mean.reshape(3, 1, 1)
+
+
+def deprocess(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """The inverse of ``preprocess``: 3 x H x W BGR minus mean to H x W x 3 RGB float32."""
+    return np.ascontiguousarray((x + mean.reshape(3, 1, 1))[::-1].transpose(1, 2, 0))
+
+
+def octave_pyramid(base: np.ndarray, octave_n: int, octave_scale: float) -> list[np.ndarray]:
+    """``base`` (3 x H x W) and ``octave_n - 1`` successively smaller copies, largest first."""
+    octaves = [base]
+    for _ in range(octave_n - 1):
+        octaves.append(nd.zoom(octaves[-1], (1, 1.0 / octave_scale, 1.0 / octave_scale),
+                               order=1))
+    return octaves
+
+
+def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
+               octave_scale: float) -> None:
+    """Raise ImageTooSmallError, naming the smallest size that works, if the smallest octave
+    of a height x width image cannot reach ``end`` (the original simply crashed)."""
+    sizes = [(height, width)]
+    for _ in range(octave_n - 1):  # the octave sizes nd.zoom produces: round(side / scale)
+        sizes.append(tuple(int(round(s / octave_scale)) for s in sizes[-1]))
+    small_h, small_w = sizes[-1]
+    if small_h >= 1 and small_w >= 1 and _reaches(net, end, small_h, small_w):
+        return
+    need = _smallest_side(net, end)
+    if need is None:
+        raise ImageTooSmallError(f"layer '{end}' cannot be reached from a {width}x{height} "
+                                 "image at any octave size; dream on an earlier layer")
+    side = need
+    while _shrink(side, octave_n, octave_scale) < need:
+        side += 1
+    raise ImageTooSmallError(
+        f"a {width}x{height} image is too small for {octave_n} octaves of scale "
+        f"{octave_scale} at layer '{end}': the smallest octave would be "
+        f"{small_w}x{small_h}, and that layer needs at least {need}x{need}. Use frames of at "
+        f"least {side}x{side} pixels, fewer octaves (-oct) or an earlier layer (-l)")
+
+
+def _shrink(side: int, octave_n: int, octave_scale: float) -> int:
+    for _ in range(octave_n - 1):
+        side = int(round(side / octave_scale))
+    return side
+
+
+def _reaches(net: Net, end: str, height: int, width: int) -> bool:
+    try:
+        return all(d > 0 for d in net.end_shape(height, width, end))
+    except ImageTooSmallError:
+        return False
+
+
+def _smallest_side(net: Net, end: str, limit: int = 4096) -> int | None:
+    """The smallest square input that reaches ``end`` (binary search: sizes grow with input)."""
+    if not _reaches(net, end, limit, limit):
+        return None
+    low, high = 1, limit
+    while low < high:
+        mid = (low + high) // 2
+        if _reaches(net, end, mid, mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
+              step_size: float, jitter: int, clip_low: torch.Tensor | None,
+              clip_high: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
+    """One normalised gradient-ascent step on ``x`` (N, 3, H, W), jittered by a random roll."""
+    ox, oy = (int(v) for v in rng.integers(-jitter, jitter + 1, 2))
+    x = x.roll((oy, ox), (2, 3))                                  # (N, 3, H, W)
+    g = net.gradient(x, end, objective)
+    scale = g.abs().mean()
+    if not scale > 0:
+        raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
+                                "(a blank frame, or a layer that is silent on it): "
+                                "there is nothing to dream")
+    x = x + (step_size / scale) * g
+    x = x.roll((-oy, -ox), (2, 3))
+    if clip_low is not None:
+        x = torch.maximum(torch.minimum(x, clip_high), clip_low)
+    return x
+
+
+def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int = 4,
+          octave_scale: float = 1.4, jitter: int = 32, step_size: float = 1.5,
+          clip: bool = True, guide: np.ndarray | None = None,
+          seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """Dream on ``image`` (H x W x 3 RGB, 0..255, uint8 or float) at layer ``end``.
+
+    Returns the dreamed image as H x W x 3 float32 RGB (not rounded, not clipped to 0..255
+    when ``clip`` is False). ``guide`` is the C x h x w features of a guide image at ``end``
+    (see ``guide_features``); ``seed`` makes the jitter reproducible.
+
+    Raises UnknownLayerError, ImageTooSmallError or ZeroGradientError.
+    """
+    net.resolve(end)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"dream() takes an H x W x 3 RGB image, not shape {image.shape}")
+    height, width = image.shape[:2]
+    check_size(net, end, height, width, octave_n, octave_scale)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    objective = objectives.l2 if guide is None else objectives.guided(guide)
+    device = net.device
+    mean = torch.as_tensor(net.mean, device=device).reshape(1, 3, 1, 1)
+    clip_low, clip_high = (-mean, 255.0 - mean) if clip else (None, None)
+
+    octaves = octave_pyramid(preprocess(image, net.mean), octave_n, octave_scale)
+    detail = np.zeros_like(octaves[-1])
+    for octave, base in enumerate(octaves[::-1]):
+        h, w = base.shape[-2:]
+        if octave > 0:  # upscale the detail dreamed at the previous (smaller) octave
+            h1, w1 = detail.shape[-2:]
+            detail = nd.zoom(detail, (1, 1.0 * h / h1, 1.0 * w / w1), order=1)
+        x = torch.as_tensor(base + detail, device=device)[None]   # (1, 3, h, w)
+        for i in range(iter_n):
+            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high, rng)
+            log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
+        result = x[0].cpu().numpy()                                # (3, h, w)
+        detail = result - base
+    return deprocess(result, net.mean)
+
+
+def guide_features(net: Net, image: np.ndarray, end: str, max_side: int = 224) -> np.ndarray:
+    """The C x h x w features of a guide image at ``end``. A guide larger than ``max_side``
+    is shrunk to fit (as the original script did); any smaller guide is used as it is, down to
+    the smallest size the layer can take, below which it is enlarged."""
+    from PIL import Image
+
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    w, h = pil.size
+    if max(w, h) > max_side:
+        r = max_side / float(max(w, h))
+        pil = pil.resize((max(1, int(r * w)), max(1, int(r * h))), Image.BILINEAR)
+    need = _smallest_side(net, end)
+    if need is not None and min(pil.size) < need:
+        r = need / float(min(pil.size))
+        pil = pil.resize((int(np.ceil(r * pil.size[0])), int(np.ceil(r * pil.size[1]))),
+                         Image.BILINEAR)
+    x = preprocess(np.asarray(pil, dtype=np.float32), net.mean)[None]
+    return net.forward(x, end)[0]

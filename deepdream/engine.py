@@ -1,0 +1,121 @@
+"""The one small interface behind which every engine runs a Caffe net, and ``load_net``.
+
+Arrays crossing the public interface are numpy, in Caffe's convention: (N, 3, H, W) float32,
+BGR, the mean already subtracted. The dream loop talks to ``Net.gradient`` with torch tensors
+on ``Net.device`` so that a GPU engine never round-trips through the host.
+"""
+from __future__ import annotations
+
+import abc
+import difflib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import objectives
+from .errors import DeviceError, UnknownLayerError
+
+# The mean of the ImageNet training images, BGR, that BVLC's GoogLeNet (and most Model Zoo
+# nets) subtract from their input. Per-model values live in the model registry.
+IMAGENET_MEAN_BGR = (104.0, 116.0, 122.0)
+
+
+class Net(abc.ABC):
+    """A loaded Caffe net that can run forward to a layer and differentiate an objective."""
+
+    #: blob names in the order the net produces them (the input first)
+    blobs: list[str]
+    #: layer names in run order
+    layers: list[str]
+    #: the mean (BGR, per channel) subtracted from images, float32 of shape (3,)
+    mean: np.ndarray
+    #: the torch device the engine computes on, as a string ("cpu", "cuda:0", ...)
+    device: str
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, end: str) -> np.ndarray:
+        """Run the layers up to and including ``end`` and return that blob as Caffe shows it
+        then (pycaffe's ``net.forward(end=end)``; an in-place ReLU after ``end`` has not run).
+        ``end`` may be a layer name or a blob name."""
+
+    @abc.abstractmethod
+    def gradient(self, x: torch.Tensor, end: str,
+                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
+        """The gradient of ``objective(blob at end)`` with respect to the input tensor ``x``
+        (N, 3, H, W) on ``self.device``."""
+
+    @abc.abstractmethod
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...]]:
+        """The shape of every blob for a (1, 3, height, width) input, in order. Raises a
+        DeepDreamError for an input the net cannot take."""
+
+    @abc.abstractmethod
+    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
+        """The shape of the blob at ``end`` for a (1, 3, height, width) input, without
+        computing it. Raises ImageTooSmallError if the net cannot take that input."""
+
+    def input_gradient(self, x: np.ndarray, end: str,
+                       guide: np.ndarray | None = None) -> np.ndarray:
+        """The gradient of 0.5 * ||blob at end||^2 with respect to ``x`` (shaped like ``x``);
+        with ``guide`` (the C x h x w features of a guide image at ``end``) the original
+        script's guided objective instead."""
+        objective = objectives.l2 if guide is None else objectives.guided(guide)
+        xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=self.device)
+        return self.gradient(xt, end, objective).cpu().numpy()
+
+    def resolve(self, end: str) -> str:
+        """Check that ``end`` names a layer or blob; raise UnknownLayerError suggesting the
+        nearest names otherwise."""
+        if end in self.layers or end in self.blobs:
+            return end
+        names = list(dict.fromkeys(self.layers + self.blobs))
+        near = difflib.get_close_matches(end, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(near)}?" if near else \
+            "; list them with 2_dreaming_time.py --list-layers"
+        raise UnknownLayerError(f"the net has no layer or blob named '{end}'{hint}")
+
+
+def resolve_device(device: str | int | None) -> str:
+    """Map "cpu", "cuda", "cuda:N", "mps", "auto" (or a bare GPU number) to a torch device
+    string, raising DeviceError when it is not available here."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return "cuda:0"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    device = str(device)
+    if device.isdigit():
+        device = f"cuda:{device}"
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{device}' asked for, but this PyTorch "
+                              f"({torch.__version__}) sees no CUDA GPU; install a CUDA build "
+                              "of torch (see README) or use --device cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device '{device}' asked for, but there are only "
+                              f"{torch.cuda.device_count()} CUDA GPU(s)")
+        return f"cuda:{index}"
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError("device 'mps' asked for, but Apple's Metal is not available")
+        return device
+    raise DeviceError(f"unknown device '{device}': use cpu, cuda, cuda:N, mps or auto")
+
+
+def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: str = "cpu",
+             mean=IMAGENET_MEAN_BGR, engine: str = "torch") -> Net:
+    """Load a Caffe net (.caffemodel weights, optional deploy prototxt) onto ``device``.
+
+    Without ``deploy`` the structure saved in the caffemodel is used. Raises ModelError,
+    ModelMismatchError or DeviceError with a plain sentence.
+    """
+    if engine != "torch":
+        raise DeviceError(f"unknown engine '{engine}': the available engine is 'torch'")
+    from . import caffe_format, torch_engine
+    spec = caffe_format.read_net(caffemodel, deploy)
+    return torch_engine.TorchNet(spec, resolve_device(device), mean)

@@ -1,0 +1,45 @@
+"""The exceptions a user can cause: each carries one plain sentence that the scripts print."""
+
+
+class DeepDreamError(Exception):
+    """Base of every error caused by input, files or settings rather than by a bug.
+
+    The scripts print ``str(error)`` and exit non-zero, without a traceback
+    (set ``DEEPDREAM_DEBUG=1`` to see one).
+    """
+
+
+class ModelError(DeepDreamError):
+    """A model file is missing, truncated, corrupt, or uses something we do not support."""
+
+
+class ModelMismatchError(ModelError):
+    """The deploy prototxt and the caffemodel's weights do not fit together."""
+
+
+class UnknownLayerError(DeepDreamError):
+    """A layer or blob name that the net does not have."""
+
+
+class ImageTooSmallError(DeepDreamError):
+    """The image is too small for the requested octaves and layer."""
+
+
+class ZeroGradientError(DeepDreamError):
+    """The objective's gradient is zero everywhere, so there is no direction to dream in."""
+
+
+class DeviceError(DeepDreamError):
+    """The requested device (CUDA, MPS) is not available."""
+
+
+class FramesError(DeepDreamError):
+    """A frame folder or frame file is missing, empty or unreadable."""
+
+
+class VideoError(DeepDreamError):
+    """ffmpeg is missing or could not read or write a movie."""
+
+
+class ResumeError(DeepDreamError):
+    """An output folder holds a run made with other parameters."""
