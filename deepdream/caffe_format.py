@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ _V1_PARAM_FIELDS = ("accuracy_param", "concat_param", "convolution_param", "data
                     "dropout_param", "eltwise_param", "image_data_param",
                     "inner_product_param", "lrn_param", "memory_data_param", "pooling_param",
                     "relu_param", "softmax_param", "transform_param", "loss_param")
+_SPLIT_NAME = re.compile(r".+_\d+_split_\d+")
 
 
 @dataclasses.dataclass
@@ -210,6 +212,25 @@ def _input_shape(layer: pb.LayerParameter) -> tuple[int, ...] | None:
     return (1, 3, crop, crop) if crop else None
 
 
+def _split_source(blob: str, available: set[str]) -> str | None:
+    """The blob that Caffe's automatic Split layer copied into ``blob``, when the Split layer
+    itself is missing from a saved net (some V1 files keep only the renamed bottoms). Caffe
+    names split copies ``<blob>_<layer>_<i>_split_<j>``."""
+    match = _SPLIT_NAME.fullmatch(blob)
+    if not match:
+        return None
+    sources = [b for b in available if blob.startswith(b + "_")]
+    return max(sources, key=len) if sources else None
+
+
+def _with_bottoms(layer: pb.LayerParameter, bottoms: list[str]) -> pb.LayerParameter:
+    renamed = pb.LayerParameter()
+    renamed.CopyFrom(layer)
+    del renamed.bottom[:]
+    renamed.bottom.extend(bottoms)
+    return renamed
+
+
 def read_net(caffemodel: str | Path, deploy: str | Path | None = None) -> NetSpec:
     """Read a net and its weights.
 
@@ -241,6 +262,9 @@ def read_net(caffemodel: str | Path, deploy: str | Path | None = None) -> NetSpe
                 specs.append(LayerSpec(layer.name, "Input", [], [input_name], spec))
                 available.add(input_name)
             continue
+        bottoms = [b if b in available else _split_source(b, available) for b in layer.bottom]
+        if None not in bottoms and bottoms != list(layer.bottom):
+            layer = _with_bottoms(layer, bottoms)
         if not set(layer.bottom) <= available:
             if deploy is None:  # e.g. a loss layer that reads the labels of a data layer
                 log.debug("dropping layer %s (%s): its inputs are not produced",

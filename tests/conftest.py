@@ -1,0 +1,50 @@
+import ast
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(ROOT))
+
+MEAN = np.float32([104, 116, 122])
+
+
+def caffe_input(image: np.ndarray) -> np.ndarray:
+    """The fixture README's input blob: BGR, mean subtracted, (1, 3, H, W)."""
+    return (image[:, :, ::-1].transpose(2, 0, 1) - MEAN[:, None, None])[None].astype(np.float32)
+
+
+def relative_error(actual, expected) -> float:
+    return float(np.abs(np.asarray(actual) - expected).max() / np.abs(expected).max())
+
+
+@pytest.fixture(scope="session")
+def golden():
+    with np.load(FIXTURES / "tiny_googlenet_golden.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="session")
+def dream_params(golden):
+    return ast.literal_eval(str(golden["dream/params"]))
+
+
+@pytest.fixture(scope="session")
+def tiny_net():
+    import deepdream
+    return deepdream.load_net(FIXTURES / "tiny_googlenet.caffemodel",
+                              FIXTURES / "tiny_googlenet.prototxt")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny net laid out as the original expects a model folder: deploy.prototxt and
+    bvlc_googlenet.caffemodel side by side."""
+    folder = tmp_path_factory.mktemp("model")
+    shutil.copy(FIXTURES / "tiny_googlenet.prototxt", folder / "deploy.prototxt")
+    shutil.copy(FIXTURES / "tiny_googlenet.caffemodel", folder / "bvlc_googlenet.caffemodel")
+    return folder

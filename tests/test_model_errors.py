@@ -1,0 +1,129 @@
+"""Errors a user can cause while loading and running a net: one clear sentence each."""
+import shutil
+
+import numpy as np
+import pytest
+
+import deepdream
+from deepdream import caffe_pb2 as pb
+from deepdream.dream import dream
+from deepdream.errors import (DeviceError, ImageTooSmallError, ModelError, ModelMismatchError,
+                              UnknownLayerError, ZeroGradientError)
+from google.protobuf import text_format
+
+from caffe_nets import layer, write_net
+from conftest import FIXTURES, caffe_input
+
+MODEL = FIXTURES / "tiny_googlenet.caffemodel"
+DEPLOY = FIXTURES / "tiny_googlenet.prototxt"
+
+
+def test_unknown_end_layer_suggests_nearest_names(tiny_net, golden):
+    x = caffe_input(golden["input/67x83"])
+    with pytest.raises(UnknownLayerError, match="inception_4c/output"):
+        tiny_net.forward(x, "inception_4c/ouput")
+    with pytest.raises(UnknownLayerError, match="no layer or blob named 'nonsense'"):
+        dream(tiny_net, golden["input/67x83"], "nonsense")
+
+
+def test_image_too_small_names_the_smallest_size_that_works(tiny_net):
+    with pytest.raises(ImageTooSmallError) as info:
+        dream(tiny_net, np.zeros((20, 20, 3), np.uint8), "inception_5b/output", octave_n=8)
+    message = str(info.value)
+    assert "8 octaves" in message and "at least" in message
+    side = int(message.split("at least ")[-1].split("x")[0])
+    # the size it names really works (no error before the first step)
+    out = dream(tiny_net, np.full((side, side, 3), 128, np.uint8), "inception_5b/output",
+                octave_n=8, iter_n=1, jitter=0)
+    assert out.shape == (side, side, 3)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_truncated_caffemodel(tmp_path, fraction):
+    data = MODEL.read_bytes()
+    cut = tmp_path / "cut.caffemodel"
+    cut.write_bytes(data[:int(len(data) * fraction)])
+    with pytest.raises(ModelError, match="truncated|corrupt|no weights"):
+        deepdream.load_net(cut, DEPLOY)
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff" * 1000, b"not a model at all" * 50],
+                         ids=["empty", "garbage", "text"])
+def test_corrupt_caffemodel(tmp_path, content):
+    bad = tmp_path / "bad.caffemodel"
+    bad.write_bytes(content)
+    with pytest.raises(ModelError):
+        deepdream.load_net(bad, DEPLOY)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(ModelError, match="caffemodel not found"):
+        deepdream.load_net(tmp_path / "nope.caffemodel", DEPLOY)
+    with pytest.raises(ModelError, match="deploy prototxt not found"):
+        deepdream.load_net(MODEL, tmp_path / "nope.prototxt")
+
+
+def test_bad_prototxt(tmp_path):
+    bad = tmp_path / "deploy.prototxt"
+    bad.write_text("layer { name: 'x' type: ")
+    with pytest.raises(ModelError, match="not a valid Caffe prototxt"):
+        deepdream.load_net(MODEL, bad)
+
+
+def test_deploy_and_caffemodel_shapes_do_not_match(tmp_path):
+    net = pb.NetParameter()
+    text_format.Parse(DEPLOY.read_text(), net)
+    conv = next(l for l in net.layer if l.name == "conv2/3x3")
+    conv.convolution_param.num_output = 40
+    deploy = tmp_path / "deploy.prototxt"
+    deploy.write_text(text_format.MessageToString(net))
+    with pytest.raises(ModelMismatchError) as info:
+        deepdream.load_net(MODEL, deploy)
+    message = str(info.value)
+    assert "conv2/3x3" in message and "(40, 8, 3, 3)" in message and "(24, 8, 3, 3)" in message
+
+
+def test_deploy_layer_without_weights(tmp_path):
+    net = pb.NetParameter()
+    text_format.Parse(DEPLOY.read_text(), net)
+    next(l for l in net.layer if l.name == "conv2/3x3").name = "conv2/renamed"
+    deploy = tmp_path / "deploy.prototxt"
+    deploy.write_text(text_format.MessageToString(net))
+    with pytest.raises(ModelMismatchError, match="'conv2/renamed'.*has no weights"):
+        deepdream.load_net(MODEL, deploy)
+
+
+def test_caffemodel_layers_missing_from_deploy_are_ignored(tmp_path):
+    # a deploy that stops early: the caffemodel's later layers are simply not used
+    net = pb.NetParameter()
+    text_format.Parse(DEPLOY.read_text(), net)
+    keep = [l for l in net.layer][:10]
+    del net.layer[:]
+    net.layer.extend(keep)
+    deploy = tmp_path / "short.prototxt"
+    deploy.write_text(text_format.MessageToString(net))
+    short = deepdream.load_net(MODEL, deploy)
+    assert short.layers == [l.name for l in keep[1:]]
+
+
+def test_zero_gradient_is_a_clear_error(tmp_path):
+    model, deploy = write_net(tmp_path, [
+        layer("c", "Convolution", ["data"], ["c"],
+              [np.zeros((2, 3, 3, 3), np.float32), np.zeros(2, np.float32)],
+              convolution_param=dict(num_output=2, kernel_size=[3]))], (1, 3, 16, 16))
+    net = deepdream.load_net(model, deploy)
+    with pytest.raises(ZeroGradientError, match="zero"):
+        dream(net, np.full((16, 16, 3), 100, np.uint8), "c", octave_n=1, iter_n=2)
+
+
+def test_unknown_device():
+    with pytest.raises(DeviceError, match="unknown device"):
+        deepdream.load_net(MODEL, DEPLOY, device="tpu")
+
+
+def test_v1_caffemodel_alone_builds_from_its_saved_structure(golden):
+    net = deepdream.load_net(FIXTURES / "tiny_googlenet_v1.caffemodel")
+    x = caffe_input(golden["input/67x83"])
+    expected = golden["fwd/inception_4c/output/67x83"]
+    assert np.abs(net.forward(x, "inception_4c/output") - expected).max() \
+        < 1e-4 * np.abs(expected).max()
