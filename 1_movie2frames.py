@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Stage 1: split a movie into numbered frames (00000001.png, ...) plus movie.json.
+
+  1_movie2frames.py MOVIE DIR [--format png|jpg]
+  1_movie2frames.py [ffmpeg|avconv|mplayer] MOVIE DIR [png|jpg]     (the 2015 form)
+"""
+import argparse
+
+from deepdream import cli
+from deepdream.errors import FramesError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Extract every frame of a movie.")
+    parser.add_argument("words", nargs="+", metavar="[TOOL] MOVIE DIR [FORMAT]",
+                        help="the movie and the frame folder (a leading ffmpeg/avconv/mplayer "
+                             "and a trailing png/jpg are accepted, as in 2015)")
+    parser.add_argument("--format", choices=["png", "jpg"], help="frame format (default png)")
+    parser.add_argument("--start", type=float, help="start time in seconds")
+    parser.add_argument("--end", type=float, help="end time in seconds")
+    parser.add_argument("--fps", help="frame rate to extract at (default: the source's), "
+                                      "e.g. 25 or 30000/1001")
+    parser.add_argument("--jpg-qscale", type=int, default=2, choices=range(2, 32),
+                        metavar="2-31", help="JPEG quality, lower is better (default 2)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the numbered frames already in DIR")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    cli.setup_logging(0 if args.quiet else 1)
+    _, rest, fmt = cli.split_legacy(args.words)
+    if len(rest) != 2:
+        parser.error("give a movie and a frame folder")
+    from deepdream.pipeline import extract_frames
+    if fmt and args.format and fmt != args.format:
+        raise FramesError(f"two formats given: {fmt} and --format {args.format}")
+    extract_frames(rest[0], rest[1], args.format or fmt or "png", args.start, args.end,
+                   args.fps, args.jpg_qscale, args.overwrite, progress=not args.quiet)
+
+
+if __name__ == "__main__":
+    cli.run(main, "Run the same command with --overwrite to extract again.")

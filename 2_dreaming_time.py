@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Stage 2: let a Caffe net dream on every frame, each blended with the previous dream.
+
+  2_dreaming_time.py -i frames -o processed [--gpu]
+"""
+import argparse
+from pathlib import Path
+
+from deepdream import cli
+from deepdream.errors import DeepDreamError, ModelError
+
+HERE = Path(__file__).resolve().parent
+# Where the original looked, and where our README says to put the model by hand.
+MODEL_FOLDERS = (HERE / "models" / "bvlc_googlenet", Path("../caffe/models/bvlc_googlenet"))
+
+
+def blend_value(text):
+    if text in ("loop", "random"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number from 0 to 1, 'loop' or 'random'") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("the blend must be from 0 to 1")
+    return value
+
+
+def parser():
+    p = argparse.ArgumentParser(description="Dreaming in videos.")
+    a = p.add_argument
+    a("-i", "--input", help="folder of extracted frames (00000001.png, ...)")
+    a("-o", "--output", help="folder for the dreamed frames")
+    a("-it", "--image_type", "--image-type", choices=["jpg", "png"],
+      help="frame type (default: what the input folder holds)")
+    a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
+    a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
+    a("--engine", default="torch", choices=["torch"], help="the engine that runs the net")
+    a("-t", "--model_path", "--model-path", help="folder with deploy.prototxt and the model")
+    a("-m", "--model_name", "--model-name", default="bvlc_googlenet.caffemodel",
+      help="the .caffemodel file in that folder (default bvlc_googlenet.caffemodel)")
+    a("-p", "--preview", type=int, default=0, metavar="WIDTH",
+      help="dream at this width and scale back up (fast previews)")
+    a("-oct", "--octaves", type=int, default=4, help="octaves (default 4)")
+    a("-octs", "--octavescale", type=float, default=1.5, help="octave scale (default 1.5)")
+    a("-itr", "--iterations", type=int, default=5, help="steps per octave (default 5)")
+    a("-j", "--jitter", type=int, default=32, help="jitter in pixels (default 32)")
+    a("-z", "--zoom", type=float, default=1.0,
+      help="zoom into the previous dream by this factor each frame (default 1: none)")
+    a("-s", "--stepsize", type=float, default=1.5, help="step size (default 1.5)")
+    a("-b", "--blend", type=blend_value, default=0.5,
+      help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
+           "'loop' (0.5 to 1 and back) or 'random'")
+    a("-l", "--layers", nargs="+", default=["customloop"],
+      help="layers to cycle through frame by frame (default customloop: inception_4c up "
+           "to 5b and back)")
+    a("-v", "--verbose", type=int, default=1, choices=range(4), metavar="0-3",
+      help="0 quiet, 1 progress (default), 2-3 every step")
+    a("-gi", "--guide_image", "--guide-image", help="guide image for guided dreaming")
+    a("-sf", "--start_frame", "--start-frame", type=int, help="first frame number")
+    a("-ef", "--end_frame", "--end-frame", type=int, help="last frame number")
+    a("-e", "--extract", type=int, nargs="?", const=1,
+      help="extract the frames of the movie given as -i into -o, then stop")
+    a("--seed", type=int, help="seed the jitter for reproducible dreams")
+    a("--list-layers", action="store_true", help="list the net's layers and their sizes")
+    a("--overwrite", action="store_true", help="dream again over frames made with other "
+                                               "parameters")
+    return p
+
+
+def model_files(args):
+    """(caffemodel, deploy) from -t/-m, else from the folders the original README used."""
+    folders = [Path(args.model_path)] if args.model_path else list(MODEL_FOLDERS)
+    for folder in folders:
+        if (folder / args.model_name).is_file():
+            return folder / args.model_name, folder / "deploy.prototxt"
+    where = " or ".join(str(f / args.model_name) for f in folders)
+    raise ModelError(f"model not found: {where}. Download bvlc_googlenet.caffemodel (see "
+                     "README) into models/bvlc_googlenet/, or point -t/--model_path at a "
+                     "folder holding deploy.prototxt and the caffemodel")
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    cli.setup_logging(args.verbose)
+    from deepdream import frames, load_net, pipeline, schedules
+    if args.extract:
+        if not (args.input and args.output):
+            raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
+        pipeline.extract_frames(args.input, args.output, args.image_type or "png",
+                                progress=args.verbose > 0)
+        return 0
+    if not args.list_layers and not (args.input and args.output):
+        raise DeepDreamError("give the frame folder with -i and the output folder with -o")
+    caffemodel, deploy = model_files(args)
+    device = args.device or (args.gpu if args.gpu is not None else "auto")
+    net = load_net(caffemodel, deploy if deploy.is_file() else None, device=device,
+                   engine=args.engine)
+    if args.list_layers:
+        size = (224, 224)
+        if args.input:
+            found = frames.list_frames(args.input, args.image_type)
+            if found:
+                size = frames.read_frame(next(iter(found.values())), args.preview).shape[:2]
+        print(f"blobs of {caffemodel.name} for a {size[1]}x{size[0]} frame:")
+        for name, shape in net.blob_shapes(*size).items():
+            print(f"  {name:40s} {' x '.join(map(str, shape[1:]))}")
+        return 0
+    layers = schedules.CUSTOM_LOOP if args.layers == ["customloop"] else tuple(args.layers)
+    for layer in set(layers):
+        net.resolve(layer)
+    settings = pipeline.DreamSettings(layers, args.octaves, args.octavescale, args.iterations,
+                                      args.jitter, args.stepsize, args.blend, args.preview,
+                                      args.zoom, args.guide_image, args.seed)
+    report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
+                                   args.image_type, args.start_frame, args.end_frame,
+                                   args.overwrite, progress=args.verbose > 0)
+    print(f"{report.dreamed} frames dreamed ({report.skipped} already done) in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main, "Finished frames are kept: run the same command again to resume.")

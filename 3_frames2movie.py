@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Stage 3: put dreamed frames and the original's sound (cut to length) back into a movie.
+
+  3_frames2movie.py FRAMES_DIR [-o OUT.mp4]
+  3_frames2movie.py [ffmpeg|avconv|mplayer] FRAMES_DIR [ORIGINAL_MOVIE] [png|jpg]   (2015 form)
+"""
+import argparse
+
+from deepdream import cli
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Encode frames (and sound) into a movie.")
+    parser.add_argument("words", nargs="+", metavar="[TOOL] FRAMES_DIR [MOVIE] [FORMAT]",
+                        help="the frame folder, optionally the original movie for sound and "
+                             "frame rate (a leading ffmpeg/avconv/mplayer and a trailing "
+                             "png/jpg are accepted, as in 2015)")
+    parser.add_argument("-o", "--output", help="the movie to write (default: "
+                                               "<FRAMES_DIR>_done.mp4 in this folder)")
+    parser.add_argument("--fps", help="frame rate when no metadata or movie gives it "
+                                      "(default 25)")
+    parser.add_argument("--gif", action="store_true", help="write an animated GIF instead")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality (default 18)")
+    parser.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    cli.setup_logging(0 if args.quiet else 1)
+    _, rest, fmt = cli.split_legacy(args.words)
+    if not 1 <= len(rest) <= 2:
+        parser.error("give a frame folder and, optionally, the original movie")
+    from deepdream.pipeline import make_movie
+    make_movie(rest[0], args.output, rest[1] if len(rest) > 1 else None, args.fps, fmt,
+               args.gif, args.crf, args.codec, progress=not args.quiet)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,133 @@
+"""Frame folders: numbered frames in numeric order, RGB reading of any image mode, atomic
+writes, and the small JSON files that carry a run's metadata between the three stages."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import FramesError
+
+FRAME_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
+_FRAME_NAME = re.compile(r"(\d+)\.([A-Za-z]+)")
+MOVIE_INFO = "movie.json"   # written by stage 1 into its frame folder
+PARAMS = "params.json"      # written by stage 2 into its output folder
+_PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF",
+                "tiff": "TIFF", "webp": "WEBP"}
+
+
+def frame_name(number: int, ext: str) -> str:
+    """The file name of frame ``number``: eight digits, as the original scripts wrote them."""
+    return f"{number:08d}.{ext}"
+
+
+def list_frames(folder: str | Path, ext: str | None = None) -> dict[int, Path]:
+    """The numbered frames in ``folder`` as {frame number: path}, sorted by number (not by
+    name: 100 comes after 99 whatever the padding). Only names made of digits and an image
+    extension count; ``ext`` keeps one extension.
+
+    Raises FramesError if the folder is missing or holds frames of several extensions and
+    ``ext`` does not choose.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FramesError(f"frame folder not found: {folder}")
+    found: dict[str, dict[int, Path]] = {}
+    for entry in os.scandir(folder):
+        match = _FRAME_NAME.fullmatch(entry.name)
+        if match and entry.is_file() and match[2].lower() in FRAME_EXTENSIONS:
+            if ext is None or match[2].lower() == ext.lower():
+                found.setdefault(match[2].lower(), {})[int(match[1])] = Path(entry.path)
+    if len(found) > 1:
+        raise FramesError(f"{folder} holds frames of several types ({', '.join(sorted(found))})"
+                          "; choose one with -it/--image_type")
+    frames = next(iter(found.values()), {})
+    return dict(sorted(frames.items()))
+
+
+def read_frame(path: str | Path, width: int | None = None) -> np.ndarray:
+    """A frame as H x W x 3 uint8 RGB, whatever its mode (gray, RGBA, palette, 16-bit),
+    optionally resized to ``width`` keeping its aspect ratio.
+
+    Raises FramesError naming the file if it is missing, empty or not an image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16-bit gray: scale to 8 bits rather than clip (PIL's convert would clip)
+                array = np.asarray(img, dtype=np.float64)
+                peak = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
+                img = Image.fromarray(np.round(array * (255.0 / peak)).astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and
+                                                     "transparency" in img.info):
+                # transparent pixels over black, as a video player shows them
+                rgba = img.convert("RGBA")
+                img = Image.new("RGB", rgba.size)
+                img.paste(rgba, mask=rgba.getchannel("A"))
+            img = img.convert("RGB")
+            if width and width != img.width:
+                height = max(1, int(round(img.height * width / float(img.width))))
+                img = img.resize((width, height), Image.LANCZOS)
+            return np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FramesError(f"frame not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise FramesError(f"cannot read frame {path}: it is empty or not an image "
+                          f"({type(e).__name__})") from None
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Round (the original truncated, darkening every frame by half a level) and clip."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is always either absent or whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
+    """Save an H x W x 3 image (float or uint8) atomically; its type from the extension."""
+    import io
+
+    path = Path(path)
+    fmt = _PIL_FORMATS[path.suffix.lstrip(".").lower()]
+    buffer = io.BytesIO()
+    options = {"quality": jpeg_quality} if fmt == "JPEG" else {}
+    Image.fromarray(to_uint8(image)).save(buffer, fmt, **options)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | Path) -> dict | None:
+    """The JSON object in ``path``, or None if there is none."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise FramesError(f"cannot read {path}: {e}") from None
+
+
+def remove_stale_parts(folder: Path) -> None:
+    """Remove temporary files that an interrupted atomic write of ours left behind."""
+    for entry in folder.glob(".*.part"):
+        entry.unlink(missing_ok=True)

@@ -1,0 +1,356 @@
+"""The three stages: movie -> frames -> dreamed frames -> movie. One entry function each.
+
+The on-disk state of a run (frame files, ``movie.json``, ``params.json``) is the only state:
+a resumed run and a fresh run go through the same code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import shutil
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage as nd
+from PIL import Image
+
+from . import __version__, frames, schedules, video
+from .dream import dream, guide_features
+from .engine import Net
+from .errors import FramesError, ResumeError, ZeroGradientError
+
+log = logging.getLogger(__name__)
+
+
+# -- stage 1 ---------------------------------------------------------------------------------
+
+def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
+                   start: float | None = None, end: float | None = None,
+                   fps: str | Fraction | None = None, jpeg_qscale: int = 2,
+                   overwrite: bool = False, progress: bool = True) -> dict:
+    """Write every frame of ``movie`` into ``folder`` as 00000001.png ... (or .jpg) at the
+    source's frame rate (or ``fps``), from ``start`` to ``end`` seconds, and a ``movie.json``
+    that stages 2 and 3 read. Returns that metadata.
+
+    Never deletes what it did not write: a folder that already holds numbered frames is
+    refused unless ``overwrite``, which then replaces only those frames.
+    Raises VideoError or FramesError.
+    """
+    fmt = {"jpeg": "jpg"}.get(fmt.lower(), fmt.lower())
+    if fmt not in ("png", "jpg"):
+        raise FramesError(f"frame format must be png or jpg, not '{fmt}'")
+    info = video.probe(movie)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = [p for ext in frames.FRAME_EXTENSIONS
+                for p in frames.list_frames(folder, ext).values()]
+    if existing and not overwrite:
+        raise FramesError(f"{folder} already holds {len(existing)} frames; use --overwrite to "
+                          "replace them (nothing else in the folder is touched), or choose "
+                          "another folder")
+    rate = video.parse_rate(str(fps)) if fps else info.fps
+    if start is not None and end is not None and end <= start:
+        raise FramesError(f"end time {end} is not after start time {start}")
+    duration = None if end is None else end - (start or 0.0)
+    staging = folder / ".extracting"
+    shutil.rmtree(staging, ignore_errors=True)   # left by an interrupted run of ours
+    staging.mkdir()
+    expected = None
+    if info.duration:
+        expected = int((min(info.duration, end or info.duration) - (start or 0)) * rate) + 1
+    report = video.run(video.extract_stream(movie, staging / f"%08d.{fmt}", rate, start,
+                                            duration, jpeg_qscale),
+                       "extracting frames", expected, progress)
+    written = frames.list_frames(staging, fmt)
+    if not written:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FramesError(f"ffmpeg wrote no frames from {movie} (is the start time past its "
+                          "end?)")
+    for path in existing:
+        path.unlink()
+    for path in written.values():
+        path.replace(folder / path.name)
+    staging.rmdir()
+    width, height = Image.open(folder / frames.frame_name(1, fmt)).size
+    dup, drop = int(report.get("dup_frames", 0) or 0), int(report.get("drop_frames", 0) or 0)
+    if dup or drop:
+        log.warning("the source's frame rate varies: %d frames duplicated and %d dropped to "
+                    "make a constant %s fps sequence", dup, drop, rate)
+    meta = {"source": info.path, "fps": str(rate), "frame_count": len(written),
+            "width": width, "height": height, "duration": info.duration,
+            "start_time": info.start_time, "video_start": info.video_start,
+            "offset": start or 0.0, "rotation": info.rotation, "has_audio": info.has_audio,
+            "format": fmt, "first_frame": 1,
+            "resampled": {"duplicated": dup, "dropped": drop}}
+    frames.write_json(folder / frames.MOVIE_INFO, meta)
+    log.info("%d frames of %dx%d at %s fps written to %s", len(written), width, height, rate,
+             folder)
+    return meta
+
+
+# -- stage 2 ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class DreamSettings:
+    """Everything that decides how a frame is dreamed (and is checked when resuming)."""
+    layers: tuple[str, ...] = schedules.CUSTOM_LOOP
+    octaves: int = 4
+    octave_scale: float = 1.5
+    iterations: int = 5
+    jitter: int = 32
+    step_size: float = 1.5
+    blend: float | str = 0.5
+    preview: int = 0
+    zoom: float = 1.0
+    guide_image: str | None = None
+    seed: int | None = None
+
+
+@dataclasses.dataclass
+class DreamReport:
+    dreamed: int
+    skipped: int
+    output: Path
+
+
+def _sha1(path: str | Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_params(output: Path, params: dict, overwrite: bool) -> None:
+    old = frames.read_json(output / frames.PARAMS)
+    if old is None or overwrite:
+        return
+    keys = ("dream", "model_sha1", "image_type")
+    changed = [k for k in keys if old.get(k) != params.get(k)]
+    if changed:
+        details = []
+        for key in changed:
+            a, b = old.get(key), params.get(key)
+            if isinstance(a, dict) and isinstance(b, dict):
+                details += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                            if a.get(k) != b.get(k)]
+            else:
+                details.append(f"{key}: {a!r} -> {b!r}")
+        raise ResumeError(f"{output} holds frames dreamed with other parameters "
+                          f"({'; '.join(details)}); use --overwrite to dream them again, or "
+                          "another output folder")
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if image.shape[:2] == (height, width):
+        return image
+    pil = Image.fromarray(frames.to_uint8(image))
+    return np.asarray(pil.resize((width, height), Image.LANCZOS), dtype=np.float32)
+
+
+def zoom_in(image: np.ndarray, factor: float) -> np.ndarray:
+    """Zoom into the centre of an H x W x 3 image by ``factor``, keeping its size."""
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0, 0.0])
+    matrix = np.array([1.0 / factor, 1.0 / factor, 1.0])
+    return nd.affine_transform(image, matrix, offset=centre - matrix * centre, order=1,
+                               mode="nearest").astype(np.float32)
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere a plain log line every few frames."""
+
+    def __init__(self, total: int, enabled: bool = True, description: str = "dreaming"):
+        from tqdm import tqdm
+
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.tty = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.every = max(1, total // 20)
+        self.bar = tqdm(total=total, desc=description, unit="frame", disable=not self.tty,
+                        dynamic_ncols=True)
+
+    def step(self, frame: int) -> None:
+        self.done += 1
+        self.bar.update(1)
+        if self.enabled and not self.tty and (self.done % self.every == 0
+                                              or self.done == self.total):
+            per = (time.monotonic() - self.started) / self.done
+            eta = int(per * (self.total - self.done))
+            log.info("frame %d: %d/%d done, %.1f s/frame, ETA %d:%02d:%02d", frame, self.done,
+                     self.total, per, eta // 3600, eta // 60 % 60, eta % 60)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
+                 settings: DreamSettings, model_path: str | Path | None = None,
+                 image_type: str | None = None, start_frame: int | None = None,
+                 end_frame: int | None = None, overwrite: bool = False,
+                 progress: bool = True) -> DreamReport:
+    """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
+    order) into ``output_dir`` under the same numbers.
+
+    Frame i is dreamed from ``blend(previous dreamed frame, frame i)`` (the first from the raw
+    frame), on the layer the schedule gives for i. Each frame is written atomically; frames
+    already in ``output_dir`` are kept and the run continues after them (resume), refusing an
+    output made with other settings unless ``overwrite``. Raises a DeepDreamError subclass.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    available = frames.list_frames(input_dir, image_type)
+    if not available:
+        raise FramesError(f"no numbered frames (00000001.png, ...) in {input_dir}")
+    ext = image_type or available[next(iter(available))].suffix.lstrip(".").lower()
+    first = start_frame if start_frame is not None else next(iter(available))
+    last = end_frame if end_frame is not None else next(reversed(available))
+    todo = [n for n in available if first <= n <= last]
+    if not todo:
+        raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
+
+    params = {"version": __version__, "engine": type(net).__name__, "device": net.device,
+              "input": str(input_dir.resolve()), "image_type": ext,
+              "model": str(model_path) if model_path else None,
+              "model_sha1": _sha1(model_path) if model_path else None,
+              "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
+                            guide_sha1=_sha1(settings.guide_image)
+                            if settings.guide_image else None)}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_params(output_dir, params, overwrite)
+    frames.remove_stale_parts(output_dir)
+    frames.write_json(output_dir / frames.PARAMS, params)
+
+    guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
+    features: dict[str, np.ndarray] = {}
+    done = {n for n in frames.list_frames(output_dir, ext)} if not overwrite else set()
+    remaining = [n for n in todo if n not in done]
+    log.info("%d frames to dream (%d already done) from %s into %s", len(remaining),
+             len(todo) - len(remaining), input_dir, output_dir)
+
+    bar = Progress(len(remaining), progress)
+    previous: np.ndarray | None = None     # the last dreamed frame, full precision
+    previous_number = None
+    try:
+        for number in todo:
+            out_path = output_dir / frames.frame_name(number, ext)
+            if number in done:
+                continue
+            raw = frames.read_frame(available[number], settings.preview or None)
+            source = raw.astype(np.float32)
+            weight = schedules.blend_for_frame(number, settings.blend, settings.seed)
+            if number != first and weight != 0:  # the original's -b 0: raw frames, no blend
+                if previous is None or previous_number != number - 1:
+                    saved = output_dir / frames.frame_name(number - 1, ext)
+                    previous = (frames.read_frame(saved, settings.preview or None)
+                                .astype(np.float32) if saved.exists() else None)
+                if previous is not None:
+                    before = _resize(zoom_in(previous, settings.zoom), raw.shape[1],
+                                     raw.shape[0])
+                    source = before * (1.0 - weight) + source * weight
+            end = schedules.layer_for_frame(number, settings.layers)
+            if guide is not None and end not in features:
+                features[end] = guide_features(net, guide, end)
+            try:
+                dreamed = dream(net, source, end, iter_n=settings.iterations,
+                                octave_n=settings.octaves, octave_scale=settings.octave_scale,
+                                jitter=settings.jitter, step_size=settings.step_size,
+                                guide=features.get(end),
+                                seed=schedules.seed_for_frame(settings.seed, number))
+            except ZeroGradientError as e:
+                log.warning("frame %d kept as it is: %s", number, e)
+                dreamed = source
+            full = frames.read_frame(available[number]) if settings.preview else None
+            frames.write_frame(out_path, dreamed if full is None else
+                               _resize(dreamed, full.shape[1], full.shape[0]))
+            previous, previous_number = dreamed, number
+            bar.step(number)
+    finally:
+        bar.close()
+    return DreamReport(len(remaining), len(todo) - len(remaining), output_dir)
+
+
+# -- stage 3 ---------------------------------------------------------------------------------
+
+def _movie_info_for(frames_dir: Path) -> dict | None:
+    """Stage 1's movie.json, found in the frame folder or through stage 2's params.json."""
+    info = frames.read_json(frames_dir / frames.MOVIE_INFO)
+    if info is None:
+        params = frames.read_json(frames_dir / frames.PARAMS)
+        if params and params.get("input"):
+            info = frames.read_json(Path(params["input"]) / frames.MOVIE_INFO)
+    return info
+
+
+def make_movie(frames_dir: str | Path, output: str | Path | None = None,
+               movie: str | Path | None = None, fps: str | None = None,
+               image_type: str | None = None, gif: bool = False, crf: int = 18,
+               codec: str = "libx264", progress: bool = True) -> Path:
+    """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
+    cut to the frames' length (or an animated GIF). Frame rate and sound come from the
+    stage 1 metadata, else from ``movie``, else ``fps`` (25 with a warning). Returns the
+    path written (default ``<frames_dir name>_done.mp4`` in the current folder).
+    Raises FramesError or VideoError.
+    """
+    frames_dir = Path(frames_dir)
+    available = frames.list_frames(frames_dir, image_type)
+    if not available:
+        raise FramesError(f"no numbered frames (00000001.png, ...) in {frames_dir}")
+    numbers = list(available)
+    first = numbers[0]
+    count = next((i for i, n in enumerate(numbers) if n != first + i), len(numbers))
+    if count < len(numbers):
+        log.warning("frame %d is missing: the movie ends at frame %d, %d later frames are "
+                    "left out", first + count, first + count - 1, len(numbers) - count)
+    ext = available[first].suffix.lstrip(".")
+
+    info = _movie_info_for(frames_dir)
+    probed = video.probe(movie) if movie else None
+    if fps:
+        rate = video.parse_rate(str(fps))
+    elif info:
+        rate = Fraction(info["fps"])
+    elif probed:
+        rate = probed.fps
+    else:
+        rate = Fraction(25)
+        log.warning("no frame rate known (no movie.json from 1_movie2frames.py and no "
+                    "original movie given): using 25 fps; set it with --fps")
+    audio, offset = None, 0.0
+    if probed is not None:
+        audio = probed.path if probed.has_audio else None
+        offset = probed.video_start - probed.start_time
+    elif info and info.get("has_audio") and Path(info["source"]).is_file():
+        audio = info["source"]
+        offset = info.get("offset", 0.0) + info["video_start"] - info["start_time"]
+    elif info and info.get("has_audio"):
+        log.warning("the original movie %s is gone: the movie will be silent", info["source"])
+    offset += (first - 1) / float(rate)
+
+    suffix = ".gif" if gif else ".mp4"
+    output = Path(output) if output else Path.cwd() / f"{frames_dir.resolve().name}_done{suffix}"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pattern = frames_dir / f"%08d.{ext}"
+    width, height = Image.open(available[first]).size
+    if not gif and (width % 2 or height % 2):
+        log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
+                 width, height, width - width % 2, height - height % 2)
+    partial = output.with_name(f".{output.stem}.part{output.suffix}")
+    if gif:
+        stream = video.gif_stream(pattern, first, count, rate, partial)
+    else:
+        stream = video.movie_stream(pattern, first, count, rate, partial, audio, offset, crf,
+                                    codec, (width, height))
+    try:
+        video.run(stream, "encoding movie", count, progress)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("%d frames at %s fps%s written to %s", count, rate,
+             " with sound" if audio and not gif else "", output)
+    return output
