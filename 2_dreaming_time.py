@@ -104,7 +104,8 @@ def main(argv=None):
                 size = frames.read_frame(next(iter(found.values())), args.preview).shape[:2]
         print(f"blobs of {caffemodel.name} for a {size[1]}x{size[0]} frame:")
         for name, shape in net.blob_shapes(*size).items():
-            print(f"  {name:40s} {' x '.join(map(str, shape[1:]))}")
+            print(f"  {name:40s} " + (" x ".join(map(str, shape[1:])) if shape else
+                                      "(the frame is too small to reach it)"))
         return 0
     layers = schedules.CUSTOM_LOOP if args.layers == ["customloop"] else tuple(args.layers)
     for layer in set(layers):

@@ -46,9 +46,9 @@ class Net(abc.ABC):
         (N, 3, H, W) on ``self.device``."""
 
     @abc.abstractmethod
-    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...]]:
-        """The shape of every blob for a (1, 3, height, width) input, in order. Raises a
-        DeepDreamError for an input the net cannot take."""
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
+        """The shape of every blob for a (1, 3, height, width) input, in order; None for the
+        blobs that an input of that size cannot reach."""
 
     @abc.abstractmethod
     def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:

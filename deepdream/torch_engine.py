@@ -477,17 +477,21 @@ class TorchNet(Net):
             (grad,) = torch.autograd.grad(score, x)
         return grad
 
-    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...]]:
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
         values = {self.input_name: torch.empty((1, self.input_shape[1], height, width),
                                                device="meta")}
+        shapes: dict[str, tuple[int, ...] | None] = {self.input_name: (1, self.input_shape[1],
+                                                                         height, width)}
         for layer, bottoms, tops in self._meta:
-            inputs = [values[b] for b in bottoms]
+            inputs = [values.get(b) for b in bottoms]
             try:
-                outputs = layer(*inputs)
-            except RuntimeError as e:
-                raise _wrap_failure(layer, [tuple(t.shape) for t in inputs], e) from None
-            values.update(zip(tops, outputs))
-        return {name: tuple(t.shape) for name, t in values.items()}
+                outputs = layer(*inputs) if all(t is not None for t in inputs) else None
+            except (RuntimeError, DeepDreamError):
+                outputs = None       # the input is too small for this layer
+            for i, top in enumerate(tops):
+                values[top] = outputs[i] if outputs else None
+                shapes[top] = tuple(outputs[i].shape) if outputs else None
+        return shapes
 
     def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
         """The shape of the blob at ``end`` for a (1, 3, height, width) input, computed on

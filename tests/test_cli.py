@@ -1,0 +1,165 @@
+"""The three scripts as users call them (the 2015 README's forms too), in subprocesses."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from deepdream import frames
+
+from conftest import ROOT
+from media import make_clip, stream_length, stream_line
+
+FAST = ["-l", "inception_3b/output", "-oct", "2", "-itr", "1"]
+
+
+def script(name, *args, cwd=None, check=True):
+    result = subprocess.run([sys.executable, str(ROOT / name), *map(str, args)], cwd=cwd,
+                            capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e")
+    clip = make_clip(folder / "clip.mp4", duration=0.4)
+    script("1_movie2frames.py", "ffmpeg", clip, folder / "frames", "png")
+    return folder
+
+
+def test_original_readme_usage_end_to_end(extracted, tiny_model_dir):
+    folder = extracted
+    script("2_dreaming_time.py", "-i", folder / "frames", "-o", folder / "processed",
+           "-t", tiny_model_dir, *FAST)
+    made = frames.list_frames(folder / "processed")
+    assert list(made) == list(frames.list_frames(folder / "frames")) == list(range(1, 13))
+    first_in = frames.read_frame(folder / "frames" / "00000001.png").astype(float)
+    assert np.abs(frames.read_frame(made[1]).astype(float) - first_in).mean() > 0.5
+    script("3_frames2movie.py", "processed", cwd=folder)        # ./3_frames2movies.sh processed
+    movie = folder / "processed_done.mp4"
+    assert stream_length(movie, "v")[0] == 12
+    assert "29.97 fps" in stream_line(movie, "Video") and "yuv420p" in stream_line(movie,
+                                                                                  "Video")
+    assert abs(stream_length(movie, "a")[1] - 12 / (30000 / 1001)) <= 0.1
+
+
+def test_legacy_forms_of_scripts_1_and_3(extracted, tmp_path):
+    script("1_movie2frames.py", "avconv", extracted / "clip.mp4", tmp_path / "f", "jpg")
+    assert len(frames.list_frames(tmp_path / "f", "jpg")) == 12
+    script("3_frames2movie.py", "ffmpeg", tmp_path / "f", extracted / "clip.mp4", "jpg", "-o",
+           tmp_path / "o.mp4")
+    assert stream_length(tmp_path / "o.mp4", "v")[0] == 12
+
+
+def test_kill_9_then_the_same_command_resumes(extracted, tiny_model_dir, tmp_path):
+    out = tmp_path / "processed"
+    command = [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i",
+               str(extracted / "frames"), "-o", str(out), "-t", str(tiny_model_dir),
+               "-l", "inception_4c/output", "-itr", "6", "-oct", "3", "--seed", "3"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(frames.list_frames(out) if out.exists()
+                                              else {}) < 3:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    kept = {n: p.read_bytes() for n, p in frames.list_frames(out).items()}
+    assert 3 <= len(kept) < 12
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"({len(kept)} already done)" in result.stdout
+    final = frames.list_frames(out)
+    assert list(final) == list(range(1, 13))
+    assert all(final[n].read_bytes() == data for n, data in kept.items())
+    assert all(frames.read_frame(p).shape == (121, 161, 3) for p in final.values())
+    assert not list(out.glob(".*.part"))
+
+
+def test_ctrl_c_exits_130_with_how_to_resume(extracted, tiny_model_dir, tmp_path):
+    out = tmp_path / "processed"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(extracted / "frames"),
+         "-o", str(out), "-t", str(tiny_model_dir), "-l", "inception_4c/output", "-itr", "6"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.exists() and frames.list_frames(out)):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    assert not list(out.glob(".*.part"))
+    assert all(frames.read_frame(p) is not None for p in frames.list_frames(out).values())
+
+
+BAD = {
+    "missing-input": (["-i", "{tmp}/nope"], "frame folder not found"),
+    "empty-input": (["-i", "{tmp}/empty"], "no numbered frames"),
+    "missing-model-folder": (["-t", "{tmp}/nomodel"], "model not found"),
+    "truncated-model": (["-t", "{tmp}/truncated"], "truncated or corrupt"),
+    "unknown-layer": (["-l", "inception_9z/output"], "no layer or blob named"),
+    "frame-too-small": (["-i", "{tmp}/tiny", "-oct", "12", "-l", "inception_5b/output"],
+                        "too small"),
+    "unreadable-frame": (["-i", "{tmp}/broken"], "00000001.png"),
+    "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
+    "gpu-without-cuda": (["--gpu"], "no CUDA GPU"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_one_line_and_non_zero(case, extracted, tiny_model_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tiny").mkdir()
+    frames.write_frame(tmp_path / "tiny" / "00000001.png", np.zeros((8, 8, 3)))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "00000001.png").write_bytes(b"")
+    (tmp_path / "truncated").mkdir()
+    (tmp_path / "truncated" / "deploy.prototxt").write_bytes(
+        (tiny_model_dir / "deploy.prototxt").read_bytes())
+    data = (tiny_model_dir / "bvlc_googlenet.caffemodel").read_bytes()
+    (tmp_path / "truncated" / "bvlc_googlenet.caffemodel").write_bytes(data[:len(data) // 2])
+    extra, message = BAD[case]
+    args = {"-i": str(extracted / "frames"), "-o": str(tmp_path / "out"),
+            "-t": str(tiny_model_dir)}
+    flags = [a.format(tmp=tmp_path) for a in extra]
+    for i in range(0, len(flags) - 1):
+        if flags[i] in args:
+            args[flags[i]] = flags[i + 1]
+    rest = [f for i, f in enumerate(flags) if f not in args and
+            (i == 0 or flags[i - 1] not in args)]
+    command = [x for pair in args.items() for x in pair] + rest
+    if case == "gpu-without-cuda":
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA GPU")
+    result = script("2_dreaming_time.py", *command, "-itr", "1", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("verbose", ["0", "2", "3"])
+def test_every_verbosity_works(verbose, extracted, tiny_model_dir, tmp_path):
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o", "-t",
+           tiny_model_dir, *FAST, "-ef", "1", "-v", verbose)
+    assert list(frames.list_frames(tmp_path / "o")) == [1]
+
+
+def test_list_layers(extracted, tiny_model_dir):
+    result = script("2_dreaming_time.py", "--list-layers", "-i", extracted / "frames", "-t",
+                    tiny_model_dir)
+    assert "161x121" in result.stdout and "inception_4c/output" in result.stdout
+    assert "64 x 7 x 10" in result.stdout
+    assert "pool5/7x7_s1" in result.stdout and "too small to reach it" in result.stdout
+
+
+def test_hyphenated_readme_spellings_and_loop_blend(extracted, tiny_model_dir, tmp_path):
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o", "-t",
+           tiny_model_dir, *FAST, "--start-frame", "3", "--end-frame", "4", "-b", "loop",
+           "--guide-image", extracted / "frames" / "00000001.png", "-z", "1.05")
+    assert list(frames.list_frames(tmp_path / "o")) == [3, 4]

@@ -1,0 +1,76 @@
+"""Frame folders: numeric order, every image mode to RGB, rounding, atomic writes."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepdream import frames
+from deepdream.errors import FramesError
+
+
+def test_frames_in_numeric_order_none_skipped(tmp_path):
+    numbers = [1, 2, 9, 10, 99, 100, 999, 1000, 1001]
+    for n in reversed(numbers):   # names of mixed widths: 100 must not sort before 1000
+        Image.new("RGB", (4, 4)).save(tmp_path / f"{n}.png")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "frame_7.png").write_bytes(b"")
+    (tmp_path / ".00000003.png.123.part").write_bytes(b"")
+    found = frames.list_frames(tmp_path)
+    assert list(found) == numbers
+    assert found[1001].name == "1001.png"
+
+
+def test_mixed_types_need_a_choice(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "00000001.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "00000002.jpg")
+    with pytest.raises(FramesError, match="several types"):
+        frames.list_frames(tmp_path)
+    assert list(frames.list_frames(tmp_path, "jpg")) == [2]
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FramesError, match="not found"):
+        frames.list_frames(tmp_path / "nope")
+
+
+MODES = {
+    "gray": (Image.fromarray(np.full((5, 6), 200, np.uint8)), (200, 200, 200)),
+    "rgba-opaque": (Image.new("RGBA", (6, 5), (10, 20, 30, 255)), (10, 20, 30)),
+    "rgba-transparent": (Image.new("RGBA", (6, 5), (10, 20, 30, 0)), (0, 0, 0)),
+    "16-bit": (Image.fromarray(np.full((5, 6), 65535, np.uint16)), (255, 255, 255)),
+    "palette": (Image.new("RGB", (6, 5), (0, 128, 255)).convert("P", palette=Image.ADAPTIVE),
+                (0, 128, 255)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_any_image_mode_reads_as_rgb(tmp_path, mode):
+    image, pixel = MODES[mode]
+    image.save(tmp_path / "00000001.png")
+    array = frames.read_frame(tmp_path / "00000001.png")
+    assert array.shape == (5, 6, 3) and array.dtype == np.uint8
+    assert tuple(array[2, 3]) == pixel
+
+
+def test_read_resizes_to_width_keeping_aspect(tmp_path):
+    Image.new("RGB", (200, 100)).save(tmp_path / "1.png")
+    assert frames.read_frame(tmp_path / "1.png", 50).shape == (25, 50, 3)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10], ids=["empty", "garbage"])
+def test_unreadable_frame_is_named(tmp_path, content):
+    (tmp_path / "00000004.png").write_bytes(content)
+    with pytest.raises(FramesError, match="00000004.png"):
+        frames.read_frame(tmp_path / "00000004.png")
+
+
+def test_to_uint8_rounds_instead_of_truncating():
+    np.testing.assert_array_equal(frames.to_uint8(np.array([127.6, 0.4, -3, 300.2])),
+                                  [128, 0, 0, 255])
+
+
+def test_write_frame_is_atomic_and_lossless_for_png(tmp_path):
+    image = np.random.default_rng(0).uniform(0, 255, (7, 9, 3))
+    path = tmp_path / "00000001.png"
+    frames.write_frame(path, image)
+    np.testing.assert_array_equal(frames.read_frame(path), frames.to_uint8(image))
+    assert [p.name for p in tmp_path.iterdir()] == ["00000001.png"]

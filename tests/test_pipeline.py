@@ -1,0 +1,162 @@
+"""Stage 2 in-process on the tiny Caffe net: blend, schedules, resume, sizes, modes."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepdream import frames, pipeline, schedules
+from deepdream.dream import dream, guide_features
+from deepdream.errors import FramesError, ResumeError
+
+from conftest import FIXTURES
+
+FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=1, jitter=0)
+
+
+def frame_folder(path, count=4, size=(48, 64), seed=0):
+    path.mkdir()
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0, 255, (*size, 3))
+    for n in range(1, count + 1):
+        frames.write_frame(path / frames.frame_name(n, "png"), np.roll(base, 3 * n, axis=1))
+    return path
+
+
+def run(net, src, out, **kw):
+    settings = pipeline.DreamSettings(**{**FAST, **kw.pop("settings", {})})
+    return pipeline.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
+                                 progress=False, **kw)
+
+
+def test_first_frame_from_raw_then_blend_with_full_precision_previous(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 3)
+    run(tiny_net, src, tmp_path / "out", settings=dict(blend=0.7, seed=1))
+    kw = dict(iter_n=1, octave_n=2, octave_scale=1.5, jitter=0, step_size=1.5)
+    end = "inception_3b/output"
+    raw = [frames.read_frame(src / frames.frame_name(n, "png")).astype(np.float32)
+           for n in (1, 2, 3)]
+    d1 = dream(tiny_net, raw[0], end, **kw)
+    d2 = dream(tiny_net, d1 * 0.3 + raw[1] * 0.7, end, **kw)
+    d3 = dream(tiny_net, d2 * 0.3 + raw[2] * 0.7, end, **kw)
+    for n, expected in zip((1, 2, 3), (d1, d2, d3)):
+        written = frames.read_frame(tmp_path / "out" / frames.frame_name(n, "png"))
+        np.testing.assert_array_equal(written, frames.to_uint8(expected))
+        assert np.abs(written.astype(float) - raw[n - 1]).mean() > 1
+
+
+def test_blend_zero_means_raw_frames_as_the_original(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    run(tiny_net, src, tmp_path / "out", settings=dict(blend=0.0))
+    raw2 = frames.read_frame(src / "00000002.png")
+    d2 = dream(tiny_net, raw2, "inception_3b/output", iter_n=1, octave_n=2, octave_scale=1.5,
+               jitter=0)
+    np.testing.assert_array_equal(frames.read_frame(tmp_path / "out" / "00000002.png"),
+                                  frames.to_uint8(d2))
+
+
+def test_params_file_and_refusal_to_resume_with_other_settings(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    run(tiny_net, src, tmp_path / "out")
+    params = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert params["dream"]["octaves"] == 2 and len(params["model_sha1"]) == 40
+    assert params["input"] == str(src.resolve())
+    with pytest.raises(ResumeError, match="octaves: 2 -> 3.*--overwrite"):
+        run(tiny_net, src, tmp_path / "out", settings=dict(octaves=3))
+    report = run(tiny_net, src, tmp_path / "out", settings=dict(octaves=3), overwrite=True)
+    assert report.dreamed == 2
+
+
+def test_resume_skips_finished_frames_and_blends_from_the_saved_one(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    run(tiny_net, src, out, end_frame=2)
+    before = {n: (out / frames.frame_name(n, "png")).read_bytes() for n in (1, 2)}
+    report = run(tiny_net, src, out)
+    assert (report.dreamed, report.skipped) == (2, 2)
+    assert before == {n: (out / frames.frame_name(n, "png")).read_bytes() for n in (1, 2)}
+    saved2 = frames.read_frame(out / "00000002.png").astype(np.float32)
+    raw3 = frames.read_frame(src / "00000003.png").astype(np.float32)
+    d3 = dream(tiny_net, saved2 * 0.5 + raw3 * 0.5, "inception_3b/output", iter_n=1,
+               octave_n=2, octave_scale=1.5, jitter=0)
+    np.testing.assert_array_equal(frames.read_frame(out / "00000003.png"), frames.to_uint8(d3))
+
+
+def test_start_and_end_frame(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 5)
+    report = run(tiny_net, src, tmp_path / "out", start_frame=2, end_frame=4)
+    assert report.dreamed == 3
+    assert list(frames.list_frames(tmp_path / "out")) == [2, 3, 4]
+
+
+def test_gray_rgba_and_16bit_frames_and_sizes_kept(tiny_net, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(src / "00000001.png")
+    Image.new("RGBA", (70, 50), (200, 30, 60, 128)).save(src / "00000002.png")
+    Image.fromarray(np.full((40, 60), 30000, np.uint16)).save(src / "00000003.png")
+    run(tiny_net, src, tmp_path / "out")
+    sizes = [Image.open(p).size for p in frames.list_frames(tmp_path / "out").values()]
+    assert sizes == [(64, 48), (70, 50), (60, 40)]
+
+
+def test_preview_dreams_small_and_writes_full_size(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2, size=(90, 120))
+    run(tiny_net, src, tmp_path / "out", settings=dict(preview=60))
+    assert Image.open(tmp_path / "out" / "00000002.png").size == (120, 90)
+
+
+def test_zoom_magnifies_the_centre():
+    image = np.zeros((41, 41, 3), np.float32)
+    image[18:23, 18:23] = 255          # a 5-pixel square in the middle
+    zoomed = pipeline.zoom_in(image, 2.0)
+    assert zoomed.shape == image.shape
+    assert (zoomed[:, :, 0] > 128).sum() in range(81, 122)   # about 10 x 10 now
+    assert zoomed[20, 20, 0] == 255
+
+
+def test_guided_run_with_a_small_guide(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    guide = tmp_path / "guide.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 40, 3), np.uint8)).save(guide)
+    run(tiny_net, src, tmp_path / "out", settings=dict(guide_image=str(guide)))
+    plain = tmp_path / "plain"
+    run(tiny_net, src, plain)
+    assert not np.array_equal(frames.read_frame(tmp_path / "out" / "00000002.png"),
+                              frames.read_frame(plain / "00000002.png"))
+    assert guide_features(tiny_net, frames.read_frame(guide), "inception_3b/output").ndim == 3
+
+
+def test_unreadable_frame_stops_with_its_name_and_keeps_earlier_frames(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 3)
+    (src / "00000003.png").write_bytes(b"")
+    with pytest.raises(FramesError, match="00000003.png"):
+        run(tiny_net, src, tmp_path / "out")
+    assert list(frames.list_frames(tmp_path / "out")) == [1, 2]
+
+
+def test_empty_and_missing_input(tiny_net, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FramesError, match="no numbered frames"):
+        run(tiny_net, tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(FramesError, match="not found"):
+        run(tiny_net, tmp_path / "missing", tmp_path / "out")
+
+
+def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
+    import deepdream
+    from caffe_nets import layer, write_net
+    model, deploy = write_net(tmp_path / "net", [
+        layer("c", "Convolution", ["data"], ["c"],
+              [np.ones((2, 3, 3, 3), np.float32), np.zeros(2, np.float32)],
+              convolution_param=dict(num_output=2, kernel_size=[3])),
+        layer("r", "ReLU", ["c"], ["c"])], (1, 3, 16, 16))
+    net = deepdream.load_net(model, deploy, mean=(255.0, 255.0, 255.0))  # all-black -> ReLU 0
+    src = tmp_path / "in"
+    src.mkdir()
+    frames.write_frame(src / "00000001.png", np.zeros((16, 16, 3)))
+    pipeline.dream_frames(src, tmp_path / "out", net,
+                          pipeline.DreamSettings(layers=("r",), octaves=1, iterations=1),
+                          progress=False)
+    assert "frame 1 kept as it is" in caplog.text
+    assert frames.read_frame(tmp_path / "out" / "00000001.png").max() == 0
