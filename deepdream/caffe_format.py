@@ -231,7 +231,7 @@ def _with_bottoms(layer: pb.LayerParameter, bottoms: list[str]) -> pb.LayerParam
     return renamed
 
 
-def read_net(caffemodel: str | Path, deploy: str | Path | None = None) -> NetSpec:
+def read_net(caffemodel: str | Path | None, deploy: str | Path | None = None) -> NetSpec:
     """Read a net and its weights.
 
     With ``deploy``, the deploy prototxt gives the structure and the caffemodel the weights,
@@ -240,9 +240,13 @@ def read_net(caffemodel: str | Path, deploy: str | Path | None = None) -> NetSpe
     itself is used: data layers become an Input layer, and layers that need what is then
     missing (labels: loss and accuracy layers) are dropped.
 
+    With ``caffemodel=None`` the layers get no weights (an engine may fill them at random).
+
     Raises ModelError / ModelMismatchError with a sentence naming the file or layer.
     """
-    weights_net = read_caffemodel(caffemodel)
+    if caffemodel is None and deploy is None:
+        raise ModelError("a net needs a caffemodel, a deploy prototxt or both")
+    weights_net = read_caffemodel(caffemodel) if caffemodel is not None else pb.NetParameter()
     structure = read_prototxt(deploy) if deploy is not None else weights_net
     layers = [l for l in structure.layer if _in_test_phase(l)]
     if not layers:
@@ -287,7 +291,8 @@ def read_net(caffemodel: str | Path, deploy: str | Path | None = None) -> NetSpe
             pairs = [blob_array(b, f"{caffemodel} (layer '{spec.name}')") for b in source.blobs]
             spec.blobs = [a for a, _ in pairs]
             spec.legacy = [lg for _, lg in pairs]
-        elif spec.type in TYPES_WITH_WEIGHTS and not (spec.type == "Scale"
+        elif caffemodel is not None and spec.type in TYPES_WITH_WEIGHTS and not (
+                spec.type == "Scale"
                                                       and len(spec.bottoms) > 1):
             raise ModelMismatchError(
                 f"layer '{spec.name}' ({spec.type}) of {deploy or caffemodel} has no weights "

@@ -119,3 +119,25 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
     from . import caffe_format, torch_engine
     spec = caffe_format.read_net(caffemodel, deploy)
     return torch_engine.TorchNet(spec, resolve_device(device), mean)
+
+
+def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
+               mean=IMAGENET_MEAN_BGR) -> Net:
+    """A net of ``deploy``'s structure with random weights (He-normal weights, biases
+    N(0, 0.1), neutral batch-norm statistics): for benchmarks and for checking prototxts
+    when no weights can be had."""
+    from . import caffe_format, torch_engine
+    rng = np.random.default_rng(seed)
+
+    def init(shape: tuple[int, ...], what: str) -> np.ndarray:
+        if what == "weight":
+            fan_in = int(np.prod(shape[1:])) or 1
+            return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+        if what in ("bias",):
+            return rng.normal(0.0, 0.1, shape).astype(np.float32)
+        if what == "mean":
+            return np.zeros(shape, np.float32)
+        return np.ones(shape, np.float32)   # variance, moving-average factor, scale
+
+    spec = caffe_format.read_net(None, deploy)
+    return torch_engine.TorchNet(spec, resolve_device(device), mean, init=init)
