@@ -42,7 +42,10 @@ class Layer:
         for attr in self.weights:
             tensor = getattr(self, attr)
             if tensor is not None:
-                setattr(moved, attr, tensor.to(device))
+                tensor = tensor.to(device)
+                if tensor.dim() == 4:    # convolution weights, laid out as the activations
+                    tensor = tensor.contiguous(memory_format=torch.channels_last)
+                setattr(moved, attr, tensor)
         return moved
 
     def mismatch(self, what: str, expected, found) -> ModelMismatchError:
@@ -202,6 +205,39 @@ def caffe_ave_pool(x: torch.Tensor, size: int, pad: int) -> torch.Tensor:
     return F.avg_pool2d(x, size, 1, pad, ceil_mode=True, count_include_pad=True)
 
 
+def channel_window_sum(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The sum over ``size`` neighbouring channels (zero beyond the edges), by adding shifted
+    views: exact, and several times faster than a pooling over a channel axis."""
+    half, c = (size - 1) // 2, x.shape[1]
+    padded = F.pad(x, (0, 0, 0, 0, half, half))                       # (N, C + 2 half, H, W)
+    total = padded[:, :c].clone()
+    for i in range(1, size):
+        total += padded[:, i:i + c]
+    return total
+
+
+class _CrossChannelLRN(torch.autograd.Function):
+    """Caffe's ACROSS_CHANNELS LRN, y = x * scale^-beta with scale = k + alpha/n * window
+    sum of x^2, and its analytic backward (LRNLayer::CrossChannelBackward_cpu):
+    dx = dy * scale^-beta - 2 alpha beta / n * x * window sum of (dy * y / scale)."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        scale = channel_window_sum(x * x, size).mul_(alpha / size).add_(k)
+        factor = scale.pow(-beta)
+        y = x * factor
+        ctx.save_for_backward(x, y, scale, factor)
+        ctx.size, ctx.alpha, ctx.beta = size, alpha, beta
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y, scale, factor = ctx.saved_tensors
+        ratio = channel_window_sum(dy * y / scale, ctx.size)
+        dx = dy * factor - (2.0 * ctx.alpha * ctx.beta / ctx.size) * x * ratio
+        return dx, None, None, None, None
+
+
 class LRN(Layer):
     def __init__(self, spec, bottom_shapes):
         super().__init__(spec, bottom_shapes)
@@ -213,17 +249,12 @@ class LRN(Layer):
         self.across = p.norm_region == pb.LRNParameter.ACROSS_CHANNELS
 
     def __call__(self, x):
-        half = (self.size - 1) // 2
-        sq = x.square()
         if self.across:
-            # scale = k + alpha / n * (sum of squares over n neighbouring channels, zero-padded)
-            window = F.avg_pool3d(F.pad(sq.unsqueeze(1), (0, 0, 0, 0, half, half)),
-                                  (self.size, 1, 1), stride=1).squeeze(1)    # (N, C, H, W)
-            scale = self.k + self.alpha * window
-        else:
-            # WITHIN_CHANNEL: Caffe builds it from an AVE pooling of the squares and a Power
-            # layer with shift 1 (k is not used): scale = 1 + alpha * mean over the window.
-            scale = 1.0 + self.alpha * caffe_ave_pool(sq, self.size, half)
+            return (_CrossChannelLRN.apply(x, self.size, self.alpha, self.beta, self.k),)
+        # WITHIN_CHANNEL: Caffe builds it from an AVE pooling of the squares and a Power
+        # layer with shift 1 (k is not used): scale = 1 + alpha * mean over the window.
+        half = (self.size - 1) // 2
+        scale = 1.0 + self.alpha * caffe_ave_pool(x.square(), self.size, half)
         return (x * scale.pow(-self.beta),)
 
 
@@ -462,6 +493,10 @@ class TorchNet(Net):
     def _run(self, x: torch.Tensor, end: str, layers=None) -> torch.Tensor:
         indices, blob = self._plan(end)
         layers = self._specs if layers is None else layers
+        if x.dim() == 4:
+            # Channels-last (NHWC) activations: oneDNN's convolutions and PyTorch's pooling
+            # kernels are several times faster on them than on NCHW, on CPUs and GPUs.
+            x = x.contiguous(memory_format=torch.channels_last)
         values = {self.input_name: x}
         for i in indices:
             layer, bottoms, tops = layers[i]

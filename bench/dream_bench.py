@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""The speed benchmark of one dreamed frame (issue 6), every figure measured in one run.
+
+The work unit: one 540x360 RGB frame, a full-size BVLC GoogLeNet (random weights: timing does
+not depend on them), inception_4c/output, 10 iterations, 4 octaves of scale 1.4, jitter 32.
+
+It times (1) ``deepdream.dream``, (2) a plain PyTorch deepdream as a user would write it today
+(an nn.Module with F.local_response_norm, ceil-mode max_pool2d, autograd, and the numpy loop
+of the original notebook), and (3) this machine's fp32 and bf16 matrix-product peaks; it prints
+seconds per frame, the ratio to plain PyTorch and GFLOP/s as a share of the fp32 peak.
+
+    python bench/dream_bench.py [--device cuda] [--size 540x360] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage as nd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deepdream import torch_engine  # noqa: E402
+from deepdream.dream import dream  # noqa: E402
+from deepdream.engine import random_net  # noqa: E402
+
+DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
+
+
+class PlainNet(nn.Module):
+    """The straightforward PyTorch port: one nn layer per Caffe layer, run in order up to
+    ``end``; parameters are ordinary (gradient-tracking) nn.Parameters."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.steps, self.input_name = [], net.input_name
+        self.mods = nn.ModuleList()
+        for layer, bottoms, tops in net._specs:
+            if isinstance(layer, torch_engine.Convolution):
+                conv = nn.Conv2d(layer.weight.shape[1] * layer.group, layer.weight.shape[0],
+                                 layer.kernel, layer.stride, layer.pad, layer.dilation,
+                                 layer.group)
+                conv.weight.data.copy_(layer.weight)
+                conv.bias.data.copy_(layer.bias)
+                fn = conv
+            elif isinstance(layer, torch_engine.InnerProduct):
+                fc = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
+                fc.weight.data.copy_(layer.weight)
+                fc.bias.data.copy_(layer.bias)
+                fn = lambda x, fc=fc: fc(x.flatten(1))  # noqa: E731
+                self.mods.append(fc)
+            elif isinstance(layer, torch_engine.ReLU):
+                fn = F.relu
+            elif isinstance(layer, torch_engine.Pooling):
+                kernel, stride, pad = layer.kernel, layer.stride, layer.pad
+                fn = (lambda x, k=kernel, s=stride, p=pad: F.max_pool2d(x, k, s, p,
+                                                                       ceil_mode=True)) \
+                    if layer.max else \
+                    (lambda x, k=kernel, s=stride, p=pad: F.avg_pool2d(x, k, s, p,
+                                                                      ceil_mode=True))
+            elif isinstance(layer, torch_engine.LRN):
+                fn = (lambda x, n=layer.size, a=layer.alpha, b=layer.beta, k=layer.k:
+                      F.local_response_norm(x, n, a, b, k))
+            elif isinstance(layer, torch_engine.Concat):
+                fn = lambda *xs: torch.cat(xs, 1)  # noqa: E731
+            else:   # Dropout, Softmax: identity / softmax, unused before inception_4c
+                fn = (lambda x: x) if not isinstance(layer, torch_engine.Softmax) else \
+                    (lambda x: F.softmax(x, 1))
+            if isinstance(fn, nn.Module):
+                self.mods.append(fn)
+            self.steps.append((layer.name, fn, bottoms, tops))
+
+    def forward(self, x, end):
+        blobs = {self.input_name: x}
+        for name, fn, bottoms, tops in self.steps:
+            blobs[tops[0]] = fn(*[blobs[b] for b in bottoms])
+            if name == end:
+                return blobs[tops[0]]
+        raise KeyError(end)
+
+
+def plain_dream(model, image, end, device, iter_n=10, octave_n=4, octave_scale=1.4,
+                jitter=32, step_size=1.5, rng=None):
+    """The original notebook's deepdream() with the net swapped for a PyTorch module."""
+    mean = np.float32([104.0, 116.0, 122.0]).reshape(3, 1, 1)
+    octaves = [np.float32(image)[:, :, ::-1].transpose(2, 0, 1) - mean]
+    for _ in range(octave_n - 1):
+        octaves.append(nd.zoom(octaves[-1], (1, 1.0 / octave_scale, 1.0 / octave_scale),
+                               order=1))
+    detail = np.zeros_like(octaves[-1])
+    rng = rng or np.random.default_rng(0)
+    for octave, base in enumerate(octaves[::-1]):
+        h, w = base.shape[-2:]
+        if octave > 0:
+            h1, w1 = detail.shape[-2:]
+            detail = nd.zoom(detail, (1, 1.0 * h / h1, 1.0 * w / w1), order=1)
+        src = base + detail
+        for _ in range(iter_n):
+            ox, oy = rng.integers(-jitter, jitter + 1, 2)
+            src = np.roll(np.roll(src, ox, -1), oy, -2)
+            x = torch.tensor(src[None], device=device, requires_grad=True)
+            out = model(x, end)
+            (0.5 * out.pow(2).sum()).backward()
+            g = x.grad[0].cpu().numpy()
+            src = src + step_size / np.abs(g).mean() * g
+            src = np.roll(np.roll(src, -ox, -1), -oy, -2)
+            src = np.clip(src, -mean, 255 - mean)
+        detail = src - base
+    return (src + mean)[::-1].transpose(1, 2, 0)
+
+
+def matmul_peak(dtype, device, n=2048, seconds=1.0) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    sync(device)
+    return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def best_time(fn, repeats, device) -> float:
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def count_flops(net, image, end, octave_n, octave_scale) -> float:
+    """GFLOP of one work unit: one step per octave counted, times the iterations."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        dream(net, image, end, iter_n=1, octave_n=octave_n, octave_scale=octave_scale,
+              jitter=0)
+    return counter.get_total_flops() / 1e9
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", default="540x360", help="WIDTHxHEIGHT")
+    p.add_argument("--end", default="inception_4c/output")
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--octaves", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--deploy", default=str(DEPLOY))
+    p.add_argument("--skip-plain", action="store_true", help="time deepdream.dream only")
+    args = p.parse_args(argv)
+    width, height = map(int, args.size.split("x"))
+    device = args.device
+    net = random_net(args.deploy, seed=0, device=device)
+    image = np.random.default_rng(0).uniform(0, 255, (height, width, 3)).astype(np.float32)
+    kw = dict(iter_n=args.iterations, octave_n=args.octaves, octave_scale=1.4, jitter=32)
+
+    gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
+    peaks = {dt: matmul_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
+    ours = best_time(lambda: dream(net, image, args.end, seed=0, **kw), args.repeats, device)
+    plain = None
+    if not args.skip_plain:
+        model = PlainNet(net).to(device)
+        plain = best_time(lambda: plain_dream(model, image, args.end, device, **kw),
+                          args.repeats, device)
+
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else \
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"machine: {name}; torch {torch.__version__}")
+    print(f"work unit: {width}x{height}, {args.end}, {args.iterations} iterations, "
+          f"{args.octaves} octaves x1.4: {gflop:.0f} GFLOP")
+    print(f"matmul peak: fp32 {peaks[torch.float32]:.0f} GFLOP/s, "
+          f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s")
+    print("| path | s/frame | vs plain | GFLOP/s | share of fp32 peak |")
+    print("|---|---|---|---|---|")
+    rows = [("deepdream.dream (fp32)", ours)] + ([("plain PyTorch", plain)] if plain else [])
+    for label, seconds in rows:
+        ratio = f"{plain / seconds:.2f}x" if plain else "-"
+        print(f"| {label} | {seconds:.2f} | {ratio} | {gflop / seconds:.1f} | "
+              f"{100 * gflop / seconds / peaks[torch.float32]:.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
