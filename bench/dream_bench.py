@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream import torch_engine  # noqa: E402
-from deepdream.dream import dream  # noqa: E402
+from deepdream.ascent import dream  # noqa: E402
 from deepdream.engine import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"

@@ -19,7 +19,7 @@ import scipy.ndimage as nd
 from PIL import Image
 
 from . import __version__, frames, schedules, video
-from .dream import dream, guide_features
+from .ascent import dream, guide_features
 from .engine import Net
 from .errors import FramesError, ResumeError, ZeroGradientError
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from deepdream import objectives
-from deepdream.dream import dream, guide_features, make_step, octave_pyramid, preprocess
+from deepdream.ascent import dream, guide_features, make_step, octave_pyramid, preprocess
 
 from conftest import caffe_input
 
@@ -57,6 +57,11 @@ def test_guide_of_any_size(tiny_net, size):
     features = guide_features(tiny_net, guide, END)
     assert features.ndim == 3 and features.shape[0] == 64 and min(features.shape[1:]) >= 1
     assert max(features.shape[1:]) <= 224 // 16 + 1  # large guides are shrunk to 224
+
+
+def test_the_package_exports_the_pinned_interface():
+    import deepdream
+    assert deepdream.dream is dream and callable(deepdream.load_net)
 
 
 def test_preprocess_is_bgr_minus_mean():

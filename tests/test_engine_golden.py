@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import deepdream
-from deepdream.dream import dream
+from deepdream.ascent import dream
 
 from conftest import FIXTURES, caffe_input, relative_error
 

@@ -6,7 +6,7 @@ import pytest
 
 import deepdream
 from deepdream import caffe_pb2 as pb
-from deepdream.dream import dream
+from deepdream.ascent import dream
 from deepdream.errors import (DeviceError, ImageTooSmallError, ModelError, ModelMismatchError,
                               UnknownLayerError, ZeroGradientError)
 from google.protobuf import text_format

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from deepdream import frames, pipeline, schedules
-from deepdream.dream import dream, guide_features
+from deepdream.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
 
 from conftest import FIXTURES
