@@ -1,0 +1,17 @@
+"""The benchmark script runs and prints its table (its figures are for BENCHMARKS.md, not
+for tests)."""
+import subprocess
+import sys
+
+from conftest import FIXTURES, ROOT
+
+
+def test_benchmark_runs_on_a_small_net():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dream_bench.py"), "--size", "64x48",
+         "--iterations", "1", "--octaves", "2", "--repeats", "1",
+         "--deploy", str(FIXTURES / "tiny_googlenet.prototxt")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| deepdream.dream (fp32) |" in result.stdout and "| plain PyTorch |" in result.stdout
+    assert "GFLOP" in result.stdout
