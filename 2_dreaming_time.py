@@ -4,14 +4,9 @@
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
 import argparse
-from pathlib import Path
 
 from deepdream import cli
-from deepdream.errors import DeepDreamError, ModelError
-
-HERE = Path(__file__).resolve().parent
-# Where the original looked, and where our README says to put the model by hand.
-MODEL_FOLDERS = (HERE / "models" / "bvlc_googlenet", Path("../caffe/models/bvlc_googlenet"))
+from deepdream.errors import DeepDreamError
 
 
 def blend_value(text):
@@ -36,6 +31,9 @@ def parser():
     a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
     a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
     a("--engine", default="torch", choices=["torch"], help="the engine that runs the net")
+    a("--model", help="a model of the registry, fetched on first use (default "
+                      "bvlc_googlenet; python -m deepdream.models list)")
+    a("--mirror", help="fetch model files from BASE_URL/<file name> (or $DEEPDREAM_MIRROR)")
     a("-t", "--model_path", "--model-path", help="folder with deploy.prototxt and the model")
     a("-m", "--model_name", "--model-name", default="bvlc_googlenet.caffemodel",
       help="the .caffemodel file in that folder (default bvlc_googlenet.caffemodel)")
@@ -51,9 +49,9 @@ def parser():
     a("-b", "--blend", type=blend_value, default=0.5,
       help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
            "'loop' (0.5 to 1 and back) or 'random'")
-    a("-l", "--layers", nargs="+", default=["customloop"],
-      help="layers to cycle through frame by frame (default customloop: inception_4c up "
-           "to 5b and back)")
+    a("-l", "--layers", nargs="+",
+      help="layers to cycle through frame by frame (default: the model's sweep; for "
+           "GoogLeNets customloop, inception_4c up to 5b and back)")
     a("-v", "--verbose", type=int, default=1, choices=range(4), metavar="0-3",
       help="0 quiet, 1 progress (default), 2-3 every step")
     a("-gi", "--guide_image", "--guide-image", help="guide image for guided dreaming")
@@ -68,22 +66,10 @@ def parser():
     return p
 
 
-def model_files(args):
-    """(caffemodel, deploy) from -t/-m, else from the folders the original README used."""
-    folders = [Path(args.model_path)] if args.model_path else list(MODEL_FOLDERS)
-    for folder in folders:
-        if (folder / args.model_name).is_file():
-            return folder / args.model_name, folder / "deploy.prototxt"
-    where = " or ".join(str(f / args.model_name) for f in folders)
-    raise ModelError(f"model not found: {where}. Download bvlc_googlenet.caffemodel (see "
-                     "README) into models/bvlc_googlenet/, or point -t/--model_path at a "
-                     "folder holding deploy.prototxt and the caffemodel")
-
-
 def main(argv=None):
     args = parser().parse_args(argv)
     cli.setup_logging(args.verbose)
-    from deepdream import frames, load_net, pipeline, schedules
+    from deepdream import frames, load_net, models, pipeline, schedules
     if args.extract:
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
@@ -92,10 +78,14 @@ def main(argv=None):
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
-    caffemodel, deploy = model_files(args)
+    if args.model and args.model_path:
+        raise DeepDreamError("give either --model or -t/--model_path, not both")
+    model = models.resolve(args.model, args.model_path, args.model_name, args.mirror,
+                           progress=args.verbose > 0)
+    caffemodel = model.caffemodel
     device = args.device or (args.gpu if args.gpu is not None else "auto")
-    net = load_net(caffemodel, deploy if deploy.is_file() else None, device=device,
-                   engine=args.engine)
+    net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
+                   **({"mean": model.entry.mean_bgr} if model.entry else {}))
     if args.list_layers:
         size = (224, 224)
         if args.input:
@@ -107,7 +97,10 @@ def main(argv=None):
             print(f"  {name:40s} " + (" x ".join(map(str, shape[1:])) if shape else
                                       "(the frame is too small to reach it)"))
         return 0
-    layers = schedules.CUSTOM_LOOP if args.layers == ["customloop"] else tuple(args.layers)
+    if args.layers in (None, ["customloop"]):
+        layers = model.entry.layers if model.entry and not args.layers else schedules.CUSTOM_LOOP
+    else:
+        layers = tuple(args.layers)
     for layer in set(layers):
         net.resolve(layer)
     settings = pipeline.DreamSettings(layers, args.octaves, args.octavescale, args.iterations,

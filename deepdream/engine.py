@@ -132,9 +132,9 @@ def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
     def init(shape: tuple[int, ...], what: str) -> np.ndarray:
         if what == "weight":
             fan_in = int(np.prod(shape[1:])) or 1
-            return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
-        if what in ("bias",):
-            return rng.normal(0.0, 0.1, shape).astype(np.float32)
+            return rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        if what == "bias":
+            return rng.standard_normal(shape, np.float32) * np.float32(0.1)
         if what == "mean":
             return np.zeros(shape, np.float32)
         return np.ones(shape, np.float32)   # variance, moving-average factor, scale

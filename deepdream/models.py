@@ -1,0 +1,280 @@
+"""The model registry (models/registry.json) and verified, resumable downloads into a cache.
+
+    python -m deepdream.models list
+    python -m deepdream.models download NAME [--mirror BASE_URL]
+    python -m deepdream.models path NAME
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import http.client
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "bvlc_googlenet"
+CHUNK = 1 << 16
+REQUIRED = ("title", "weights", "deploy_url", "mean_bgr", "channel_order", "input_size",
+            "layers", "licence")
+
+
+@dataclasses.dataclass
+class ModelEntry:
+    """One net of the registry: where its files come from and the facts a dream needs."""
+    name: str
+    title: str
+    url: str
+    file: str
+    size: int | None
+    sha1: str | None
+    sha1_source: str
+    deploy: Path
+    deploy_url: str
+    mean_bgr: tuple[float, float, float]
+    channel_order: str
+    input_size: int
+    layers: tuple[str, ...]
+    licence: str
+    archive_member: str | None = None
+    manual: str | None = None
+
+
+def models_dir() -> Path:
+    """The folder of registry.json and the deploy prototxts: $DEEPDREAM_MODELS for a registry
+    of your own, else the project's models/."""
+    return Path(os.environ.get("DEEPDREAM_MODELS") or MODELS_DIR)
+
+
+def registry() -> dict[str, ModelEntry]:
+    """Every entry of registry.json, by name."""
+    raw = json.loads((models_dir() / "registry.json").read_text())
+    entries = {}
+    for name, e in raw.items():
+        missing = [k for k in REQUIRED if k not in e]
+        if missing:
+            raise ModelError(f"registry entry '{name}' lacks {', '.join(missing)}")
+        w = e["weights"]
+        entries[name] = ModelEntry(
+            name, e["title"], w["url"], w["file"], w.get("size"), w.get("sha1"),
+            w.get("sha1_source", ""), models_dir() / name / "deploy.prototxt", e["deploy_url"],
+            tuple(e["mean_bgr"]), e["channel_order"], e["input_size"], tuple(e["layers"]),
+            e["licence"], w.get("archive_member"), w.get("manual"))
+    return entries
+
+
+def entry(name: str) -> ModelEntry:
+    entries = registry()
+    if name not in entries:
+        raise ModelError(f"unknown model '{name}': choose one of {', '.join(entries)}")
+    return entries[name]
+
+
+def cache_dir() -> Path:
+    """$DEEPDREAM_HOME, else deepdream/ in the user's cache folder."""
+    if os.environ.get("DEEPDREAM_HOME"):
+        return Path(os.environ["DEEPDREAM_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deepdream"
+
+
+def weights_path(model: ModelEntry) -> Path:
+    """Where the weights of ``model`` are kept once fetched (not necessarily there yet)."""
+    return cache_dir() / model.name / model.file
+
+
+def local_weights(model: ModelEntry) -> Path | None:
+    """The weights if they are already here: in the cache, or put by hand into
+    models/<name>/ as the original README told users to."""
+    for path in (weights_path(model), models_dir() / model.name / model.file):
+        if path.is_file():
+            return path
+    return None
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(url: str, target: Path, progress: bool, expected_size: int | None) -> None:
+    """Fetch ``url`` into ``target``, continuing a partial ``target`` with an HTTP Range
+    request (a server that ignores Range sends the whole file again)."""
+    from tqdm import tqdm
+
+    done = target.stat().st_size if target.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "deepdreamvideo"})
+    if done:
+        request.add_header("Range", f"bytes={done}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and done:      # nothing left to send: the part is whole
+            return
+        raise
+    with response:
+        if done and response.status != 206:
+            done = 0                    # the server ignored Range: start again
+        length = response.headers.get("Content-Length")
+        total = done + int(length) if length else expected_size
+        with open(target, "ab" if done else "wb") as f, \
+                tqdm(total=total, initial=done, unit="B", unit_scale=True,
+                     desc=f"downloading {target.name.removesuffix('.part')}",
+                     disable=not progress) as bar:
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                f.write(chunk)
+                bar.update(len(chunk))
+        if length and target.stat().st_size < total:
+            raise ModelError(f"the download of {url} broke off at {target.stat().st_size} "
+                             f"of {total} bytes; run the same command again to resume")
+
+
+def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
+    """The weights of registry model ``name``, downloaded on first use into the cache
+    (resuming a partial download, verifying the published sha1, renaming into place only
+    when whole). ``mirror`` (or $DEEPDREAM_MIRROR) fetches BASE_URL/<file name> instead.
+    Raises ModelError with the URL and where to put the file by hand when it cannot."""
+    model = entry(name)
+    found = local_weights(model)
+    if found:
+        return found
+    mirror = mirror or os.environ.get("DEEPDREAM_MIRROR")
+    source_name = Path(model.url).name if model.archive_member else model.file
+    url = f"{mirror.rstrip('/')}/{source_name}" if mirror else model.url
+    final = weights_path(model)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(source_name + ".part")
+    by_hand = (f"download it by hand from {model.url} and put it at {final} "
+               f"(or at {models_dir() / model.name / model.file})")
+    if model.manual and not mirror:
+        raise ModelError(f"{model.name}: {model.manual}; then put it at {final}")
+    log.info("fetching %s from %s", model.file, url)
+    try:
+        _download(url, part, progress, model.size)
+    except urllib.error.HTTPError as e:
+        raise ModelError(f"cannot download {url}: HTTP {e.code} {e.reason}; {by_hand}") \
+            from None
+    except http.client.HTTPException:
+        raise ModelError(f"the download of {url} broke off; run the same command again to "
+                         "resume it") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise ModelError(f"cannot reach {url} ({reason}); are you offline? {by_hand}") \
+            from None
+    if model.archive_member:
+        part = _extract_member(part, model.archive_member, final)
+    if model.sha1:
+        actual = sha1_of(part)
+        if actual != model.sha1:
+            part.unlink()
+            raise ModelError(f"{model.file} from {url} has sha1 {actual}, not the published "
+                             f"{model.sha1}: the file was deleted; try again or {by_hand}")
+    else:
+        log.warning("%s: %s", model.file, model.sha1_source or "no published checksum")
+    os.replace(part, final)
+    return final
+
+
+# The folder the 2015 README told users to put the model in, beside a Caffe checkout.
+ORIGINAL_FOLDER = Path("../caffe/models/bvlc_googlenet")
+
+
+@dataclasses.dataclass
+class ResolvedModel:
+    caffemodel: Path
+    deploy: Path | None          # None: use the structure saved in the caffemodel
+    entry: ModelEntry | None     # the registry's facts (mean, layers), when it is known
+
+
+def resolve(name: str | None = None, folder: str | Path | None = None,
+            file: str = "bvlc_googlenet.caffemodel", mirror: str | None = None,
+            progress: bool = True) -> ResolvedModel:
+    """The model a run uses: ``folder``/``file`` (the original -t/-m, with the folder's
+    deploy.prototxt), else registry model ``name`` (fetched on first use), else
+    bvlc_googlenet from the cache, models/bvlc_googlenet/ or ../caffe/models/bvlc_googlenet/.
+    """
+    if folder is not None:
+        folder = Path(folder)
+        caffemodel = folder / file
+        if not caffemodel.is_file():
+            raise ModelError(f"model not found: {caffemodel}; point -t/--model_path at a "
+                             "folder holding deploy.prototxt and the caffemodel, or use "
+                             "--model NAME (python -m deepdream.models list)")
+        deploy = folder / "deploy.prototxt"
+        known = next((e for e in registry().values() if e.file == file), None)
+        return ResolvedModel(caffemodel, deploy if deploy.is_file() else None, known)
+    model = entry(name or DEFAULT_MODEL)
+    original = ORIGINAL_FOLDER / model.file
+    if name is None and not local_weights(model) and original.is_file():
+        deploy = ORIGINAL_FOLDER / "deploy.prototxt"
+        return ResolvedModel(original, deploy if deploy.is_file() else model.deploy, model)
+    return ResolvedModel(fetch(model.name, mirror, progress), model.deploy, model)
+
+
+def _extract_member(archive: Path, member: str, final: Path) -> Path:
+    """Take the caffemodel out of a downloaded .tar.gz (Places205 ships one)."""
+    out = final.with_name(final.name + ".part")
+    try:
+        with tarfile.open(archive) as tar:
+            match = next((m for m in tar.getmembers() if m.name.endswith(member)), None)
+            if match is None:
+                raise ModelError(f"{archive.name} holds no {member}")
+            with tar.extractfile(match) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except tarfile.TarError as e:
+        archive.unlink()
+        raise ModelError(f"{archive.name} is not a whole archive ({e}): deleted; "
+                         "run again to download it anew") from None
+    archive.unlink()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from . import cli
+
+    parser = argparse.ArgumentParser(prog="python -m deepdream.models",
+                                     description="The Caffe models DeepDreamVideo knows.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the registry, and which models are here")
+    for command in ("download", "path"):
+        p = sub.add_parser(command, help=f"{command} a model's weights")
+        p.add_argument("name")
+        if command == "download":
+            p.add_argument("--mirror", help="fetch BASE_URL/<file name> instead")
+            p.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    cli.setup_logging(1)
+    if args.command == "list":
+        for model in registry().values():
+            here = local_weights(model)
+            print(f"{model.name:24s} {'here' if here else '    '}  {model.title}")
+        print(f"cache: {cache_dir()}")
+    elif args.command == "download":
+        print(fetch(args.name, args.mirror, progress=not args.quiet))
+    else:
+        model = entry(args.name)
+        print(local_weights(model) or weights_path(model))
+    return 0
+
+
+if __name__ == "__main__":
+    from . import cli as _cli
+    _cli.run(main, "Run the same command again to resume the download.")
