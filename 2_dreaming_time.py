@@ -4,9 +4,12 @@
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
 import argparse
+import logging
 
 from deepdream import cli
 from deepdream.errors import DeepDreamError
+
+log = logging.getLogger("2_dreaming_time")
 
 
 def blend_value(text):
@@ -66,6 +69,11 @@ def parser():
     return p
 
 
+def torch_has_cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     cli.setup_logging(args.verbose)
@@ -84,6 +92,10 @@ def main(argv=None):
                            progress=args.verbose > 0)
     caffemodel = model.caffemodel
     device = args.device or (args.gpu if args.gpu is not None else "auto")
+    if args.gpu is not None and not args.device and not torch_has_cuda():
+        log.warning("--gpu: this PyTorch sees no CUDA GPU, so the frames are dreamed on the "
+                    "CPU (slowly); install a CUDA build of torch (see README)")
+        device = "cpu"
     net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
                    **({"mean": model.entry.mean_bgr} if model.entry else {}))
     if args.list_layers:

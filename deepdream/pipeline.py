@@ -198,13 +198,19 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
     order) into ``output_dir`` under the same numbers.
 
-    Frame i is dreamed from ``blend(previous dreamed frame, frame i)`` (the first from the raw
+    ``image_type`` chooses the input frames' type when the folder holds several, and the
+    type of the dreamed frames (default: the input's). Frame i is dreamed from
+    ``blend(previous dreamed frame, frame i)`` (the first from the raw
     frame), on the layer the schedule gives for i. Each frame is written atomically; frames
     already in ``output_dir`` are kept and the run continues after them (resume), refusing an
     output made with other settings unless ``overwrite``. Raises a DeepDreamError subclass.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     available = frames.list_frames(input_dir, image_type)
+    if not available and image_type:
+        # the original needed -it for the frames it read and wrote; frames of another type
+        # are read all the same, and the dreamed frames are written as -it asks
+        available = frames.list_frames(input_dir)
     if not available:
         raise FramesError(f"no numbered frames (00000001.png, ...) in {input_dir}")
     ext = image_type or available[next(iter(available))].suffix.lstrip(".").lower()

@@ -107,7 +107,7 @@ BAD = {
                         "too small"),
     "unreadable-frame": (["-i", "{tmp}/broken"], "00000001.png"),
     "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
-    "gpu-without-cuda": (["--gpu"], "no CUDA GPU"),
+    "cuda-device-without-cuda": (["--device", "cuda"], "no CUDA GPU"),
 }
 
 
@@ -133,7 +133,7 @@ def test_bad_input_is_one_line_and_non_zero(case, extracted, tiny_model_dir, tmp
     rest = [f for i, f in enumerate(flags) if f not in args and
             (i == 0 or flags[i - 1] not in args)]
     command = [x for pair in args.items() for x in pair] + rest
-    if case == "gpu-without-cuda":
+    if case == "cuda-device-without-cuda":
         import torch
         if torch.cuda.is_available():
             pytest.skip("this machine has a CUDA GPU")
@@ -141,6 +141,17 @@ def test_bad_input_is_one_line_and_non_zero(case, extracted, tiny_model_dir, tmp
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_legacy_gpu_flag_and_image_type_work_on_a_cpu_machine(extracted, tiny_model_dir,
+                                                              tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    result = script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o",
+                    "-it", "jpg", "--gpu", "-t", tiny_model_dir, *FAST, "-ef", "2")
+    assert "dreamed on the CPU" in result.stderr
+    assert list(frames.list_frames(tmp_path / "o", "jpg")) == [1, 2]
 
 
 @pytest.mark.parametrize("verbose", ["0", "2", "3"])

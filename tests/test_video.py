@@ -144,3 +144,14 @@ def test_frame_offset_moves_the_sound_start(tmp_path, clip):
     out = pipeline.make_movie(dreamed, tmp_path / "o.mp4", progress=False)
     assert stream_length(out, "v")[0] == 10
     assert abs(stream_length(out, "a")[1] - 10 / (30000 / 1001)) <= 0.1
+
+
+def test_source_with_a_non_zero_start_time_keeps_sound_in_step(tmp_path):
+    ts = make_clip(tmp_path / "clip.ts", ts_offset=1.4)
+    info = video.probe(ts)
+    assert info.start_time > 1 and info.video_start >= info.start_time
+    meta = pipeline.extract_frames(ts, tmp_path / "f", progress=False)
+    assert meta["frame_count"] == 15 and meta["height"] == 121
+    out = pipeline.make_movie(tmp_path / "f", tmp_path / "o.mp4", progress=False)
+    assert stream_length(out, "v")[0] == 15
+    assert abs(stream_length(out, "a")[1] - 15 / (30000 / 1001)) <= 0.1
