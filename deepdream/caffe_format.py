@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,8 @@ class LayerSpec:
     # True for each blob stored in V1's legacy 4-D form (num, channels, height, width): such a
     # blob matches any shape that it equals once padded on the left with ones.
     legacy: list[bool] = dataclasses.field(default_factory=list)
+    # For a net without a caffemodel: init(shape, what) makes the weights the layer lacks.
+    init: typing.Callable[[tuple[int, ...], str], np.ndarray] | None = None
 
 
 @dataclasses.dataclass

@@ -140,4 +140,6 @@ def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
         return np.ones(shape, np.float32)   # variance, moving-average factor, scale
 
     spec = caffe_format.read_net(None, deploy)
-    return torch_engine.TorchNet(spec, resolve_device(device), mean, init=init)
+    for layer in spec.layers:
+        layer.init = init
+    return torch_engine.TorchNet(spec, resolve_device(device), mean)

@@ -28,8 +28,6 @@ class Layer:
     in ``self.weights`` by attribute name, so that ``to(device)`` can move them."""
 
     weights: tuple[str, ...] = ()
-    #: makes a blob that the caffemodel lacks: (shape, what) -> array; None means refuse
-    init = None
 
     def __init__(self, spec: LayerSpec, bottom_shapes: list[tuple[int, ...]]):
         self.name, self.type = spec.name, spec.type
@@ -60,8 +58,8 @@ class Layer:
         every blob as 4-D (num, channels, height, width) - a bias of 64 as (1, 1, 1, 64), an
         InnerProduct weight as (1, 1, N, K) - so a legacy blob matches when it equals the
         expected shape padded on the left with ones (Caffe's ShapeEquals does the same)."""
-        if not spec.blobs and self.init is not None:
-            return torch.from_numpy(self.init(tuple(expected), what))
+        if not spec.blobs and spec.init is not None:
+            return torch.from_numpy(spec.init(tuple(expected), what))
         if index >= len(spec.blobs):
             raise ModelMismatchError(f"layer '{self.name}' ({self.type}): the caffemodel has "
                                      f"{len(spec.blobs)} weight blob(s), {what} is missing")
@@ -420,9 +418,7 @@ def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> DeepDreamError:
 class TorchNet(Net):
     """A Caffe net on PyTorch. See ``deepdream.engine.Net`` for the interface."""
 
-    def __init__(self, spec: NetSpec, device: str, mean, init=None):
-        """``init(shape, what) -> array`` makes the weights of layers that have none (for
-        nets built from a deploy prototxt alone); without it such a layer is an error."""
+    def __init__(self, spec: NetSpec, device: str, mean):
         self.device = device
         self.mean = np.asarray(mean, dtype=np.float32).reshape(3)
         self.input_name = spec.input_name
@@ -442,9 +438,7 @@ class TorchNet(Net):
             if cls is Input:
                 continue
             bottom_shapes = [shapes[b] for b in layer_spec.bottoms]
-            layer = cls.__new__(cls)
-            layer.init = init
-            layer.__init__(layer_spec, bottom_shapes)
+            layer = cls(layer_spec, bottom_shapes)
             try:
                 tops = layer.to("meta")(*(meta[b] for b in layer_spec.bottoms))
             except RuntimeError as e:
@@ -455,8 +449,6 @@ class TorchNet(Net):
                 shapes[name], meta[name] = tuple(top.shape), top
             built.append((layer, layer_spec.bottoms, layer_spec.tops))
 
-        for layer, _, _ in built:
-            layer.init = None
         self._specs = [(l.to(device), b, t) for l, b, t in built]
         self._meta = [(l.to("meta"), b, t) for l, b, t in built]
         self.layers = [l.name for l, _, _ in built]
