@@ -62,6 +62,16 @@ def parser():
     a("-ef", "--end_frame", "--end-frame", type=int, help="last frame number")
     a("-e", "--extract", type=int, nargs="?", const=1,
       help="extract the frames of the movie given as -i into -o, then stop")
+    a("--flow", nargs="?", const="dis", choices=["dis", "farneback"],
+      help="carry the previous dream along the optical flow instead of blending (default "
+           "method dis)")
+    a("--flow-blend", type=float, default=0.6, help="weight of the carried dream (0.6)")
+    a("--flow-decay", type=float, default=0.1,
+      help="share of the carried dream dropped each frame, so it never builds up (0.1)")
+    a("--scene-threshold", type=float, default=27.0,
+      help="content change (0-255) that counts as a scene cut (27)")
+    a("--no-scene-cuts", action="store_true",
+      help="blend across scene cuts too, as the original did")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--list-layers", action="store_true", help="list the net's layers and their sizes")
     a("--overwrite", action="store_true", help="dream again over frames made with other "
@@ -115,9 +125,14 @@ def main(argv=None):
         layers = tuple(args.layers)
     for layer in set(layers):
         net.resolve(layer)
+    if args.flow and args.zoom != 1:
+        raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
+                             "the dream with the picture")
     settings = pipeline.DreamSettings(layers, args.octaves, args.octavescale, args.iterations,
                                       args.jitter, args.stepsize, args.blend, args.preview,
-                                      args.zoom, args.guide_image, args.seed)
+                                      args.zoom, args.guide_image, args.seed, args.flow,
+                                      args.flow_blend, args.flow_decay,
+                                      not args.no_scene_cuts, args.scene_threshold)
     report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
                                    args.image_type, args.start_frame, args.end_frame,
                                    args.overwrite, progress=args.verbose > 0)

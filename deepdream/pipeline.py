@@ -18,7 +18,7 @@ import numpy as np
 import scipy.ndimage as nd
 from PIL import Image
 
-from . import __version__, frames, schedules, video
+from . import __version__, flow, frames, scenes, schedules, video
 from .ascent import dream, guide_features
 from .engine import Net
 from .errors import FramesError, ResumeError, ZeroGradientError
@@ -108,6 +108,11 @@ class DreamSettings:
     zoom: float = 1.0
     guide_image: str | None = None
     seed: int | None = None
+    flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
+    flow_blend: float = 0.6            # weight of the warped previous dream detail
+    flow_decay: float = 0.1            # share of the carried detail dropped each frame
+    scene_cuts: bool = True            # start afresh where the shot changes
+    scene_threshold: float = scenes.DEFAULT_THRESHOLD
 
 
 @dataclasses.dataclass
@@ -190,6 +195,39 @@ class Progress:
         self.bar.close()
 
 
+class _Recent:
+    """The last frame a loader gave or was given, by number, so each is read at most once."""
+
+    def __init__(self, load):
+        self.load, self.number, self.value = load, None, None
+
+    def get(self, number: int):
+        if number != self.number:
+            self.number, self.value = number, self.load(number)
+        return self.value
+
+    def put(self, number: int, value) -> None:
+        self.number, self.value = number, value
+
+
+def _carry_over(settings: DreamSettings, number: int, raw: np.ndarray, before: np.ndarray,
+                previous: np.ndarray, flows: flow.FlowCache | None) -> np.ndarray:
+    """What frame ``number`` is dreamed from, given the raw frame, the raw frame before it
+    and that frame's dream: with --flow, the raw frame plus the previous dream's detail moved
+    along the motion; else the original's blend (PIL's Image.blend(previous, raw, weight))."""
+    if flows is not None:
+        if not before.shape == previous.shape == raw.shape:
+            return raw
+        field, mask = flows.get(number, before, raw)
+        return raw + flow.carried_detail(previous, before, field, mask, settings.flow_blend,
+                                         settings.flow_decay)
+    weight = schedules.blend_for_frame(number, settings.blend, settings.seed)
+    if weight == 0:   # the original's -b 0: raw frames, no blend
+        return raw
+    previous = _resize(zoom_in(previous, settings.zoom), raw.shape[1], raw.shape[0])
+    return previous * (1.0 - weight) + raw * weight
+
+
 def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                  settings: DreamSettings, model_path: str | Path | None = None,
                  image_type: str | None = None, start_frame: int | None = None,
@@ -229,6 +267,9 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_params(output_dir, params, overwrite)
+    old = frames.read_json(output_dir / frames.PARAMS) if not overwrite else None
+    cuts = set((old or {}).get("scene_cuts", []))
+    params["scene_cuts"] = sorted(cuts)
     frames.remove_stale_parts(output_dir)
     frames.write_json(output_dir / frames.PARAMS, params)
 
@@ -239,26 +280,29 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     log.info("%d frames to dream (%d already done) from %s into %s", len(remaining),
              len(todo) - len(remaining), input_dir, output_dir)
 
+    flows = flow.FlowCache(input_dir, settings.flow) if settings.flow else None
+    raws = _Recent(lambda n: frames.read_frame(available[n], settings.preview or None)
+                   .astype(np.float32) if n in available else None)
+    dreams = _Recent(lambda n: frames.read_frame(output_dir / frames.frame_name(n, ext),
+                                                 settings.preview or None).astype(np.float32)
+                     if (output_dir / frames.frame_name(n, ext)).exists() else None)
     bar = Progress(len(remaining), progress)
-    previous: np.ndarray | None = None     # the last dreamed frame, full precision
-    previous_number = None
     try:
-        for number in todo:
-            out_path = output_dir / frames.frame_name(number, ext)
-            if number in done:
-                continue
-            raw = frames.read_frame(available[number], settings.preview or None)
-            source = raw.astype(np.float32)
-            weight = schedules.blend_for_frame(number, settings.blend, settings.seed)
-            if number != first and weight != 0:  # the original's -b 0: raw frames, no blend
-                if previous is None or previous_number != number - 1:
-                    saved = output_dir / frames.frame_name(number - 1, ext)
-                    previous = (frames.read_frame(saved, settings.preview or None)
-                                .astype(np.float32) if saved.exists() else None)
+        for number in remaining:
+            raw, before = raws.get(number), raws.get(number - 1)
+            if before is not None and settings.scene_cuts and number not in cuts and \
+                    scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
+                    >= settings.scene_threshold:
+                cuts.add(number)
+                params["scene_cuts"] = sorted(cuts)
+                frames.write_json(output_dir / frames.PARAMS, params)
+                log.info("scene cut at frame %d: the dream starts afresh", number)
+            source = raw
+            if number != first and before is not None and \
+                    not (settings.scene_cuts and number in cuts):
+                previous = dreams.get(number - 1)    # the full-precision dream, or the saved
                 if previous is not None:
-                    before = _resize(zoom_in(previous, settings.zoom), raw.shape[1],
-                                     raw.shape[0])
-                    source = before * (1.0 - weight) + source * weight
+                    source = _carry_over(settings, number, raw, before, previous, flows)
             end = schedules.layer_for_frame(number, settings.layers)
             if guide is not None and end not in features:
                 features[end] = guide_features(net, guide, end)
@@ -272,9 +316,10 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                 log.warning("frame %d kept as it is: %s", number, e)
                 dreamed = source
             full = frames.read_frame(available[number]) if settings.preview else None
-            frames.write_frame(out_path, dreamed if full is None else
+            frames.write_frame(output_dir / frames.frame_name(number, ext),
+                               dreamed if full is None else
                                _resize(dreamed, full.shape[1], full.shape[0]))
-            previous, previous_number = dreamed, number
+            dreams.put(number, dreamed)
             bar.step(number)
     finally:
         bar.close()

@@ -14,10 +14,17 @@ from conftest import FIXTURES
 FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=1, jitter=0)
 
 
+def smooth_image(size, seed=0):
+    """A smooth random picture (blurred noise stretched to 0..255): consecutive shifts of it
+    are one scene, as frames of a pan are."""
+    from scipy.ndimage import gaussian_filter
+    noise = gaussian_filter(np.random.default_rng(seed).standard_normal((*size, 3)), (6, 6, 0))
+    return (noise - noise.min()) / (noise.max() - noise.min()) * 255
+
+
 def frame_folder(path, count=4, size=(48, 64), seed=0):
     path.mkdir()
-    rng = np.random.default_rng(seed)
-    base = rng.uniform(0, 255, (*size, 3))
+    base = smooth_image(size, seed)
     for n in range(1, count + 1):
         frames.write_frame(path / frames.frame_name(n, "png"), np.roll(base, 3 * n, axis=1))
     return path

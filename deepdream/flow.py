@@ -1,0 +1,115 @@
+"""Optical flow between frames (OpenCV's DIS or Farneback), warping, occlusion, and a cache of
+the flow next to the frames so that a resumed run does not compute it again.
+
+Conventions: ``backward_flow(prev, cur)`` is the (H, W, 2) field that maps each pixel x of
+``cur`` to its match ``x + flow(x)`` in ``prev`` (x, y order, in pixels); ``warp(image, flow)``
+pulls ``image`` (a frame-aligned array of ``prev``) into ``cur``'s geometry.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DeepDreamError
+
+METHODS = ("dis", "farneback")
+_QUANTUM = 16.0   # cached flow is stored in 1/16 pixel steps (int16), as video codecs do
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise DeepDreamError("--flow needs OpenCV: pip install opencv-python-headless") \
+            from None
+    return cv2
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    cv2 = _cv2()
+    return cv2.cvtColor(np.clip(np.rint(image), 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def optical_flow(source: np.ndarray, target: np.ndarray, method: str = "dis") -> np.ndarray:
+    """The flow from ``source`` to ``target`` (both H x W x 3 RGB): for each pixel x of
+    ``source``, its match in ``target`` is x + flow(x). Returns H x W x 2 float32."""
+    cv2 = _cv2()
+    a, b = _gray(source), _gray(target)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return dis.calc(a, b, None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 21, 3, 7, 1.5, 0)
+    raise DeepDreamError(f"unknown flow method '{method}': use {' or '.join(METHODS)}")
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at x + flow(x) for every pixel x (bilinear, edges repeated)."""
+    cv2 = _cv2()
+    h, w = flow.shape[:2]
+    grid = np.mgrid[0:h, 0:w][::-1].transpose(1, 2, 0).astype(np.float32)   # (H, W, 2): x, y
+    coords = grid + flow
+    return cv2.remap(np.asarray(image, np.float32), coords[..., 0], coords[..., 1],
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """The H x W mask of pixels whose backward flow is undone by the forward flow at its
+    match (Sundaram et al.'s test, as in Ruder et al.'s artistic style transfer for videos):
+    False where the pixel is occluded or the flow is unreliable."""
+    forward_at_match = warp(forward, backward)
+    total = backward + forward_at_match
+    squared = (total ** 2).sum(-1)
+    magnitude = (backward ** 2).sum(-1) + (forward_at_match ** 2).sum(-1)
+    return squared <= 0.01 * magnitude + 0.5
+
+
+def flow_and_mask(previous: np.ndarray, current: np.ndarray,
+                  method: str = "dis") -> tuple[np.ndarray, np.ndarray]:
+    """The backward flow from ``current`` to ``previous`` and its consistency mask."""
+    backward = optical_flow(current, previous, method)
+    forward = optical_flow(previous, current, method)
+    return backward, consistent(backward, forward)
+
+
+class FlowCache:
+    """Backward flows and masks of a frame folder, kept in ``<frames>/.flow/<method>-WxH/``
+    as compressed int16 (1/16 pixel) files written atomically."""
+
+    def __init__(self, frames_dir: str | Path, method: str):
+        self.folder = Path(frames_dir) / ".flow"
+        self.method = method
+
+    def path(self, number: int, width: int, height: int) -> Path:
+        return self.folder / f"{self.method}-{width}x{height}" / f"{number:08d}.npz"
+
+    def get(self, number: int, previous: np.ndarray,
+            current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The flow from frame ``number`` to the frame before it, computed once."""
+        path = self.path(number, current.shape[1], current.shape[0])
+        if path.exists():
+            try:
+                with np.load(path) as data:
+                    return data["flow"].astype(np.float32) / _QUANTUM, data["mask"]
+            except (OSError, ValueError, KeyError):
+                pass   # a damaged cache file: compute it again
+        flow, mask = flow_and_mask(previous, current, self.method)
+        quantised = np.clip(np.rint(flow * _QUANTUM), -32768, 32767).astype(np.int16)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, flow=quantised, mask=mask)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from .frames import atomic_write_bytes
+        atomic_write_bytes(path, buffer.getvalue())
+        return quantised.astype(np.float32) / _QUANTUM, mask
+
+
+def carried_detail(previous_dream: np.ndarray, previous_frame: np.ndarray, flow: np.ndarray,
+                   mask: np.ndarray, weight: float, decay: float) -> np.ndarray:
+    """The previous frame's dream detail (dreamed minus original), moved with the scene
+    into the current frame, weighed by ``weight * (1 - decay)``, and zero where the flow
+    marks occlusion. Added to the current frame before it is dreamed."""
+    detail = warp(previous_dream - previous_frame, flow)                  # (H, W, 3)
+    return detail * (mask[..., None] * np.float32(weight * (1.0 - decay)))
+

@@ -1,0 +1,147 @@
+"""Temporal coherence: optical flow, occlusion, scene cuts, the flicker metric, and dreams that
+do not build up frame after frame. Clips are made from scikit-image's sample photographs."""
+import numpy as np
+import pytest
+import skimage.data
+
+from deepdream import flow, frames, metrics, pipeline, scenes
+from deepdream.ascent import dream
+
+from conftest import FIXTURES
+
+PHOTO = skimage.data.astronaut().astype(np.float32)      # 512 x 512
+OTHER = skimage.data.coffee().astype(np.float32)         # 400 x 600
+
+
+def crop(photo, x, y=100, size=(96, 128)):
+    return photo[y:y + size[0], x:x + size[1]]
+
+
+def write_clip(folder, images):
+    folder.mkdir()
+    for n, image in enumerate(images, 1):
+        frames.write_frame(folder / frames.frame_name(n, "png"), image)
+    return folder
+
+
+def test_warped_detail_lands_where_the_motion_says():
+    before, after = crop(PHOTO, 200), crop(PHOTO, 205)     # the camera pans right by 5 px
+    field, mask = flow.flow_and_mask(before, after)
+    inner = (slice(20, 76), slice(20, 100))
+    assert np.abs(field[inner][..., 0] - 5).mean() < 0.5
+    assert np.abs(field[inner][..., 1]).mean() < 0.5
+    detail = np.zeros_like(before)
+    detail[48, 60] = 100.0                                 # a dream dot on the first frame
+    moved = flow.warp(detail, field)
+    y, x = np.unravel_index(np.argmax(moved[..., 0]), moved.shape[:2])
+    assert (y, x) == (48, 55) and mask[40:56, 50:60].all()
+
+
+def test_occluded_regions_are_masked():
+    background = crop(PHOTO, 200)
+    before, after = background.copy(), background.copy()
+    before[30:60, 40:70] = [255, 0, 255]                   # a square moves 12 px right
+    after[30:60, 52:82] = [255, 0, 255]
+    _, mask = flow.flow_and_mask(before, after)
+    uncovered = mask[32:58, 42:50]                         # background the square just left
+    still = mask[70:90, 90:120]                            # background far from it
+    assert uncovered.mean() < 0.5 and still.mean() > 0.95
+
+
+def test_cut_detector_finds_the_cut_and_nothing_in_a_pan(tmp_path):
+    pan = [crop(PHOTO, 150 + 4 * i) for i in range(6)]
+    cut = pan[:3] + [crop(OTHER, 200 + 4 * i) for i in range(3)]
+    assert scenes.find_cuts(frames.list_frames(write_clip(tmp_path / "pan", pan))) == []
+    assert scenes.find_cuts(frames.list_frames(write_clip(tmp_path / "cut", cut))) == [4]
+
+
+FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=2, jitter=0, seed=1)
+
+
+def run(net, src, out, **kw):
+    settings = pipeline.DreamSettings(**{**FAST, **kw})
+    pipeline.dream_frames(src, out, net, settings, progress=False)
+    return [frames.read_frame(p).astype(np.float32)
+            for p in frames.list_frames(out).values()]
+
+
+def test_blend_and_flow_reset_at_a_cut(tiny_net, tmp_path):
+    images = [crop(PHOTO, 150 + 4 * i) for i in range(3)] + \
+        [crop(OTHER, 200 + 4 * i) for i in range(2)]
+    src = write_clip(tmp_path / "in", images)
+    fresh = dream(tiny_net, frames.read_frame(src / "00000004.png"), "inception_3b/output",
+                  iter_n=2, octave_n=2, octave_scale=1.5, jitter=0)
+    for name, kw in (("blend", {}), ("flow", {"flow": "dis"})):
+        dreamed = run(tiny_net, src, tmp_path / name, **kw)
+        np.testing.assert_array_equal(dreamed[3], frames.to_uint8(fresh))
+        assert frames.read_json(tmp_path / name / "params.json")["scene_cuts"] == [4]
+    original = run(tiny_net, src, tmp_path / "nocuts", scene_cuts=False)
+    assert np.abs(original[3] - frames.to_uint8(fresh)).mean() > 1
+
+
+def test_flow_carries_the_dream_with_a_pan(tiny_net, tmp_path):
+    images = [crop(PHOTO, 150 + 3 * i) for i in range(6)]
+    src = write_clip(tmp_path / "in", images)
+    blended = run(tiny_net, src, tmp_path / "blend", blend=0.5)
+    flowed = run(tiny_net, src, tmp_path / "flow", flow="dis", flow_blend=0.6)
+    assert (src / ".flow" / "dis-128x96" / "00000002.npz").exists()   # cached next to frames
+    b = metrics.measure(src, tmp_path / "blend")
+    f = metrics.measure(src, tmp_path / "flow")
+    assert f.pairs == b.pairs == 5
+    assert f.warping_error < b.warping_error
+    assert len(blended) == len(flowed) == 6
+
+
+def test_flow_cache_is_reused(tiny_net, tmp_path):
+    images = [crop(PHOTO, 150 + 3 * i) for i in range(3)]
+    src = write_clip(tmp_path / "in", images)
+    run(tiny_net, src, tmp_path / "a", flow="dis")
+    cached = src / ".flow" / "dis-128x96" / "00000003.npz"
+    stamp = cached.stat().st_mtime_ns
+    run(tiny_net, src, tmp_path / "b", flow="dis")
+    assert cached.stat().st_mtime_ns == stamp
+
+
+def test_long_static_clip_does_not_brighten(tiny_net, tmp_path):
+    src = write_clip(tmp_path / "in", [crop(PHOTO, 200)] * 24)
+
+    def strengths(out, **kw):
+        dreamed = run(tiny_net, src, out, flow="dis", **kw)
+        original = frames.read_frame(src / "00000001.png").astype(np.float32)
+        return [float(np.abs(d - original).mean()) for d in dreamed], \
+            [float(d.mean()) for d in dreamed]
+
+    ours, brightness = strengths(tmp_path / "ours")
+    assert max(ours[12:]) < 1.15 * max(ours[6:12])          # it settles
+    assert abs(brightness[-1] - brightness[0]) < 10
+    # the earlier tools' flaw: all of the warped detail carried, nothing dropped
+    flawed, _ = strengths(tmp_path / "flawed", flow_blend=1.0, flow_decay=0.0)
+    assert flawed[-1] > 1.5 * ours[-1] and flawed[-1] > flawed[11] * 1.2
+
+
+def test_metric_is_zero_for_a_static_dream_and_grows_with_flicker(tmp_path):
+    original = crop(PHOTO, 200)
+    src = write_clip(tmp_path / "in", [original] * 5)
+    pattern = np.random.default_rng(0).uniform(-40, 40, original.shape)
+    errors = []
+    for amount in (0, 10, 30):
+        noise = np.random.default_rng(1)
+        dreamed = [original + pattern + noise.uniform(-amount, amount, original.shape)
+                   for _ in range(5)]
+        out = write_clip(tmp_path / f"d{amount}", dreamed)
+        result = metrics.measure(src, out)
+        assert result.strength > 15
+        errors.append(result.warping_error)
+    assert errors[0] == 0 and errors[0] < errors[1] < errors[2]
+
+
+def test_metrics_command_line(tmp_path):
+    import subprocess
+    import sys
+    original = np.rint(crop(PHOTO, 200) * 0.8)      # room for +20 below 255
+    src = write_clip(tmp_path / "in", [original] * 3)
+    out = write_clip(tmp_path / "out", [original + 20] * 3)
+    result = subprocess.run([sys.executable, "-m", "deepdream.metrics", str(src), str(out)],
+                            capture_output=True, text=True, cwd=FIXTURES.parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert "warping error:  0.000" in result.stdout and "dream strength: 20.000" in result.stdout
