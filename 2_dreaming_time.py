@@ -8,6 +8,7 @@ import logging
 
 from deepdream import cli
 from deepdream.errors import DeepDreamError
+from deepdream.pipeline import DreamSettings as DEFAULTS
 
 log = logging.getLogger("2_dreaming_time")
 
@@ -65,11 +66,16 @@ def parser():
     a("--flow", nargs="?", const="dis", choices=["dis", "farneback"],
       help="carry the previous dream along the optical flow instead of blending (default "
            "method dis)")
-    a("--flow-blend", type=float, default=0.6, help="weight of the carried dream (0.6)")
-    a("--flow-decay", type=float, default=0.1,
-      help="share of the carried dream dropped each frame, so it never builds up (0.1)")
-    a("--scene-threshold", type=float, default=27.0,
-      help="content change (0-255) that counts as a scene cut (27)")
+    a("--flow-blend", type=float, default=DEFAULTS.flow_blend,
+      help=f"weight of the previous dream carried along the flow ({DEFAULTS.flow_blend})")
+    a("--flow-decay", type=float, default=DEFAULTS.flow_decay,
+      help="share of the carried dream dropped each frame, so that it never builds up "
+           f"({DEFAULTS.flow_decay})")
+    a("--flow-smooth", type=float, default=DEFAULTS.flow_smooth,
+      help="pull each new dream towards the carried one where the flow can follow: less "
+           f"flicker ({DEFAULTS.flow_smooth}; 0 for none)")
+    a("--scene-threshold", type=float, default=DEFAULTS.scene_threshold,
+      help=f"content change (0-255) that counts as a scene cut ({DEFAULTS.scene_threshold:g})")
     a("--no-scene-cuts", action="store_true",
       help="blend across scene cuts too, as the original did")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
@@ -131,7 +137,7 @@ def main(argv=None):
     settings = pipeline.DreamSettings(layers, args.octaves, args.octavescale, args.iterations,
                                       args.jitter, args.stepsize, args.blend, args.preview,
                                       args.zoom, args.guide_image, args.seed, args.flow,
-                                      args.flow_blend, args.flow_decay,
+                                      args.flow_blend, args.flow_decay, args.flow_smooth,
                                       not args.no_scene_cuts, args.scene_threshold)
     report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
                                    args.image_type, args.start_frame, args.end_frame,

@@ -52,7 +52,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     grid = np.mgrid[0:h, 0:w][::-1].transpose(1, 2, 0).astype(np.float32)   # (H, W, 2): x, y
     coords = grid + flow
     return cv2.remap(np.asarray(image, np.float32), coords[..., 0], coords[..., 1],
-                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                     cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -105,11 +105,17 @@ class FlowCache:
         return quantised.astype(np.float32) / _QUANTUM, mask
 
 
-def carried_detail(previous_dream: np.ndarray, previous_frame: np.ndarray, flow: np.ndarray,
-                   mask: np.ndarray, weight: float, decay: float) -> np.ndarray:
-    """The previous frame's dream detail (dreamed minus original), moved with the scene
-    into the current frame, weighed by ``weight * (1 - decay)``, and zero where the flow
-    marks occlusion. Added to the current frame before it is dreamed."""
-    detail = warp(previous_dream - previous_frame, flow)                  # (H, W, 3)
-    return detail * (mask[..., None] * np.float32(weight * (1.0 - decay)))
+def moved_detail(previous_dream: np.ndarray, previous_frame: np.ndarray, field: np.ndarray,
+                 mask: np.ndarray) -> np.ndarray:
+    """The previous frame's dream detail (dreamed minus original) moved with the scene into
+    the current frame, and zero where the flow marks occlusion."""
+    return warp(previous_dream - previous_frame, field) * mask[..., None]
 
+
+def smooth(dreamed: np.ndarray, frame: np.ndarray, moved: np.ndarray, mask: np.ndarray,
+           amount: float) -> np.ndarray:
+    """Pull a frame's fresh dream detail towards the detail carried along the motion, by
+    ``amount`` (0: none) where the flow can follow: an exponential average of the dream along
+    the motion paths, which damps the flicker that re-dreaming adds each frame."""
+    detail = dreamed - frame
+    return frame + detail + (amount * mask[..., None]) * (moved - detail)

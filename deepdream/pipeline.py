@@ -109,8 +109,9 @@ class DreamSettings:
     guide_image: str | None = None
     seed: int | None = None
     flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
-    flow_blend: float = 0.6            # weight of the warped previous dream detail
-    flow_decay: float = 0.1            # share of the carried detail dropped each frame
+    flow_blend: float = 1.0            # weight of the warped previous dream detail
+    flow_decay: float = 0.05           # share of the carried detail dropped each frame
+    flow_smooth: float = 0.3           # pull of the fresh dream towards the carried one
     scene_cuts: bool = True            # start afresh where the shot changes
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
 
@@ -210,17 +211,9 @@ class _Recent:
         self.number, self.value = number, value
 
 
-def _carry_over(settings: DreamSettings, number: int, raw: np.ndarray, before: np.ndarray,
-                previous: np.ndarray, flows: flow.FlowCache | None) -> np.ndarray:
-    """What frame ``number`` is dreamed from, given the raw frame, the raw frame before it
-    and that frame's dream: with --flow, the raw frame plus the previous dream's detail moved
-    along the motion; else the original's blend (PIL's Image.blend(previous, raw, weight))."""
-    if flows is not None:
-        if not before.shape == previous.shape == raw.shape:
-            return raw
-        field, mask = flows.get(number, before, raw)
-        return raw + flow.carried_detail(previous, before, field, mask, settings.flow_blend,
-                                         settings.flow_decay)
+def _blend_source(settings: DreamSettings, number: int, raw: np.ndarray,
+                  previous: np.ndarray) -> np.ndarray:
+    """The original's blend: PIL's Image.blend(previous dream, frame, weight)."""
     weight = schedules.blend_for_frame(number, settings.blend, settings.seed)
     if weight == 0:   # the original's -b 0: raw frames, no blend
         return raw
@@ -297,12 +290,19 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                 params["scene_cuts"] = sorted(cuts)
                 frames.write_json(output_dir / frames.PARAMS, params)
                 log.info("scene cut at frame %d: the dream starts afresh", number)
-            source = raw
+            source, moved = raw, None
+            previous = None
             if number != first and before is not None and \
                     not (settings.scene_cuts and number in cuts):
                 previous = dreams.get(number - 1)    # the full-precision dream, or the saved
-                if previous is not None:
-                    source = _carry_over(settings, number, raw, before, previous, flows)
+            if previous is not None and flows is None:
+                source = _blend_source(settings, number, raw, previous)
+            elif previous is not None and before.shape == previous.shape == raw.shape:
+                # --flow: the previous dream's detail, moved along the motion, decayed
+                field, mask = flows.get(number, before, raw)
+                moved = flow.moved_detail(previous, before, field, mask)
+                source = raw + moved * np.float32(settings.flow_blend *
+                                                  (1.0 - settings.flow_decay))
             end = schedules.layer_for_frame(number, settings.layers)
             if guide is not None and end not in features:
                 features[end] = guide_features(net, guide, end)
@@ -315,6 +315,8 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
             except ZeroGradientError as e:
                 log.warning("frame %d kept as it is: %s", number, e)
                 dreamed = source
+            if moved is not None and settings.flow_smooth:
+                dreamed = flow.smooth(dreamed, raw, moved, mask, settings.flow_smooth)
             full = frames.read_frame(available[number]) if settings.preview else None
             frames.write_frame(output_dir / frames.frame_name(number, ext),
                                dreamed if full is None else
