@@ -4,13 +4,10 @@
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
 import argparse
-import logging
 
 from deepdream import cli
 from deepdream.errors import DeepDreamError
 from deepdream.pipeline import DreamSettings as DEFAULTS
-
-log = logging.getLogger("2_dreaming_time")
 
 
 def blend_value(text):
@@ -78,6 +75,15 @@ def parser():
       help=f"content change (0-255) that counts as a scene cut ({DEFAULTS.scene_threshold:g})")
     a("--no-scene-cuts", action="store_true",
       help="blend across scene cuts too, as the original did")
+    a("--ray", nargs="?", const="local", metavar="ADDRESS",
+      help="spread the frames over Ray workers: no address starts a local Ray, 'auto' or "
+           "ray://host:port joins a cluster (folders on a shared filesystem)")
+    a("--workers", type=int, default=2, help="Ray workers (one GPU or a share of the CPUs "
+                                              "each; default 2)")
+    a("--warmup", type=int, default=10, help="frames each segment dreams before its first "
+                                             "(not written; default 10)")
+    a("--segment-length", type=int, default=100, help="frames per segment between scene "
+                                                      "cuts (default 100)")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--list-layers", action="store_true", help="list the net's layers and their sizes")
     a("--overwrite", action="store_true", help="dream again over frames made with other "
@@ -85,15 +91,10 @@ def parser():
     return p
 
 
-def torch_has_cuda():
-    import torch
-    return torch.cuda.is_available()
-
-
 def main(argv=None):
     args = parser().parse_args(argv)
     cli.setup_logging(args.verbose)
-    from deepdream import frames, load_net, models, pipeline, schedules
+    from deepdream import load_net, models, pipeline, schedules
     if args.extract:
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
@@ -107,23 +108,12 @@ def main(argv=None):
     model = models.resolve(args.model, args.model_path, args.model_name, args.mirror,
                            progress=args.verbose > 0)
     caffemodel = model.caffemodel
-    device = args.device or (args.gpu if args.gpu is not None else "auto")
-    if args.gpu is not None and not args.device and not torch_has_cuda():
-        log.warning("--gpu: this PyTorch sees no CUDA GPU, so the frames are dreamed on the "
-                    "CPU (slowly); install a CUDA build of torch (see README)")
-        device = "cpu"
+    device = cli.device_from_flags(args.device, args.gpu)
     net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
                    **({"mean": model.entry.mean_bgr} if model.entry else {}))
     if args.list_layers:
-        size = (224, 224)
-        if args.input:
-            found = frames.list_frames(args.input, args.image_type)
-            if found:
-                size = frames.read_frame(next(iter(found.values())), args.preview).shape[:2]
-        print(f"blobs of {caffemodel.name} for a {size[1]}x{size[0]} frame:")
-        for name, shape in net.blob_shapes(*size).items():
-            print(f"  {name:40s} " + (" x ".join(map(str, shape[1:])) if shape else
-                                      "(the frame is too small to reach it)"))
+        print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
+                                   args.preview))
         return 0
     if args.layers in (None, ["customloop"]):
         layers = model.entry.layers if model.entry and not args.layers else schedules.CUSTOM_LOOP
@@ -139,9 +129,16 @@ def main(argv=None):
                                       args.zoom, args.guide_image, args.seed, args.flow,
                                       args.flow_blend, args.flow_decay, args.flow_smooth,
                                       not args.no_scene_cuts, args.scene_threshold)
-    report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
-                                   args.image_type, args.start_frame, args.end_frame,
-                                   args.overwrite, progress=args.verbose > 0)
+    if args.ray:
+        from deepdream.cluster import dream_frames_ray
+        report = dream_frames_ray(args.input, args.output, caffemodel, model.deploy, net.mean,
+                                  settings, args.ray, args.workers, device, args.warmup,
+                                  args.segment_length, args.image_type, args.start_frame,
+                                  args.end_frame, args.overwrite, progress=args.verbose > 0)
+    else:
+        report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
+                                       args.image_type, args.start_frame, args.end_frame,
+                                       args.overwrite, progress=args.verbose > 0)
     print(f"{report.dreamed} frames dreamed ({report.skipped} already done) in {args.output}")
     return 0
 

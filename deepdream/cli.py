@@ -47,3 +47,19 @@ def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, 
     if tool and tool != "ffmpeg":
         logging.getLogger(__name__).info("'%s' noted: everything goes through ffmpeg now", tool)
     return tool, rest, fmt
+
+
+def device_from_flags(device: str | None, gpu: str | None) -> str:
+    """--device, else the original's --gpu [N], else "auto". --gpu on a machine without a
+    CUDA GPU warns and uses the CPU (an explicit --device cuda is an error instead)."""
+    if device:
+        return device
+    if gpu is None:
+        return "auto"
+    import torch
+    if not torch.cuda.is_available():
+        logging.getLogger(__name__).warning(
+            "--gpu: this PyTorch sees no CUDA GPU, so the frames are dreamed on the CPU "
+            "(slowly); install a CUDA build of torch (see README)")
+        return "cpu"
+    return gpu

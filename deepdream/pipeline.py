@@ -182,14 +182,16 @@ class Progress:
         self.bar = tqdm(total=total, desc=description, unit="frame", disable=not self.tty,
                         dynamic_ncols=True)
 
-    def step(self, frame: int) -> None:
-        self.done += 1
-        self.bar.update(1)
-        if self.enabled and not self.tty and (self.done % self.every == 0
+    def step(self, count: int = 1) -> None:
+        """``count`` more frames done."""
+        self.done += count
+        self.bar.update(count)
+        if self.enabled and not self.tty and (self.done // self.every >
+                                              (self.done - count) // self.every
                                               or self.done == self.total):
             per = (time.monotonic() - self.started) / self.done
             eta = int(per * (self.total - self.done))
-            log.info("frame %d: %d/%d done, %.1f s/frame, ETA %d:%02d:%02d", frame, self.done,
+            log.info("%d/%d frames done, %.1f s/frame, ETA %d:%02d:%02d", self.done,
                      self.total, per, eta // 3600, eta // 60 % 60, eta % 60)
 
     def close(self) -> None:
@@ -221,21 +223,28 @@ def _blend_source(settings: DreamSettings, number: int, raw: np.ndarray,
     return previous * (1.0 - weight) + raw * weight
 
 
-def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
-                 settings: DreamSettings, model_path: str | Path | None = None,
-                 image_type: str | None = None, start_frame: int | None = None,
-                 end_frame: int | None = None, overwrite: bool = False,
-                 progress: bool = True) -> DreamReport:
-    """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
-    order) into ``output_dir`` under the same numbers.
+@dataclasses.dataclass
+class Job:
+    """A dreaming run as it stands on disk: its frames, its output folder and its params."""
+    input_dir: Path
+    output_dir: Path
+    available: dict[int, Path]     # input frames by number
+    ext: str                       # type of the dreamed frames
+    todo: list[int]                # the frame numbers of this run, in order
+    params: dict
+    redo: bool                     # --overwrite: frames already written are dreamed again
 
-    ``image_type`` chooses the input frames' type when the folder holds several, and the
-    type of the dreamed frames (default: the input's). Frame i is dreamed from
-    ``blend(previous dreamed frame, frame i)`` (the first from the raw
-    frame), on the layer the schedule gives for i. Each frame is written atomically; frames
-    already in ``output_dir`` are kept and the run continues after them (resume), refusing an
-    output made with other settings unless ``overwrite``. Raises a DeepDreamError subclass.
-    """
+    def output(self, number: int) -> Path:
+        """The path of dreamed frame ``number``."""
+        return self.output_dir / frames.frame_name(number, self.ext)
+
+
+def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
+            engine: str, device: str, model_path: str | Path | None = None,
+            image_type: str | None = None, start_frame: int | None = None,
+            end_frame: int | None = None, overwrite: bool = False) -> Job:
+    """List the frames of a run, check that ``output_dir`` holds no run made with other
+    settings (unless ``overwrite``) and write its ``params.json``."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     available = frames.list_frames(input_dir, image_type)
     if not available and image_type:
@@ -250,8 +259,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     todo = [n for n in available if first <= n <= last]
     if not todo:
         raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
-
-    params = {"version": __version__, "engine": type(net).__name__, "device": net.device,
+    params = {"version": __version__, "engine": engine, "device": device,
               "input": str(input_dir.resolve()), "image_type": ext,
               "model": str(model_path) if model_path else None,
               "model_sha1": _sha1(model_path) if model_path else None,
@@ -261,38 +269,79 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_params(output_dir, params, overwrite)
     old = frames.read_json(output_dir / frames.PARAMS) if not overwrite else None
-    cuts = set((old or {}).get("scene_cuts", []))
-    params["scene_cuts"] = sorted(cuts)
+    params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
     frames.remove_stale_parts(output_dir)
     frames.write_json(output_dir / frames.PARAMS, params)
+    return Job(input_dir, output_dir, available, ext, todo, params, overwrite)
+
+
+def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
+                 settings: DreamSettings, model_path: str | Path | None = None,
+                 image_type: str | None = None, start_frame: int | None = None,
+                 end_frame: int | None = None, overwrite: bool = False,
+                 progress: bool = True) -> DreamReport:
+    """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
+    order) into ``output_dir`` under the same numbers.
+
+    ``image_type`` chooses the input frames' type when the folder holds several, and the
+    type of the dreamed frames (default: the input's). Frame i is dreamed from
+    ``blend(previous dreamed frame, frame i)`` (the first from the raw frame; with --flow, the
+    previous dream moved along the motion), on the layer the schedule gives for i, afresh at
+    scene cuts. Each frame is written atomically; frames already in ``output_dir`` are kept
+    and the run continues after them (resume), refusing an output made with other settings
+    unless ``overwrite``. Raises a DeepDreamError subclass.
+    """
+    job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
+                  model_path, image_type, start_frame, end_frame, overwrite)
+    return run_frames(job, net, settings, job.todo, progress=progress)
+
+
+def run_frames(job: Job, net: Net, settings: DreamSettings, numbers: list[int],
+               warmup: int | None = None, progress: bool = True,
+               record_cuts: bool = True) -> DreamReport:
+    """Dream the frames ``numbers`` (consecutive) of ``job``, skipping those already written.
+
+    Sequentially (``warmup`` None) the run's first frame starts afresh and any later frame
+    continues from the dream of the frame before it (in memory, or saved on disk). As one
+    segment of a parallel run (``warmup`` frames), a segment whose first frame is still to
+    do starts afresh ``warmup`` frames earlier and dreams those without writing them, so
+    that its state at the boundary is close to a sequential run's (equal at a scene cut).
+    """
+    done = set() if job.redo else set(frames.list_frames(job.output_dir, job.ext))
+    remaining = [n for n in numbers if n not in done]
+    warm: list[int] = []
+    fresh = job.todo[0]
+    if warmup is not None:
+        fresh = numbers[0]
+        if remaining and remaining[0] == numbers[0]:
+            warm = [n for n in job.available if numbers[0] - warmup <= n < numbers[0]]
+            fresh = (warm or remaining)[0]
+    log.info("%d frames to dream (%d already done) from %s into %s", len(remaining),
+             len(numbers) - len(remaining), job.input_dir, job.output_dir)
 
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     features: dict[str, np.ndarray] = {}
-    done = {n for n in frames.list_frames(output_dir, ext)} if not overwrite else set()
-    remaining = [n for n in todo if n not in done]
-    log.info("%d frames to dream (%d already done) from %s into %s", len(remaining),
-             len(todo) - len(remaining), input_dir, output_dir)
-
-    flows = flow.FlowCache(input_dir, settings.flow) if settings.flow else None
-    raws = _Recent(lambda n: frames.read_frame(available[n], settings.preview or None)
-                   .astype(np.float32) if n in available else None)
-    dreams = _Recent(lambda n: frames.read_frame(output_dir / frames.frame_name(n, ext),
-                                                 settings.preview or None).astype(np.float32)
-                     if (output_dir / frames.frame_name(n, ext)).exists() else None)
+    cuts = set(job.params["scene_cuts"])
+    flows = flow.FlowCache(job.input_dir, settings.flow) if settings.flow else None
+    raws = _Recent(lambda n: frames.read_frame(job.available[n], settings.preview or None)
+                   .astype(np.float32) if n in job.available else None)
+    dreams = _Recent(lambda n: frames.read_frame(job.output(n), settings.preview or None)
+                     .astype(np.float32) if job.output(n).exists() else None)
     bar = Progress(len(remaining), progress)
     try:
-        for number in remaining:
+        for number in warm + remaining:
             raw, before = raws.get(number), raws.get(number - 1)
             if before is not None and settings.scene_cuts and number not in cuts and \
                     scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
                     >= settings.scene_threshold:
                 cuts.add(number)
-                params["scene_cuts"] = sorted(cuts)
-                frames.write_json(output_dir / frames.PARAMS, params)
                 log.info("scene cut at frame %d: the dream starts afresh", number)
+                if record_cuts:
+                    job.params["scene_cuts"] = sorted(cuts)
+                    frames.write_json(job.output_dir / frames.PARAMS, job.params)
             source, moved = raw, None
             previous = None
-            if number != first and before is not None and \
+            if number != fresh and before is not None and \
                     not (settings.scene_cuts and number in cuts):
                 previous = dreams.get(number - 1)    # the full-precision dream, or the saved
             if previous is not None and flows is None:
@@ -317,15 +366,34 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                 dreamed = source
             if moved is not None and settings.flow_smooth:
                 dreamed = flow.smooth(dreamed, raw, moved, mask, settings.flow_smooth)
-            full = frames.read_frame(available[number]) if settings.preview else None
-            frames.write_frame(output_dir / frames.frame_name(number, ext),
-                               dreamed if full is None else
-                               _resize(dreamed, full.shape[1], full.shape[0]))
             dreams.put(number, dreamed)
-            bar.step(number)
+            if number in warm:
+                continue
+            full = frames.read_frame(job.available[number]) if settings.preview else None
+            frames.write_frame(job.output(number), dreamed if full is None else
+                               _resize(dreamed, full.shape[1], full.shape[0]))
+            bar.step()
     finally:
         bar.close()
-    return DreamReport(len(remaining), len(todo) - len(remaining), output_dir)
+    return DreamReport(len(remaining), len(numbers) - len(remaining), job.output_dir)
+
+
+def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
+                image_type: str | None = None, preview: int = 0) -> str:
+    """The net's blobs and their sizes for the first frame of ``input_dir`` (else 224x224),
+    as --list-layers prints them."""
+    height, width = 224, 224
+    if input_dir:
+        found = frames.list_frames(input_dir, image_type)
+        if found:
+            height, width = frames.read_frame(next(iter(found.values())),
+                                              preview or None).shape[:2]
+    lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
+    for name, shape in net.blob_shapes(height, width).items():
+        size = " x ".join(map(str, shape[1:])) if shape else \
+            "(the frame is too small to reach it)"
+        lines.append(f"  {name:40s} {size}")
+    return "\n".join(lines)
 
 
 # -- stage 3 ---------------------------------------------------------------------------------

@@ -31,15 +31,16 @@ def content_score(a: np.ndarray, b: np.ndarray) -> float:
     return float(delta.mean())
 
 
-def find_cuts(frame_paths: dict[int, Path], threshold: float = DEFAULT_THRESHOLD) -> list[int]:
+def find_cuts(frame_paths: dict[int, Path], threshold: float = DEFAULT_THRESHOLD,
+              width: int | None = None) -> list[int]:
     """The frame numbers that start a new scene (never the first frame), reading each frame
-    once at a small size."""
+    once (at ``width``, as a run with --preview reads them)."""
     from .frames import read_frame
 
     cuts, previous = [], None
     numbers = list(frame_paths)
     for i, number in enumerate(numbers):
-        current = small_hsv(read_frame(frame_paths[number]))
+        current = small_hsv(read_frame(frame_paths[number], width))
         if previous is not None and numbers[i - 1] == number - 1 and \
                 content_score(previous, current) >= threshold:
             cuts.append(number)

@@ -1,0 +1,134 @@
+"""Dream a film on many workers with Ray: the frames split into segments at scene cuts (else
+of a fixed length), one actor per worker that loads the net once and dreams segments with the
+same code as a single process (so resume works across modes), retries of a lost worker's
+segment elsewhere, and a check at the end that every frame is there and whole.
+
+On a cluster of several machines, the frame and output folders (and the model files) must be
+on a filesystem that every node sees at the same path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from . import frames, pipeline, scenes
+from .errors import DeepDreamError, FramesError
+
+log = logging.getLogger(__name__)
+
+
+def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
+    """``numbers`` split before every scene cut, and pieces longer than ``length`` split
+    again into pieces of ``length``."""
+    pieces, current = [], []
+    cut_set = set(cuts)
+    for n in numbers:
+        if current and (n in cut_set or len(current) >= length or n != current[-1] + 1):
+            pieces.append(current)
+            current = []
+        current.append(n)
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise DeepDreamError("--ray needs Ray: pip install ray") from None
+    return ray
+
+
+def _dreamer(ray):
+    @ray.remote(max_restarts=-1, max_task_retries=-1)
+    class Dreamer:
+        """One worker: the net loaded once, segments dreamed one after another."""
+
+        def __init__(self, caffemodel, deploy, mean, device, threads, job, settings):
+            import torch
+
+            from .engine import load_net
+            torch.set_num_threads(threads)
+            self.net = load_net(caffemodel, deploy, device=device, mean=mean)
+            self.job, self.settings = job, settings
+
+        def pid(self) -> int:
+            return os.getpid()
+
+        def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
+            start = time.monotonic()
+            report = pipeline.run_frames(self.job, self.net, self.settings, numbers, warmup,
+                                         progress=False, record_cuts=False)
+            return os.getpid(), report.dreamed, time.monotonic() - start
+
+    return Dreamer
+
+
+def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: Path,
+                     deploy: Path | None, mean, settings: pipeline.DreamSettings,
+                     address: str = "local", workers: int = 2, device: str = "cpu",
+                     warmup: int = 10, segment_length: int = 100,
+                     image_type: str | None = None, start_frame: int | None = None,
+                     end_frame: int | None = None, overwrite: bool = False,
+                     progress: bool = True, threads: int | None = None) -> pipeline.DreamReport:
+    """``pipeline.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
+    ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
+    Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
+    scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
+    (default: this machine's cores shared out)."""
+    ray = _ray()
+    gpu = device.startswith("cuda") or device == "auto" and _has_cuda()
+    job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
+                           image_type, start_frame, end_frame, overwrite)
+    cuts = []
+    if settings.scene_cuts:
+        cuts = scenes.find_cuts({n: job.available[n] for n in job.todo},
+                                settings.scene_threshold, settings.preview or None)
+        job.params["scene_cuts"] = sorted(set(job.params["scene_cuts"]) | set(cuts))
+        frames.write_json(job.output_dir / frames.PARAMS, job.params)
+    pieces = segments(job.todo, job.params["scene_cuts"], segment_length)
+    done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
+    todo = [p for p in pieces if not set(p) <= done]
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    log.info("%d segments (%d to do) of %d frames over %d workers", len(pieces), len(todo),
+             len(job.todo), workers)
+
+    if address == "local":
+        ray.init(address="local", num_cpus=workers * threads, include_dashboard=False,
+                 log_to_driver=False, object_store_memory=256 * 1024 * 1024)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    bar = pipeline.Progress(sum(len(set(p) - done) for p in todo), progress)
+    try:
+        Dreamer = _dreamer(ray).options(num_cpus=threads, num_gpus=1 if gpu else 0)
+        actors = [Dreamer.remote(caffemodel, deploy, mean, "cuda" if gpu else device,
+                                 threads, job, settings) for _ in range(min(workers, len(todo)))]
+        pool = ray.util.ActorPool(actors)
+        calls = pool.map_unordered(lambda actor, piece: actor.dream.remote(piece, warmup),
+                                   todo)
+        for pid, count, seconds in calls:
+            bar.step(count)
+            log.debug("worker %d: %d frames in %.1f s (%.2f s/frame)", pid, count, seconds,
+                      seconds / max(count, 1))
+    finally:
+        bar.close()
+        ray.shutdown()
+    missing = []
+    for n in job.todo:
+        try:
+            frames.read_frame(job.output(n))
+        except FramesError:
+            missing.append(n)
+    if missing:
+        raise FramesError(f"{len(missing)} frames are missing or damaged after the run "
+                          f"(first: {missing[0]}); run the same command again")
+    dreamed = len(job.todo) - len(done & set(job.todo))
+    return pipeline.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
+
+
+def _has_cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()

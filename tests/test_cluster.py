@@ -1,0 +1,123 @@
+"""Segment-parallel dreaming on a local Ray runtime started by the tests (two workers, one
+CPU thread each): equal to a sequential run at scene cuts, lost workers and drivers."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import skimage.data
+
+from deepdream import cluster, frames, pipeline
+
+from conftest import FIXTURES, ROOT
+
+PHOTOS = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
+
+
+def shots_clip(folder, per_shot=3):
+    """Three shots of a slow pan each, hard cuts between them."""
+    folder.mkdir()
+    n = 1
+    for photo in PHOTOS:
+        for i in range(per_shot):
+            frames.write_frame(folder / frames.frame_name(n, "png"),
+                               photo[60:156, 80 + 3 * i:208 + 3 * i])
+            n += 1
+    return folder
+
+
+@pytest.mark.parametrize("numbers,cuts,length,expected", [
+    ([1, 2, 3, 4, 5, 6], [], 10, [[1, 2, 3, 4, 5, 6]]),
+    ([1, 2, 3, 4, 5, 6], [4], 10, [[1, 2, 3], [4, 5, 6]]),
+    ([1, 2, 3, 4, 5, 6, 7], [], 3, [[1, 2, 3], [4, 5, 6], [7]]),
+    ([3, 4, 5, 6], [5], 1, [[3], [4], [5], [6]]),
+], ids=["one", "at-cut", "fixed-length", "length-1"])
+def test_segments(numbers, cuts, length, expected):
+    assert cluster.segments(numbers, cuts, length) == expected
+
+
+SETTINGS = dict(layers=("inception_3b/output",), octaves=2, iterations=2, seed=5)
+
+
+def test_segments_at_scene_cuts_equal_a_sequential_run(tiny_net, tmp_path):
+    src = shots_clip(tmp_path / "in")
+    settings = pipeline.DreamSettings(**SETTINGS)
+    pipeline.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    report = cluster.dream_frames_ray(
+        src, tmp_path / "par", FIXTURES / "tiny_googlenet.caffemodel",
+        FIXTURES / "tiny_googlenet.prototxt", tiny_net.mean, settings, workers=2,
+        segment_length=100, progress=False)
+    assert report.dreamed == 9
+    seq, par = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "par")
+    assert list(seq) == list(par) == list(range(1, 10))
+    for n in seq:
+        assert seq[n].read_bytes() == par[n].read_bytes(), n
+    params = frames.read_json(tmp_path / "par" / "params.json")
+    assert params["scene_cuts"] == [4, 7]
+
+
+def ray_command(src, out, model_dir):
+    return [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(src), "-o", str(out),
+            "-t", str(model_dir), "-l", "inception_4c/output", "-itr", "8", "-oct", "3",
+            "--seed", "2", "--ray", "--workers", "2", "--segment-length", "2", "-v", "0"]
+
+
+def wait_for_frames(out, count, process, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and len(frames.list_frames(out)) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} frames appeared in {out}")
+
+
+def stamps(out):
+    return {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in
+            frames.list_frames(out).items()}
+
+
+def check_whole(out, count, before):
+    final = frames.list_frames(out)
+    assert list(final) == list(range(1, count + 1))
+    assert all(frames.read_frame(p).shape == (96, 128, 3) for p in final.values())
+    after = stamps(out)
+    assert all(after[n] == value for n, value in before.items())     # none written twice
+
+
+def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
+    src = shots_clip(tmp_path / "in", per_shot=4)
+    out = tmp_path / "out"
+    process = subprocess.Popen(ray_command(src, out, tiny_model_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_frames(out, 2, process)
+        workers = subprocess.run(["pgrep", "-f", "ray::Dreamer"], capture_output=True,
+                                 text=True).stdout.split()
+        assert workers, "no Ray worker process found"
+        before = stamps(out)
+        os.kill(int(workers[0]), signal.SIGKILL)
+        _, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    check_whole(out, 12, before)
+
+
+def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
+    src = shots_clip(tmp_path / "in", per_shot=4)
+    out = tmp_path / "out"
+    process = subprocess.Popen(ray_command(src, out, tiny_model_dir),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_frames(out, 2, process)
+    process.kill()
+    process.wait()
+    before = stamps(out)
+    assert len(before) < 12
+    result = subprocess.run(ray_command(src, out, tiny_model_dir), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    check_whole(out, 12, before)
