@@ -85,6 +85,8 @@ def parser():
     a("--segment-length", type=int, default=100, help="frames per segment between scene "
                                                       "cuts (default 100)")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
+    a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
+                                            "bounded memory for 4K frames (e.g. 512)")
     a("--list-layers", action="store_true", help="list the net's layers and their sizes")
     a("--overwrite", action="store_true", help="dream again over frames made with other "
                                                "parameters")
@@ -124,11 +126,13 @@ def main(argv=None):
     if args.flow and args.zoom != 1:
         raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
                              "the dream with the picture")
-    settings = pipeline.DreamSettings(layers, args.octaves, args.octavescale, args.iterations,
-                                      args.jitter, args.stepsize, args.blend, args.preview,
-                                      args.zoom, args.guide_image, args.seed, args.flow,
-                                      args.flow_blend, args.flow_decay, args.flow_smooth,
-                                      not args.no_scene_cuts, args.scene_threshold)
+    settings = pipeline.DreamSettings(
+        layers=layers, octaves=args.octaves, octave_scale=args.octavescale,
+        iterations=args.iterations, jitter=args.jitter, step_size=args.stepsize,
+        blend=args.blend, preview=args.preview, zoom=args.zoom, guide_image=args.guide_image,
+        seed=args.seed, tile=args.tile, flow=args.flow, flow_blend=args.flow_blend,
+        flow_decay=args.flow_decay, flow_smooth=args.flow_smooth,
+        scene_cuts=not args.no_scene_cuts, scene_threshold=args.scene_threshold)
     if args.ray:
         from deepdream.cluster import dream_frames_ray
         report = dream_frames_ray(args.input, args.output, caffemodel, model.deploy, net.mean,

@@ -91,13 +91,52 @@ def _smallest_side(net: Net, end: str, limit: int = 4096) -> int | None:
     return low
 
 
+def tile_bounds(size: int, tile: int, align: int = 1, offset: int = 0) -> list[tuple[int, int]]:
+    """0..size cut by a grid of lines ``tile`` apart starting at ``offset`` (on multiples of
+    ``align``), with pieces shorter than half a tile merged into their neighbour."""
+    lines = [align * round(c / align) for c in range(offset % tile, size, tile) if c > 0]
+    edges = [0]
+    for line in lines:
+        if line - edges[-1] >= tile // 2 and size - line >= tile // 2:
+            edges.append(line)
+    edges.append(size)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def net_stride(net: Net, end: str) -> int:
+    """How many input pixels one position of the blob at ``end`` stands for (16 for
+    GoogLeNet's inception_4c): tiles must start on this grid to see what the whole sees."""
+    return max(1, round(1024 / net.end_shape(1024, 1024, end)[2]))
+
+
+def tiled_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
+                   tile: int, rng: np.random.Generator) -> torch.Tensor:
+    """The input gradient computed tile by tile, so that memory is bounded by the tile size
+    rather than the frame's (TensorFlow's deepdream tutorial's tiled gradients). The tile
+    grid is moved by a random offset at every step, so its seams never stay in place; tiles
+    start on the net's stride, so away from the seams they agree with the whole."""
+    h, w = x.shape[2:]
+    align = net_stride(net, end)
+    dy, dx = (align * int(rng.integers(0, max(1, tile // align))) for _ in range(2))
+    g = torch.empty_like(x)
+    for y0, y1 in tile_bounds(h, tile, align, dy):
+        for x0, x1 in tile_bounds(w, tile, align, dx):
+            g[:, :, y0:y1, x0:x1] = net.gradient(x[:, :, y0:y1, x0:x1], end, objective)
+    return g
+
+
 def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
               step_size: float, jitter: int, clip_low: torch.Tensor | None,
-              clip_high: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
-    """One normalised gradient-ascent step on ``x`` (N, 3, H, W), jittered by a random roll."""
+              clip_high: torch.Tensor | None, rng: np.random.Generator,
+              tile: int | None = None) -> torch.Tensor:
+    """One normalised gradient-ascent step on ``x`` (N, 3, H, W), jittered by a random roll;
+    with ``tile``, the gradient is computed in tiles of that size."""
     ox, oy = (int(v) for v in rng.integers(-jitter, jitter + 1, 2))
     x = x.roll((oy, ox), (2, 3))                                  # (N, 3, H, W)
-    g = net.gradient(x, end, objective)
+    if tile and (x.shape[2] > tile or x.shape[3] > tile):
+        g = tiled_gradient(net, x, end, objective, tile, rng)
+    else:
+        g = net.gradient(x, end, objective)
     scale = g.abs().mean()
     if not scale > 0:
         raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
@@ -113,12 +152,13 @@ def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objecti
 def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int = 4,
           octave_scale: float = 1.4, jitter: int = 32, step_size: float = 1.5,
           clip: bool = True, guide: np.ndarray | None = None,
-          seed: int | np.random.Generator | None = None) -> np.ndarray:
+          seed: int | np.random.Generator | None = None, tile: int | None = None) -> np.ndarray:
     """Dream on ``image`` (H x W x 3 RGB, 0..255, uint8 or float) at layer ``end``.
 
     Returns the dreamed image as H x W x 3 float32 RGB (not rounded, not clipped to 0..255
     when ``clip`` is False). ``guide`` is the C x h x w features of a guide image at ``end``
-    (see ``guide_features``); ``seed`` makes the jitter reproducible.
+    (see ``guide_features``); ``seed`` makes the jitter reproducible; ``tile`` computes the
+    gradients in tiles of that many pixels (bounded memory for 4K frames).
 
     Raises UnknownLayerError, ImageTooSmallError or ZeroGradientError.
     """
@@ -128,6 +168,11 @@ def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int
         raise ValueError(f"dream() takes an H x W x 3 RGB image, not shape {image.shape}")
     height, width = image.shape[:2]
     check_size(net, end, height, width, octave_n, octave_scale)
+    if tile:
+        need = _smallest_side(net, end)
+        if need is None or tile < 2 * need:
+            raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
+                                     f"'{end}': use --tile {2 * (need or 1)} or more")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     objective = objectives.l2 if guide is None else objectives.guided(guide)
     device = net.device
@@ -143,7 +188,8 @@ def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int
             detail = nd.zoom(detail, (1, 1.0 * h / h1, 1.0 * w / w1), order=1)
         x = torch.as_tensor(base + detail, device=device)[None]   # (1, 3, h, w)
         for i in range(iter_n):
-            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high, rng)
+            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high, rng,
+                          tile)
             log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
         result = x[0].cpu().numpy()                                # (3, h, w)
         detail = result - base

@@ -108,6 +108,7 @@ class DreamSettings:
     zoom: float = 1.0
     guide_image: str | None = None
     seed: int | None = None
+    tile: int | None = None            # compute gradients in tiles of this size (4K frames)
     flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
     flow_blend: float = 1.0            # weight of the warped previous dream detail
     flow_decay: float = 0.05           # share of the carried detail dropped each frame
@@ -359,7 +360,7 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, numbers: list[int],
                 dreamed = dream(net, source, end, iter_n=settings.iterations,
                                 octave_n=settings.octaves, octave_scale=settings.octave_scale,
                                 jitter=settings.jitter, step_size=settings.step_size,
-                                guide=features.get(end),
+                                guide=features.get(end), tile=settings.tile,
                                 seed=schedules.seed_for_frame(settings.seed, number))
             except ZeroGradientError as e:
                 log.warning("frame %d kept as it is: %s", number, e)

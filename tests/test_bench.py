@@ -15,3 +15,11 @@ def test_benchmark_runs_on_a_small_net():
     assert result.returncode == 0, result.stderr
     assert "| deepdream.dream (fp32) |" in result.stdout and "| plain PyTorch |" in result.stdout
     assert "GFLOP" in result.stdout
+
+
+def test_memory_benchmark_runs():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memory_bench.py"), "--size", "160x120",
+         "--tiles", "64"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| 64 |" in result.stdout and "| none |" in result.stdout

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from deepdream import objectives
-from deepdream.ascent import dream, guide_features, make_step, octave_pyramid, preprocess
+from deepdream.ascent import (dream, guide_features, make_step, octave_pyramid, preprocess,
+                              net_stride, tile_bounds, tiled_gradient)
 
 from conftest import caffe_input
 
@@ -69,3 +70,50 @@ def test_preprocess_is_bgr_minus_mean():
     image[0, 0] = [10, 20, 30]
     x = preprocess(image, np.float32([104, 116, 122]))
     assert x[:, 0, 0].tolist() == [30 - 104, 20 - 116, 10 - 122]
+
+
+def test_tile_bounds_cover_without_slivers():
+    assert tile_bounds(1000, 512) == [(0, 512), (512, 1000)]
+    assert tile_bounds(100, 512) == [(0, 100)]
+    assert tile_bounds(1000, 512, 16, 100) == [(0, 608), (608, 1000)]   # no 96-px sliver
+    for offset in range(0, 512, 48):
+        pieces = tile_bounds(2160, 512, 16, offset)
+        assert pieces[0][0] == 0 and pieces[-1][1] == 2160
+        assert all(b == c for (_, b), (c, _) in zip(pieces, pieces[1:]))
+        assert all(256 <= b - a < 768 and a % 16 == 0 for a, b in pieces)
+
+
+def test_tiled_gradient_agrees_with_the_whole_away_from_tile_borders(tiny_net):
+    end, tile, margin, h, w = "conv2/3x3", 160, 40, 330, 480
+    x = torch.as_tensor(caffe_input(np.random.default_rng(0).uniform(0, 255, (h, w, 3))
+                                    .astype(np.float32)))
+    whole = tiny_net.gradient(x, end)
+    rng, replica = np.random.default_rng(5), np.random.default_rng(5)
+    align = net_stride(tiny_net, end)
+    assert align == 4       # conv1 and pool1, each of stride 2
+    dy, dx = (align * int(replica.integers(0, tile // align)) for _ in range(2))
+    tiled = tiled_gradient(tiny_net, x, end, objectives.l2, tile, rng)
+    assert tiled.shape == whole.shape
+
+    def far(size, offset):   # pixels more than `margin` from every inner seam
+        seams = [a for a, _ in tile_bounds(size, tile, align, offset)[1:]]
+        index = np.arange(size)
+        return np.min([np.abs(index - s) for s in seams] + [np.full(size, size)], axis=0) \
+            > margin
+    mask = np.outer(far(h, dy), far(w, dx))
+    assert mask.sum() > 2000
+    difference = (tiled - whole)[0].abs().numpy()[:, mask]
+    assert difference.max() <= 1e-4 * whole.abs().max().item()
+    assert (tiled - whole).abs().max() > 1e-3 * whole.abs().max()   # seams do differ
+
+
+def test_dream_in_tiles(tiny_net, golden):
+    image = golden["dream/input"]
+    untiled = dream(tiny_net, image, END, iter_n=1, octave_n=2, seed=3)
+    assert np.array_equal(dream(tiny_net, image, END, iter_n=1, octave_n=2, seed=3,
+                                tile=1000), untiled)         # a tile larger than the frame
+    tiled = dream(tiny_net, image, END, iter_n=1, octave_n=2, seed=3, tile=64)
+    assert tiled.shape == image.shape and np.abs(tiled - image).mean() > 0.5
+    from deepdream.errors import ImageTooSmallError
+    with pytest.raises(ImageTooSmallError, match="--tile"):
+        dream(tiny_net, image, "inception_5b/output", iter_n=1, octave_n=1, tile=8)
