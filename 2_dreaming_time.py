@@ -10,18 +10,6 @@ from deepdream.errors import DeepDreamError
 from deepdream.pipeline import DreamSettings as DEFAULTS
 
 
-def blend_value(text):
-    if text in ("loop", "random"):
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("a number from 0 to 1, 'loop' or 'random'") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("the blend must be from 0 to 1")
-    return value
-
-
 def parser():
     p = argparse.ArgumentParser(description="Dreaming in videos.")
     a = p.add_argument
@@ -47,7 +35,7 @@ def parser():
     a("-z", "--zoom", type=float, default=1.0,
       help="zoom into the previous dream by this factor each frame (default 1: none)")
     a("-s", "--stepsize", type=float, default=1.5, help="step size (default 1.5)")
-    a("-b", "--blend", type=blend_value, default=0.5,
+    a("-b", "--blend", type=cli.blend_value, default=0.5,
       help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
            "'loop' (0.5 to 1 and back) or 'random'")
     a("-l", "--layers", nargs="+",
@@ -84,6 +72,9 @@ def parser():
                                              "(not written; default 10)")
     a("--segment-length", type=int, default=100, help="frames per segment between scene "
                                                       "cuts (default 100)")
+    a("--batch-segments", type=int, default=1, metavar="N",
+      help="dream N segments of the film in one batch (GPUs; segments begin at scene cuts "
+           "and start --warmup frames early)")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
@@ -142,7 +133,8 @@ def main(argv=None):
     else:
         report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
                                        args.image_type, args.start_frame, args.end_frame,
-                                       args.overwrite, progress=args.verbose > 0)
+                                       args.overwrite, args.verbose > 0, args.batch_segments,
+                                       args.warmup)
     print(f"{report.dreamed} frames dreamed ({report.skipped} already done) in {args.output}")
     return 0
 

@@ -127,23 +127,24 @@ def tiled_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Ob
 
 def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
               step_size: float, jitter: int, clip_low: torch.Tensor | None,
-              clip_high: torch.Tensor | None, rng: np.random.Generator,
+              clip_high: torch.Tensor | None, rngs: list[np.random.Generator],
               tile: int | None = None) -> torch.Tensor:
-    """One normalised gradient-ascent step on ``x`` (N, 3, H, W), jittered by a random roll;
+    """One normalised gradient-ascent step on the images ``x`` (N, 3, H, W), each jittered by
+    its own random roll (``rngs``, one per image) and stepped by its own gradient scale;
     with ``tile``, the gradient is computed in tiles of that size."""
-    ox, oy = (int(v) for v in rng.integers(-jitter, jitter + 1, 2))
-    x = x.roll((oy, ox), (2, 3))                                  # (N, 3, H, W)
+    shifts = [tuple(int(v) for v in rng.integers(-jitter, jitter + 1, 2)[::-1]) for rng in rngs]
+    x = torch.stack([xi.roll(shift, (1, 2)) for xi, shift in zip(x, shifts)])  # (N, 3, H, W)
     if tile and (x.shape[2] > tile or x.shape[3] > tile):
-        g = tiled_gradient(net, x, end, objective, tile, rng)
+        g = tiled_gradient(net, x, end, objective, tile, rngs[0])
     else:
         g = net.gradient(x, end, objective)
-    scale = g.abs().mean()
-    if not scale > 0:
+    scale = g.abs().mean(dim=(1, 2, 3), keepdim=True)                           # (N, 1, 1, 1)
+    if not bool((scale > 0).all()):
         raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
                                 "(a blank frame, or a layer that is silent on it): "
                                 "there is nothing to dream")
     x = x + (step_size / scale) * g
-    x = x.roll((-oy, -ox), (2, 3))
+    x = torch.stack([xi.roll((-dy, -dx), (1, 2)) for xi, (dy, dx) in zip(x, shifts)])
     if clip_low is not None:
         x = torch.maximum(torch.minimum(x, clip_high), clip_low)
     return x
@@ -162,38 +163,57 @@ def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int
 
     Raises UnknownLayerError, ImageTooSmallError or ZeroGradientError.
     """
+    return dream_batch(net, [image], end, iter_n, octave_n, octave_scale, jitter, step_size,
+                       clip, guide, [seed], tile)[0]
+
+
+def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
+                octave_n: int = 4, octave_scale: float = 1.4, jitter: int = 32,
+                step_size: float = 1.5, clip: bool = True, guide: np.ndarray | None = None,
+                seeds: list | None = None, tile: int | None = None) -> list[np.ndarray]:
+    """``dream`` on several images of one size at once: one forward and backward pass for
+    all of them per step (independent frames, e.g. of different segments of a film, sharing
+    the GPU). Each image keeps its own jitter (``seeds``, one per image) and step scale, so
+    the result is each image's ``dream`` (up to float rounding)."""
     net.resolve(end)
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"dream() takes an H x W x 3 RGB image, not shape {image.shape}")
-    height, width = image.shape[:2]
+    images = [np.asarray(image) for image in images]
+    if any(im.ndim != 3 or im.shape[2] != 3 for im in images):
+        raise ValueError("dream() takes H x W x 3 RGB images")
+    if len({im.shape for im in images}) != 1:
+        raise ValueError("dream_batch() takes images of one size")
+    height, width = images[0].shape[:2]
     check_size(net, end, height, width, octave_n, octave_scale)
     if tile:
         need = _smallest_side(net, end)
         if need is None or tile < 2 * need:
             raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
                                      f"'{end}': use --tile {2 * (need or 1)} or more")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    seeds = seeds or [None] * len(images)
+    rngs = [s if isinstance(s, np.random.Generator) else np.random.default_rng(s)
+            for s in seeds]
     objective = objectives.l2 if guide is None else objectives.guided(guide)
     device = net.device
     mean = torch.as_tensor(net.mean, device=device).reshape(1, 3, 1, 1)
     clip_low, clip_high = (-mean, 255.0 - mean) if clip else (None, None)
 
-    octaves = octave_pyramid(preprocess(image, net.mean), octave_n, octave_scale)
-    detail = np.zeros_like(octaves[-1])
-    for octave, base in enumerate(octaves[::-1]):
-        h, w = base.shape[-2:]
+    pyramids = [octave_pyramid(preprocess(im, net.mean), octave_n, octave_scale)
+                for im in images]
+    details = [np.zeros_like(p[-1]) for p in pyramids]
+    for octave in range(octave_n):
+        bases = [p[octave_n - 1 - octave] for p in pyramids]
+        h, w = bases[0].shape[-2:]
         if octave > 0:  # upscale the detail dreamed at the previous (smaller) octave
-            h1, w1 = detail.shape[-2:]
-            detail = nd.zoom(detail, (1, 1.0 * h / h1, 1.0 * w / w1), order=1)
-        x = torch.as_tensor(base + detail, device=device)[None]   # (1, 3, h, w)
+            h1, w1 = details[0].shape[-2:]
+            details = [nd.zoom(d, (1, 1.0 * h / h1, 1.0 * w / w1), order=1) for d in details]
+        x = torch.as_tensor(np.stack([b + d for b, d in zip(bases, details)]),
+                            device=device)                            # (N, 3, h, w)
         for i in range(iter_n):
-            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high, rng,
-                          tile)
+            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high,
+                          rngs, tile)
             log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
-        result = x[0].cpu().numpy()                                # (3, h, w)
-        detail = result - base
-    return deprocess(result, net.mean)
+        results = x.cpu().numpy()                                     # (N, 3, h, w)
+        details = [r - b for r, b in zip(results, bases)]
+    return [deprocess(r, net.mean) for r in results]
 
 
 def guide_features(net: Net, image: np.ndarray, end: str, max_side: int = 224) -> np.ndarray:

@@ -49,6 +49,21 @@ def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, 
     return tool, rest, fmt
 
 
+def blend_value(text: str):
+    """The argparse type of -b/--blend: a number from 0 to 1, 'loop' or 'random'."""
+    import argparse
+    if text in ("loop", "random"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number from 0 to 1, 'loop' or 'random'") \
+            from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("the blend must be from 0 to 1")
+    return value
+
+
 def device_from_flags(device: str | None, gpu: str | None) -> str:
     """--device, else the original's --gpu [N], else "auto". --gpu on a machine without a
     CUDA GPU warns and uses the CPU (an explicit --device cuda is an error instead)."""

@@ -13,25 +13,10 @@ import os
 import time
 from pathlib import Path
 
-from . import frames, pipeline, scenes
+from . import frames, pipeline
 from .errors import DeepDreamError, FramesError
 
 log = logging.getLogger(__name__)
-
-
-def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
-    """``numbers`` split before every scene cut, and pieces longer than ``length`` split
-    again into pieces of ``length``."""
-    pieces, current = [], []
-    cut_set = set(cuts)
-    for n in numbers:
-        if current and (n in cut_set or len(current) >= length or n != current[-1] + 1):
-            pieces.append(current)
-            current = []
-        current.append(n)
-    if current:
-        pieces.append(current)
-    return pieces
 
 
 def _ray():
@@ -60,7 +45,7 @@ def _dreamer(ray):
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
-            report = pipeline.run_frames(self.job, self.net, self.settings, numbers, warmup,
+            report = pipeline.run_frames(self.job, self.net, self.settings, [numbers], warmup,
                                          progress=False, record_cuts=False)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
@@ -83,13 +68,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
     gpu = device.startswith("cuda") or device == "auto" and _has_cuda()
     job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
                            image_type, start_frame, end_frame, overwrite)
-    cuts = []
-    if settings.scene_cuts:
-        cuts = scenes.find_cuts({n: job.available[n] for n in job.todo},
-                                settings.scene_threshold, settings.preview or None)
-        job.params["scene_cuts"] = sorted(set(job.params["scene_cuts"]) | set(cuts))
-        frames.write_json(job.output_dir / frames.PARAMS, job.params)
-    pieces = segments(job.todo, job.params["scene_cuts"], segment_length)
+    pieces = pipeline.segments(job.todo, pipeline.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
     todo = [p for p in pieces if not set(p) <= done]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)

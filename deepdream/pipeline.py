@@ -19,7 +19,7 @@ import scipy.ndimage as nd
 from PIL import Image
 
 from . import __version__, flow, frames, scenes, schedules, video
-from .ascent import dream, guide_features
+from .ascent import dream_batch, guide_features
 from .engine import Net
 from .errors import FramesError, ResumeError, ZeroGradientError
 
@@ -280,7 +280,8 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                  settings: DreamSettings, model_path: str | Path | None = None,
                  image_type: str | None = None, start_frame: int | None = None,
                  end_frame: int | None = None, overwrite: bool = False,
-                 progress: bool = True) -> DreamReport:
+                 progress: bool = True, batch_segments: int = 1,
+                 warmup: int = 10) -> DreamReport:
     """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
     order) into ``output_dir`` under the same numbers.
 
@@ -290,93 +291,173 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     previous dream moved along the motion), on the layer the schedule gives for i, afresh at
     scene cuts. Each frame is written atomically; frames already in ``output_dir`` are kept
     and the run continues after them (resume), refusing an output made with other settings
-    unless ``overwrite``. Raises a DeepDreamError subclass.
+    unless ``overwrite``. With ``batch_segments`` N > 1 the film is cut into segments (at
+    scene cuts, each starting ``warmup`` frames early) of which N are dreamed in one batch.
+    Raises a DeepDreamError subclass.
     """
     job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
                   model_path, image_type, start_frame, end_frame, overwrite)
-    return run_frames(job, net, settings, job.todo, progress=progress)
+    if batch_segments <= 1:
+        return run_frames(job, net, settings, [job.todo], progress=progress)
+    cuts = known_cuts(job, settings)
+    length = -(-len(job.todo) // batch_segments)
+    return run_frames(job, net, settings, segments(job.todo, cuts, length), warmup,
+                      progress, batch=batch_segments)
 
 
-def run_frames(job: Job, net: Net, settings: DreamSettings, numbers: list[int],
-               warmup: int | None = None, progress: bool = True,
-               record_cuts: bool = True) -> DreamReport:
-    """Dream the frames ``numbers`` (consecutive) of ``job``, skipping those already written.
+def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
+    """``numbers`` split before every scene cut and wherever they are not consecutive, and
+    pieces longer than ``length`` split again into pieces of ``length``."""
+    pieces: list[list[int]] = []
+    cut_set = set(cuts)
+    for n in numbers:
+        if not pieces or n in cut_set or len(pieces[-1]) >= length or n != pieces[-1][-1] + 1:
+            pieces.append([])
+        pieces[-1].append(n)
+    return pieces
 
-    Sequentially (``warmup`` None) the run's first frame starts afresh and any later frame
-    continues from the dream of the frame before it (in memory, or saved on disk). As one
-    segment of a parallel run (``warmup`` frames), a segment whose first frame is still to
-    do starts afresh ``warmup`` frames earlier and dreams those without writing them, so
-    that its state at the boundary is close to a sequential run's (equal at a scene cut).
-    """
+
+def known_cuts(job: Job, settings: DreamSettings) -> list[int]:
+    """Every scene cut of the run, found up front (a parallel run must know where its
+    segments may begin) and recorded in params.json."""
+    if settings.scene_cuts:
+        found = scenes.find_cuts({n: job.available[n] for n in job.todo},
+                                 settings.scene_threshold, settings.preview or None)
+        job.params["scene_cuts"] = sorted(set(job.params["scene_cuts"]) | set(found))
+        frames.write_json(job.output_dir / frames.PARAMS, job.params)
+    return job.params["scene_cuts"]
+
+
+class _Sequence:
+    """Consecutive frames dreamed one after another, each from the one before: a whole run
+    (``warmup`` None: its first frame starts afresh, later ones continue from the dream of
+    the frame before, in memory or saved) or a segment of a parallel run (whose first frame,
+    when still to do, starts afresh ``warmup`` frames earlier; those frames are dreamed and
+    not written, so the state at the boundary is close to a sequential run's, and equal at a
+    scene cut)."""
+
+    def __init__(self, job: Job, settings: DreamSettings, numbers: list[int],
+                 warmup: int | None, done: set[int], cuts: set[int], record_cuts: bool,
+                 flows: flow.FlowCache | None):
+        self.job, self.settings, self.cuts, self.flows = job, settings, cuts, flows
+        self.record_cuts = record_cuts
+        remaining = [n for n in numbers if n not in done]
+        warm: list[int] = []
+        self.fresh = job.todo[0]
+        if warmup is not None:
+            self.fresh = numbers[0]
+            if remaining and remaining[0] == numbers[0]:
+                warm = [n for n in job.available if numbers[0] - warmup <= n < numbers[0]]
+                self.fresh = (warm or remaining)[0]
+        self.queue, self.warm, self.to_write = warm + remaining, set(warm), len(remaining)
+        width = settings.preview or None
+        self.raws = _Recent(lambda n: frames.read_frame(job.available[n], width)
+                            .astype(np.float32) if n in job.available else None)
+        self.dreams = _Recent(lambda n: frames.read_frame(job.output(n), width)
+                              .astype(np.float32) if job.output(n).exists() else None)
+        self.moved = self.mask = self.raw = None
+
+    def next(self) -> tuple[int, np.ndarray, str]:
+        """The next frame's number, the image it is dreamed from, and its layer."""
+        number = self.queue.pop(0)
+        settings = self.settings
+        raw, before = self.raws.get(number), self.raws.get(number - 1)
+        if before is not None and settings.scene_cuts and number not in self.cuts and \
+                scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
+                >= settings.scene_threshold:
+            self.cuts.add(number)
+            log.info("scene cut at frame %d: the dream starts afresh", number)
+            if self.record_cuts:
+                self.job.params["scene_cuts"] = sorted(self.cuts)
+                frames.write_json(self.job.output_dir / frames.PARAMS, self.job.params)
+        source, self.moved, self.raw = raw, None, raw
+        previous = None
+        if number != self.fresh and before is not None and \
+                not (settings.scene_cuts and number in self.cuts):
+            previous = self.dreams.get(number - 1)    # the full-precision dream, or the saved
+        if previous is not None and self.flows is None:
+            source = _blend_source(settings, number, raw, previous)
+        elif previous is not None and before.shape == previous.shape == raw.shape:
+            # --flow: the previous dream's detail, moved along the motion, decayed
+            field, self.mask = self.flows.get(number, before, raw)
+            self.moved = flow.moved_detail(previous, before, field, self.mask)
+            source = raw + self.moved * np.float32(settings.flow_blend *
+                                                   (1.0 - settings.flow_decay))
+        return number, source, schedules.layer_for_frame(number, settings.layers)
+
+    def finish(self, number: int, dreamed: np.ndarray) -> bool:
+        """Take frame ``number``'s dream; write it unless it is a warm-up frame. Returns
+        whether it was written."""
+        if self.moved is not None and self.settings.flow_smooth:
+            dreamed = flow.smooth(dreamed, self.raw, self.moved, self.mask,
+                                  self.settings.flow_smooth)
+        self.dreams.put(number, dreamed)
+        if number in self.warm:
+            return False
+        full = frames.read_frame(self.job.available[number]) if self.settings.preview else None
+        frames.write_frame(self.job.output(number), dreamed if full is None else
+                           _resize(dreamed, full.shape[1], full.shape[0]))
+        return True
+
+
+def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
+               warmup: int | None = None, progress: bool = True, record_cuts: bool = True,
+               batch: int = 1) -> DreamReport:
+    """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``,
+    skipping those already written: one piece as a whole run when ``warmup`` is None, else
+    each piece as a segment (see ``_Sequence``), ``batch`` segments at a time in lockstep so
+    that frames of the same layer and size share one ``dream_batch``."""
     done = set() if job.redo else set(frames.list_frames(job.output_dir, job.ext))
-    remaining = [n for n in numbers if n not in done]
-    warm: list[int] = []
-    fresh = job.todo[0]
-    if warmup is not None:
-        fresh = numbers[0]
-        if remaining and remaining[0] == numbers[0]:
-            warm = [n for n in job.available if numbers[0] - warmup <= n < numbers[0]]
-            fresh = (warm or remaining)[0]
-    log.info("%d frames to dream (%d already done) from %s into %s", len(remaining),
-             len(numbers) - len(remaining), job.input_dir, job.output_dir)
-
-    guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
-    features: dict[str, np.ndarray] = {}
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.input_dir, settings.flow) if settings.flow else None
-    raws = _Recent(lambda n: frames.read_frame(job.available[n], settings.preview or None)
-                   .astype(np.float32) if n in job.available else None)
-    dreams = _Recent(lambda n: frames.read_frame(job.output(n), settings.preview or None)
-                     .astype(np.float32) if job.output(n).exists() else None)
-    bar = Progress(len(remaining), progress)
+    pending = [_Sequence(job, settings, piece, warmup, done, cuts, record_cuts, flows)
+               for piece in pieces]
+    total = sum(seq.to_write for seq in pending)
+    count = sum(len(piece) for piece in pieces)
+    log.info("%d frames to dream (%d already done) from %s into %s", total, count - total,
+             job.input_dir, job.output_dir)
+    guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
+    features: dict[str, np.ndarray] = {}
+    pending = [seq for seq in pending if seq.queue]
+    active, pending = pending[:batch], pending[batch:]
+    bar = Progress(total, progress)
     try:
-        for number in warm + remaining:
-            raw, before = raws.get(number), raws.get(number - 1)
-            if before is not None and settings.scene_cuts and number not in cuts and \
-                    scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
-                    >= settings.scene_threshold:
-                cuts.add(number)
-                log.info("scene cut at frame %d: the dream starts afresh", number)
-                if record_cuts:
-                    job.params["scene_cuts"] = sorted(cuts)
-                    frames.write_json(job.output_dir / frames.PARAMS, job.params)
-            source, moved = raw, None
-            previous = None
-            if number != fresh and before is not None and \
-                    not (settings.scene_cuts and number in cuts):
-                previous = dreams.get(number - 1)    # the full-precision dream, or the saved
-            if previous is not None and flows is None:
-                source = _blend_source(settings, number, raw, previous)
-            elif previous is not None and before.shape == previous.shape == raw.shape:
-                # --flow: the previous dream's detail, moved along the motion, decayed
-                field, mask = flows.get(number, before, raw)
-                moved = flow.moved_detail(previous, before, field, mask)
-                source = raw + moved * np.float32(settings.flow_blend *
-                                                  (1.0 - settings.flow_decay))
-            end = schedules.layer_for_frame(number, settings.layers)
-            if guide is not None and end not in features:
-                features[end] = guide_features(net, guide, end)
-            try:
-                dreamed = dream(net, source, end, iter_n=settings.iterations,
-                                octave_n=settings.octaves, octave_scale=settings.octave_scale,
-                                jitter=settings.jitter, step_size=settings.step_size,
-                                guide=features.get(end), tile=settings.tile,
-                                seed=schedules.seed_for_frame(settings.seed, number))
-            except ZeroGradientError as e:
-                log.warning("frame %d kept as it is: %s", number, e)
-                dreamed = source
-            if moved is not None and settings.flow_smooth:
-                dreamed = flow.smooth(dreamed, raw, moved, mask, settings.flow_smooth)
-            dreams.put(number, dreamed)
-            if number in warm:
-                continue
-            full = frames.read_frame(job.available[number]) if settings.preview else None
-            frames.write_frame(job.output(number), dreamed if full is None else
-                               _resize(dreamed, full.shape[1], full.shape[0]))
-            bar.step()
+        while active:
+            groups: dict[tuple, list] = {}
+            for seq in active:
+                number, source, end = seq.next()
+                groups.setdefault((end, source.shape), []).append((seq, number, source))
+            for (end, _), items in groups.items():
+                if guide is not None and end not in features:
+                    features[end] = guide_features(net, guide, end)
+                for (seq, number, _), dreamed in zip(items, _dream_group(
+                        net, settings, end, items, features.get(end))):
+                    if seq.finish(number, dreamed):
+                        bar.step()
+            active = [seq for seq in active if seq.queue]
+            while pending and len(active) < batch:
+                active.append(pending.pop(0))
     finally:
         bar.close()
-    return DreamReport(len(remaining), len(numbers) - len(remaining), job.output_dir)
+    return DreamReport(total, count - total, job.output_dir)
+
+
+def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
+                 guide: np.ndarray | None) -> list[np.ndarray]:
+    """The dreams of frames (sequence, number, source) that share a layer and a size; a frame
+    with nothing to dream (a zero gradient) is kept as it is."""
+    options = dict(iter_n=settings.iterations, octave_n=settings.octaves,
+                   octave_scale=settings.octave_scale, jitter=settings.jitter,
+                   step_size=settings.step_size, guide=guide, tile=settings.tile)
+    seeds = [schedules.seed_for_frame(settings.seed, number) for _, number, _ in items]
+    try:
+        return dream_batch(net, [source for _, _, source in items], end, seeds=seeds,
+                           **options)
+    except ZeroGradientError as e:
+        if len(items) == 1:
+            log.warning("frame %d kept as it is: %s", items[0][1], e)
+            return [items[0][2]]
+        return [_dream_group(net, settings, end, [item], guide)[0] for item in items]
 
 
 def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,

@@ -36,7 +36,7 @@ def shots_clip(folder, per_shot=3):
     ([3, 4, 5, 6], [5], 1, [[3], [4], [5], [6]]),
 ], ids=["one", "at-cut", "fixed-length", "length-1"])
 def test_segments(numbers, cuts, length, expected):
-    assert cluster.segments(numbers, cuts, length) == expected
+    assert pipeline.segments(numbers, cuts, length) == expected
 
 
 SETTINGS = dict(layers=("inception_3b/output",), octaves=2, iterations=2, seed=5)
@@ -121,3 +121,30 @@ def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     check_whole(out, 12, before)
+
+
+def test_batched_segments_match_a_sequential_run_at_scene_cuts(tiny_net, tmp_path):
+    src = shots_clip(tmp_path / "in")
+    settings = pipeline.DreamSettings(**SETTINGS)
+    pipeline.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    report = pipeline.dream_frames(src, tmp_path / "batch", tiny_net, settings,
+                                   progress=False, batch_segments=3)
+    assert report.dreamed == 9
+    seq, batch = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "batch")
+    assert list(seq) == list(batch)
+    for n in seq:     # one batched pass instead of three: equal up to float rounding
+        a, b = frames.read_frame(seq[n]).astype(int), frames.read_frame(batch[n]).astype(int)
+        assert np.abs(a - b).max() <= 2 and np.abs(a - b).mean() < 0.05, n
+
+
+def test_batched_segments_with_warm_up_cover_every_frame(tiny_net, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in range(1, 9):     # one shot: segments of 4 frames, the second warmed up
+        frames.write_frame(src / frames.frame_name(n, "png"),
+                           PHOTOS[0][60:156, 80 + 3 * n:208 + 3 * n])
+    settings = pipeline.DreamSettings(**SETTINGS)
+    report = pipeline.dream_frames(src, tmp_path / "out", tiny_net, settings, progress=False,
+                                   batch_segments=2, warmup=2)
+    assert report.dreamed == 8 and list(frames.list_frames(tmp_path / "out")) == list(
+        range(1, 9))

@@ -16,7 +16,7 @@ def test_one_step_raises_the_objective(tiny_net, golden):
     x = torch.as_tensor(caffe_input(golden["dream/input"]))
     before = objectives.l2(torch.as_tensor(tiny_net.forward(x.numpy(), END))).item()
     stepped = make_step(tiny_net, x, END, objectives.l2, 1.5, 0, None, None,
-                        np.random.default_rng(0))
+                        [np.random.default_rng(0)])
     after = objectives.l2(torch.as_tensor(tiny_net.forward(stepped.numpy(), END))).item()
     assert after > before * 1.01
 
@@ -117,3 +117,16 @@ def test_dream_in_tiles(tiny_net, golden):
     from deepdream.errors import ImageTooSmallError
     with pytest.raises(ImageTooSmallError, match="--tile"):
         dream(tiny_net, image, "inception_5b/output", iter_n=1, octave_n=1, tile=8)
+
+
+def test_dream_batch_is_each_images_dream(tiny_net, golden):
+    from deepdream import dream_batch
+    a = golden["dream/input"]
+    b = np.ascontiguousarray(a[::-1, ::-1])
+    together = dream_batch(tiny_net, [a, b], END, iter_n=2, octave_n=2, seeds=[1, 2])
+    alone = [dream(tiny_net, a, END, iter_n=2, octave_n=2, seed=1),
+             dream(tiny_net, b, END, iter_n=2, octave_n=2, seed=2)]
+    for t, s in zip(together, alone):
+        assert np.abs(t - s).max() < 1e-2
+    with pytest.raises(ValueError, match="one size"):
+        dream_batch(tiny_net, [a, a[:60]], END)
