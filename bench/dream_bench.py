@@ -166,6 +166,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--deploy", default=str(DEPLOY))
     p.add_argument("--skip-plain", action="store_true", help="time deepdream.dream only")
+    p.add_argument("--batch", type=int, default=0,
+                   help="also time dream_batch of this many frames (per frame)")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     device = args.device
@@ -176,6 +178,12 @@ def main(argv=None):
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
     peaks = {dt: matmul_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
     ours = best_time(lambda: dream(net, image, args.end, seed=0, **kw), args.repeats, device)
+    batched = None
+    if args.batch > 1:
+        from deepdream.ascent import dream_batch
+        batched = best_time(lambda: dream_batch(net, [image] * args.batch, args.end,
+                                                seeds=list(range(args.batch)), **kw),
+                            args.repeats, device) / args.batch
     plain = None
     if not args.skip_plain:
         model = PlainNet(net).to(device)
@@ -192,6 +200,8 @@ def main(argv=None):
     print("| path | s/frame | vs plain | GFLOP/s | share of fp32 peak |")
     print("|---|---|---|---|---|")
     rows = [("deepdream.dream (fp32)", ours)] + ([("plain PyTorch", plain)] if plain else [])
+    if batched:
+        rows.insert(1, (f"deepdream.dream_batch of {args.batch}, per frame", batched))
     for label, seconds in rows:
         ratio = f"{plain / seconds:.2f}x" if plain else "-"
         print(f"| {label} | {seconds:.2f} | {ratio} | {gflop / seconds:.1f} | "
