@@ -102,7 +102,8 @@ def local_weights(model: ModelEntry) -> Path | None:
     return None
 
 
-def sha1_of(path: Path) -> str:
+def sha1_of(path: str | Path) -> str:
+    """The sha1 of a file, read in 1 MiB pieces."""
     digest = hashlib.sha1()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

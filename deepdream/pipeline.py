@@ -6,7 +6,6 @@ a resumed run and a fresh run go through the same code.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import shutil
 import sys
@@ -22,6 +21,7 @@ from . import __version__, flow, frames, scenes, schedules, video
 from .ascent import dream_batch, guide_features
 from .engine import Net
 from .errors import FramesError, ResumeError, ZeroGradientError
+from .models import sha1_of
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +124,6 @@ class DreamReport:
     output: Path
 
 
-def _sha1(path: str | Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_params(output: Path, params: dict, overwrite: bool) -> None:
     old = frames.read_json(output / frames.PARAMS)
     if old is None or overwrite:
@@ -200,18 +192,21 @@ class Progress:
 
 
 class _Recent:
-    """The last frame a loader gave or was given, by number, so each is read at most once."""
+    """The last two frames a loader gave or was given, by number: a frame and the one
+    before it are all a sequence needs, and each is read once."""
 
     def __init__(self, load):
-        self.load, self.number, self.value = load, None, None
+        self.load, self.kept = load, {}
 
     def get(self, number: int):
-        if number != self.number:
-            self.number, self.value = number, self.load(number)
-        return self.value
+        if number not in self.kept:
+            self.put(number, self.load(number))
+        return self.kept[number]
 
     def put(self, number: int, value) -> None:
-        self.number, self.value = number, value
+        self.kept[number] = value
+        while len(self.kept) > 2:
+            del self.kept[next(iter(self.kept))]
 
 
 def _blend_source(settings: DreamSettings, number: int, raw: np.ndarray,
@@ -263,9 +258,9 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     params = {"version": __version__, "engine": engine, "device": device,
               "input": str(input_dir.resolve()), "image_type": ext,
               "model": str(model_path) if model_path else None,
-              "model_sha1": _sha1(model_path) if model_path else None,
+              "model_sha1": sha1_of(model_path) if model_path else None,
               "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
-                            guide_sha1=_sha1(settings.guide_image)
+                            guide_sha1=sha1_of(settings.guide_image)
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_params(output_dir, params, overwrite)
