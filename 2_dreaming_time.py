@@ -19,7 +19,8 @@ def parser():
       help="frame type (default: what the input folder holds)")
     a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
     a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
-    a("--engine", default="torch", choices=["torch"], help="the engine that runs the net")
+    a("--engine", default="torch", choices=["torch", "caffe"],
+      help="the engine that runs the net: torch, or a real pycaffe (scripts/install_caffe.sh)")
     a("--model", help="a model of the registry, fetched on first use (default "
                       "bvlc_googlenet; python -m deepdream.models list)")
     a("--mirror", help="fetch model files from BASE_URL/<file name> (or $DEEPDREAM_MIRROR)")

@@ -111,11 +111,17 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
              mean=IMAGENET_MEAN_BGR, engine: str = "torch") -> Net:
     """Load a Caffe net (.caffemodel weights, optional deploy prototxt) onto ``device``.
 
-    Without ``deploy`` the structure saved in the caffemodel is used. Raises ModelError,
-    ModelMismatchError or DeviceError with a plain sentence.
+    Without ``deploy`` the structure saved in the caffemodel is used. ``engine`` "caffe" runs
+    it on a real pycaffe instead of PyTorch. Raises ModelError, ModelMismatchError or
+    DeviceError with a plain sentence.
     """
+    if engine == "caffe":
+        from .caffe_engine import CaffeNet
+        device = "cpu" if device in (None, "auto", "cpu") else str(device)
+        return CaffeNet(Path(caffemodel), Path(deploy) if deploy else None,
+                        f"cuda:{device}" if device.isdigit() else device, mean)
     if engine != "torch":
-        raise DeviceError(f"unknown engine '{engine}': the available engine is 'torch'")
+        raise DeviceError(f"unknown engine '{engine}': use torch or caffe")
     from . import caffe_format, torch_engine
     spec = caffe_format.read_net(caffemodel, deploy)
     return torch_engine.TorchNet(spec, resolve_device(device), mean)
