@@ -18,8 +18,7 @@ src="$root/brocolli-caffe-$version"
 build="$src/build"
 mkdir -p "$root"
 
-if [ -f "$src/python/caffe/_caffe.so" ] && \
-   "$python" -c "import sys; sys.path.insert(0, '$src/python'); import caffe" 2>/dev/null; then
+if [ -e "$src/python/caffe/_caffe.so" ]; then
   echo "pycaffe is already built in $src/python"
 else
   # 1. build dependencies (Debian/Ubuntu package names)
@@ -56,7 +55,8 @@ else
   mkdir -p "$root/lib"
   ln -sf "$boost" "$root/lib/libboost_python.so"
   include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-  # Debian keeps HDF5's headers and libraries in a folder of their own
+  # Debian keeps HDF5's headers and libraries in a folder of their own; net.cpp includes
+  # <gtest/gtest.h>, which the sdist ships in src/
   hdf5_include=""; hdf5_lib=""
   for candidate in /usr/include/hdf5/serial; do [ -d "$candidate" ] && hdf5_include="-I$candidate"; done
   for candidate in /usr/lib/*/hdf5/serial; do [ -d "$candidate" ] && hdf5_lib="-L$candidate"; done
@@ -65,12 +65,14 @@ else
   cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=$cuda \
     -DBUILD_python=ON -DBUILD_docs=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=OFF \
     -DPYTHON_INCLUDE_DIRS="$include" -DNUMPY_INCLUDE_DIR="$numpy" \
-    -DCMAKE_CXX_FLAGS="$hdf5_include" \
+    -DCMAKE_CXX_FLAGS="$hdf5_include -I$src/src" \
     -DCMAKE_SHARED_LINKER_FLAGS="-L$root/lib $hdf5_lib" >"$root/cmake.log"
   cmake --build "$build" --target pycaffe -j "$(nproc)" >"$root/build.log" 2>&1 || {
     tail -30 "$root/build.log" >&2; echo "the build failed: see $root/build.log" >&2; exit 1; }
 fi
 
+# what pycaffe itself imports, beyond numpy, scipy, scikit-image and protobuf
+"$python" -c "import six" 2>/dev/null || "$python" -m pip install -q six
 "$python" -c "import sys; sys.path.insert(0, '$src/python'); import caffe; print('pycaffe', caffe.__file__)"
 echo
 echo "pycaffe is built. Put it on the path with:"
