@@ -3,19 +3,23 @@
 # Python wrapper, for `2_dreaming_time.py --engine caffe` and the engine parity tests.
 #
 #   bash scripts/install_caffe.sh [PYTHON]        # PYTHON defaults to .venv/bin/python
+#   bash scripts/install_caffe.sh --print-path    # the folder to put on PYTHONPATH
 #
-# CPU build (the CUDA build when nvcc is on PATH). The build is cached in
+# A CPU build: this sdist's CMakeLists defines CPU_ONLY for every file, so it cannot build
+# Caffe's CUDA kernels (GPU users with a CUDA Caffe of their own can point PYTHONPATH at it;
+# --gpu then calls caffe.set_mode_gpu()). The build is cached in
 # $DEEPDREAM_HOME/caffe-build (default ~/.cache/deepdream/caffe-build): a second run takes
 # seconds. At the end it prints how to put pycaffe on the path.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
-python="${1:-$here/.venv/bin/python}"
 home="${DEEPDREAM_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/deepdream}"
 root="$home/caffe-build"
 version="9.0.2"
 src="$root/brocolli-caffe-$version"
 build="$src/build"
+if [ "${1:-}" = "--print-path" ]; then echo "$src/python"; exit 0; fi
+python="${1:-$here/.venv/bin/python}"
 mkdir -p "$root"
 
 if [ -e "$src/python/caffe/_caffe.so" ]; then
@@ -61,8 +65,7 @@ else
   for candidate in /usr/include/hdf5/serial; do [ -d "$candidate" ] && hdf5_include="-I$candidate"; done
   for candidate in /usr/lib/*/hdf5/serial; do [ -d "$candidate" ] && hdf5_lib="-L$candidate"; done
   numpy=$("$python" -c 'import numpy; print(numpy.get_include())')
-  cuda=ON; command -v nvcc >/dev/null && cuda=OFF
-  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=$cuda \
+  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=ON \
     -DBUILD_python=ON -DBUILD_docs=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=OFF \
     -DPYTHON_INCLUDE_DIRS="$include" -DNUMPY_INCLUDE_DIR="$numpy" \
     -DCMAKE_CXX_FLAGS="$hdf5_include -I$src/src" \
