@@ -4,7 +4,7 @@ made from real photographs (scikit-image's samples): a pan, a zoom, a rotation, 
 a hard cut between two photos. Prints warping error and dream strength (deepdream.metrics)
 for each, and what the flow costs per frame against the dream at 540x360.
 
-    python bench/flow_bench.py [--frames 10] [--size 256x160]
+    python bench/flow_bench.py [--frames 30] [--size 192x120]
 """
 from __future__ import annotations
 
@@ -59,11 +59,12 @@ def clips(count: int, width: int, height: int) -> dict[str, list[np.ndarray]]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=10)
-    p.add_argument("--size", default="256x160")
-    p.add_argument("--blends", default="0.6,0.8,1.0", help="--flow-blend values to try")
-    p.add_argument("--decay", type=float, default=0.1, help="--flow-decay")
-    p.add_argument("--smooth", default="0", help="--flow-smooth values to try")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--size", default="192x120")
+    p.add_argument("--blends", default="1.0", help="--flow-blend values to try")
+    p.add_argument("--decay", type=float, default=0.05, help="--flow-decay")
+    p.add_argument("--smooth", default="0.3", help="--flow-smooth values to try")
+    p.add_argument("--clips", default="pan,zoom,rotate,pan + cut", help="clips to run")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     net = random_net(DEPLOY, seed=0)
@@ -81,6 +82,8 @@ def main(argv=None):
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for clip_name, images in clips(args.frames, width, height).items():
+            if clip_name not in args.clips.split(","):
+                continue
             src = Path(tmp) / clip_name.replace(" ", "").replace("+", "_")
             src.mkdir()
             for n, image in enumerate(images, 1):
