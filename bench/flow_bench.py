@@ -63,7 +63,7 @@ def main(argv=None):
     p.add_argument("--size", default="192x120")
     p.add_argument("--blends", default="1.0", help="--flow-blend values to try")
     p.add_argument("--decay", type=float, default=0.05, help="--flow-decay")
-    p.add_argument("--smooth", default="0.3", help="--flow-smooth values to try")
+    p.add_argument("--smooth", default="0.2", help="--flow-smooth values to try")
     p.add_argument("--clips", default="pan,zoom,rotate,pan + cut", help="clips to run")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))

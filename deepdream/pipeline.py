@@ -112,7 +112,7 @@ class DreamSettings:
     flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
     flow_blend: float = 1.0            # weight of the warped previous dream detail
     flow_decay: float = 0.05           # share of the carried detail dropped each frame
-    flow_smooth: float = 0.3           # pull of the fresh dream towards the carried one
+    flow_smooth: float = 0.2           # pull of the fresh dream towards the carried one
     scene_cuts: bool = True            # start afresh where the shot changes
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
 
