@@ -1,7 +1,18 @@
 """DeepDreamVideo: Caffe Model Zoo nets dreaming on video frames, on PyTorch."""
-from .engine import Net, load_net
 from .errors import DeepDreamError
-from .ascent import dream, dream_batch, guide_features
 
 __version__ = "0.1.0"
-__all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError", "__version__"]
+__all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError",
+           "__version__"]
+
+# The engine and the dream loop import torch, which takes seconds: they are loaded when first
+# asked for, so that the frame and movie stages start at once.
+_LAZY = {"Net": "engine", "load_net": "engine", "dream": "ascent", "dream_batch": "ascent",
+         "guide_features": "ascent"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'deepdream' has no attribute {name!r}")

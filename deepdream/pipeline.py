@@ -17,11 +17,14 @@ import numpy as np
 import scipy.ndimage as nd
 from PIL import Image
 
+import typing
+
 from . import __version__, flow, frames, scenes, schedules, video
-from .ascent import dream_batch, guide_features
-from .engine import Net
 from .errors import FramesError, ResumeError, ZeroGradientError
 from .models import sha1_of
+
+if typing.TYPE_CHECKING:     # the engine imports torch: not needed to split or join a movie
+    from .engine import Net
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +414,8 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
     count = sum(len(piece) for piece in pieces)
     log.info("%d frames to dream (%d already done) from %s into %s", total, count - total,
              job.input_dir, job.output_dir)
+    from .ascent import guide_features
+
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     features: dict[str, np.ndarray] = {}
     pending = [seq for seq in pending if seq.queue]
@@ -441,6 +446,8 @@ def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
                  guide: np.ndarray | None) -> list[np.ndarray]:
     """The dreams of frames (sequence, number, source) that share a layer and a size; a frame
     with nothing to dream (a zero gradient) is kept as it is."""
+    from .ascent import dream_batch
+
     options = dict(iter_n=settings.iterations, octave_n=settings.octaves,
                    octave_scale=settings.octave_scale, jitter=settings.jitter,
                    step_size=settings.step_size, guide=guide, tile=settings.tile)
