@@ -25,6 +25,10 @@ class ImageTooSmallError(DeepDreamError):
     """The image is too small for the requested octaves and layer."""
 
 
+class OutOfMemoryError(DeepDreamError):
+    """The device ran out of memory for a frame of this size."""
+
+
 class ZeroGradientError(DeepDreamError):
     """The objective's gradient is zero everywhere, so there is no direction to dream in."""
 

@@ -18,7 +18,8 @@ from . import caffe_pb2 as pb
 from . import objectives
 from .caffe_format import LayerSpec, NetSpec
 from .engine import Net
-from .errors import DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError
+from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
+                     OutOfMemoryError)
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +410,19 @@ LAYERS = {"Input": Input, "Convolution": Convolution, "InnerProduct": InnerProdu
           "Scale": Scale, "Flatten": Flatten, "Reshape": Reshape}
 
 
+def _out_of_memory(error: RuntimeError, where: str) -> OutOfMemoryError | None:
+    """Our error for a CUDA or CPU allocation failure, else None."""
+    if isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error):
+        return OutOfMemoryError(f"out of memory {where}: dream in tiles (--tile 512, or "
+                                "smaller), at a smaller size (--preview WIDTH) or with fewer "
+                                "octaves")
+    return None
+
+
 def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> DeepDreamError:
+    memory = _out_of_memory(error, f"at layer '{layer.name}' for input of shape {shapes}")
+    if memory is not None:
+        return memory
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     return ImageTooSmallError(f"layer '{layer.name}' ({layer.type}) cannot take input of "
                               f"shape {shapes}: {first_line}")
@@ -511,7 +524,11 @@ class TorchNet(Net):
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             score = objective(self._run(x, end))
-            (grad,) = torch.autograd.grad(score, x)
+            try:
+                (grad,) = torch.autograd.grad(score, x)
+            except RuntimeError as e:
+                raise _out_of_memory(e, f"computing the gradient of a {tuple(x.shape)} input "
+                                        f"at '{end}'") or e from None
         return grad
 
     def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:

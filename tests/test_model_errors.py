@@ -127,3 +127,19 @@ def test_v1_caffemodel_alone_builds_from_its_saved_structure(golden):
     expected = golden["fwd/inception_4c/output/67x83"]
     assert np.abs(net.forward(x, "inception_4c/output") - expected).max() \
         < 1e-4 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("message", [
+    "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 1600000000000 bytes", "CUDA out of memory. Tried to allocate 2 GiB"],
+    ids=["cpu", "cuda"])
+def test_running_out_of_memory_says_what_to_do(tiny_net, message):
+    import torch
+    from deepdream.errors import OutOfMemoryError
+    from deepdream.torch_engine import _wrap_failure
+    error = torch.OutOfMemoryError(message) if "CUDA" in message else RuntimeError(message)
+    layer = tiny_net._specs[0][0]
+    wrapped = _wrap_failure(layer, [(1, 3, 2160, 3840)], error)
+    assert isinstance(wrapped, OutOfMemoryError) and "--tile" in str(wrapped)
+    assert not isinstance(_wrap_failure(layer, [(1, 3, 4, 4)], RuntimeError("size")),
+                          OutOfMemoryError)
