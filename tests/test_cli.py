@@ -48,6 +48,11 @@ def test_original_readme_usage_end_to_end(extracted, tiny_model_dir):
     assert abs(stream_length(movie, "a")[1] - 12 / (30000 / 1001)) <= 0.1
 
 
+def test_the_2015_readme_spelling_3_frames2movies(extracted, tmp_path):
+    script("3_frames2movies.py", extracted / "frames", "-o", tmp_path / "o.mp4")
+    assert stream_length(tmp_path / "o.mp4", "v")[0] == 12
+
+
 def test_legacy_forms_of_scripts_1_and_3(extracted, tmp_path):
     script("1_movie2frames.py", "avconv", extracted / "clip.mp4", tmp_path / "f", "jpg")
     assert len(frames.list_frames(tmp_path / "f", "jpg")) == 12
