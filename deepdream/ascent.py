@@ -8,6 +8,7 @@ to [-mean, 255 - mean] after every step.
 from __future__ import annotations
 
 import logging
+import weakref
 
 import numpy as np
 import scipy.ndimage as nd
@@ -44,10 +45,7 @@ def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
                octave_scale: float) -> None:
     """Raise ImageTooSmallError, naming the smallest size that works, if the smallest octave
     of a height x width image cannot reach ``end`` (the original simply crashed)."""
-    sizes = [(height, width)]
-    for _ in range(octave_n - 1):  # the octave sizes nd.zoom produces: round(side / scale)
-        sizes.append(tuple(int(round(s / octave_scale)) for s in sizes[-1]))
-    small_h, small_w = sizes[-1]
+    small_h, small_w = (_shrink(side, octave_n, octave_scale) for side in (height, width))
     if small_h >= 1 and small_w >= 1 and _reaches(net, end, small_h, small_w):
         return
     need = _smallest_side(net, end)
@@ -65,6 +63,7 @@ def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
 
 
 def _shrink(side: int, octave_n: int, octave_scale: float) -> int:
+    """The side of the smallest octave, as nd.zoom sizes each: round(side / scale)."""
     for _ in range(octave_n - 1):
         side = int(round(side / octave_scale))
     return side
@@ -77,8 +76,26 @@ def _reaches(net: Net, end: str, height: int, width: int) -> bool:
         return False
 
 
+# Per net, facts about a layer that depend on the net alone: asked for every frame (and, for
+# tiles, every step), worked out once.
+_LAYER_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _layer_fact(net: Net, key: tuple, compute):
+    facts = _LAYER_FACTS.setdefault(net, {})
+    if key not in facts:
+        facts[key] = compute()
+    return facts[key]
+
+
 def _smallest_side(net: Net, end: str, limit: int = 4096) -> int | None:
-    """The smallest square input that reaches ``end`` (binary search: sizes grow with input)."""
+    """The smallest square input that reaches ``end``."""
+    return _layer_fact(net, ("smallest side", end, limit),
+                       lambda: _search_smallest_side(net, end, limit))
+
+
+def _search_smallest_side(net: Net, end: str, limit: int) -> int | None:
+    """Binary search: the blob sizes grow with the input's."""
     if not _reaches(net, end, limit, limit):
         return None
     low, high = 1, limit
@@ -106,7 +123,8 @@ def tile_bounds(size: int, tile: int, align: int = 1, offset: int = 0) -> list[t
 def net_stride(net: Net, end: str) -> int:
     """How many input pixels one position of the blob at ``end`` stands for (16 for
     GoogLeNet's inception_4c): tiles must start on this grid to see what the whole sees."""
-    return max(1, round(1024 / net.end_shape(1024, 1024, end)[2]))
+    return _layer_fact(net, ("stride", end),
+                       lambda: max(1, round(1024 / net.end_shape(1024, 1024, end)[2])))
 
 
 def tiled_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
