@@ -61,8 +61,11 @@ class Net(abc.ABC):
         with ``guide`` (the C x h x w features of a guide image at ``end``) the original
         script's guided objective instead."""
         objective = objectives.l2 if guide is None else objectives.guided(guide)
-        xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=self.device)
-        return self.gradient(xt, end, objective).cpu().numpy()
+        return self.gradient(self.tensor(x), end, objective).cpu().numpy()
+
+    def tensor(self, x: np.ndarray) -> torch.Tensor:
+        """A numpy input as a float32 tensor on ``self.device``."""
+        return torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=self.device)
 
     def resolve(self, end: str) -> str:
         """Check that ``end`` names a layer or blob; raise UnknownLayerError suggesting the

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import logging
 
 import numpy as np
 import torch
@@ -20,8 +19,6 @@ from .caffe_format import LayerSpec, NetSpec
 from .engine import Net
 from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
                      OutOfMemoryError)
-
-log = logging.getLogger(__name__)
 
 
 class Layer:
@@ -515,9 +512,8 @@ class TorchNet(Net):
 
     # -- the interface ----------------------------------------------------------------------
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:
-        xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=self.device)
         with torch.no_grad():
-            return self._run(xt, end).cpu().numpy()
+            return self._run(self.tensor(x), end).cpu().numpy()
 
     def gradient(self, x: torch.Tensor, end: str,
                  objective: objectives.Objective = objectives.l2) -> torch.Tensor:
