@@ -19,6 +19,9 @@ def parser():
       help="frame type (default: what the input folder holds)")
     a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
     a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
+    a("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+      help="arithmetic of the net: fp32 (Caffe's, default), bf16 (about twice as fast on "
+           "GPUs and CPUs with AVX512-BF16 or AMX) or fp16 (GPUs); see BENCHMARKS.md")
     a("--engine", default="torch", choices=["torch", "caffe"],
       help="the engine that runs the net: torch, or a real pycaffe (scripts/install_caffe.sh)")
     a("--model", help="a model of the registry, fetched on first use (default "
@@ -103,8 +106,9 @@ def main(argv=None):
                            progress=args.verbose > 0)
     caffemodel = model.caffemodel
     device = cli.device_from_flags(args.device, args.gpu)
+    mean = {"mean": model.entry.mean_bgr} if model.entry else {}
     net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
-                   **({"mean": model.entry.mean_bgr} if model.entry else {}))
+                   precision=args.precision, **mean)
     if args.list_layers:
         print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
                                    args.preview))
@@ -130,7 +134,8 @@ def main(argv=None):
         report = dream_frames_ray(args.input, args.output, caffemodel, model.deploy, net.mean,
                                   settings, args.ray, args.workers, device, args.warmup,
                                   args.segment_length, args.image_type, args.start_frame,
-                                  args.end_frame, args.overwrite, progress=args.verbose > 0)
+                                  args.end_frame, args.overwrite, progress=args.verbose > 0,
+                                  precision=args.precision)
     else:
         report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
                                        args.image_type, args.start_frame, args.end_frame,

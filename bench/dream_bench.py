@@ -4,12 +4,15 @@
 The work unit: one 540x360 RGB frame, a full-size BVLC GoogLeNet (random weights: timing does
 not depend on them), inception_4c/output, 10 iterations, 4 octaves of scale 1.4, jitter 32.
 
-It times (1) ``deepdream.dream``, (2) a plain PyTorch deepdream as a user would write it today
-(an nn.Module with F.local_response_norm, ceil-mode max_pool2d, autograd, and the numpy loop
-of the original notebook), and (3) this machine's fp32 and bf16 matrix-product peaks; it prints
-seconds per frame, the ratio to plain PyTorch and GFLOP/s as a share of the fp32 peak.
+It times (1) ``deepdream.dream``, in fp32 and in each 16-bit ``--precision``, (2) a plain
+PyTorch deepdream as a user would write it today (an nn.Module with F.local_response_norm,
+ceil-mode max_pool2d, autograd, and the numpy loop of the original notebook), and (3) this
+machine's matrix-product peak in each precision; it prints seconds per frame, the ratio to
+plain PyTorch and GFLOP/s as a share of the peak. For each 16-bit precision it then prints
+how closely its input gradients follow fp32's, step by step along a dream, at the seed's layers.
 
     python bench/dream_bench.py [--device cuda] [--size 540x360] [--repeats 3]
+                                [--precision bf16,fp16] [--batch N]
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from deepdream import torch_engine  # noqa: E402
 from deepdream.ascent import dream  # noqa: E402
-from deepdream.engine import random_net  # noqa: E402
+from deepdream.engine import PRECISIONS, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 
@@ -117,6 +120,32 @@ def plain_dream(model, image, end, device, iter_n=10, octave_n=4, octave_scale=1
     return (src + mean)[::-1].transpose(1, 2, 0)
 
 
+class AgreementProbe:
+    """Stands in for ``reference`` in the dream loop: every input gradient is also computed
+    by ``other`` (e.g. the same net in bf16) at the same jittered input, and the cosine
+    similarity of the two recorded; the dream itself follows the reference."""
+
+    def __init__(self, reference, other):
+        self.reference, self.other, self.cosines = reference, other, []
+
+    def __getattr__(self, name):
+        return getattr(self.reference, name)
+
+    def gradient(self, x, end, objective):
+        g = self.reference.gradient(x, end, objective)
+        o = self.other.gradient(x, end, objective)
+        self.cosines.append(float(F.cosine_similarity(g.flatten(), o.flatten(), dim=0)))
+        return g
+
+
+def gradient_agreement(reference, other, image, end, **dream_kw) -> list[float]:
+    """The cosine similarity of ``other``'s input gradient to ``reference``'s at every step
+    of a dream of ``image`` at ``end`` made with ``reference``."""
+    probe = AgreementProbe(reference, other)
+    dream(probe, image, end, **dream_kw)
+    return probe.cosines
+
+
 def matmul_peak(dtype, device, n=2048, seconds=1.0) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
@@ -168,6 +197,12 @@ def main(argv=None):
     p.add_argument("--skip-plain", action="store_true", help="time deepdream.dream only")
     p.add_argument("--batch", type=int, default=0,
                    help="also time dream_batch of this many frames (per frame)")
+    p.add_argument("--precision", default="bf16",
+                   help="16-bit precisions to time and compare with fp32, comma-separated "
+                        "(bf16, fp16; '' for none)")
+    p.add_argument("--agreement-iterations", type=int, default=2,
+                   help="steps per octave of the dreams along which the gradients of each "
+                        "16-bit precision are compared with fp32's")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     device = args.device
@@ -176,8 +211,18 @@ def main(argv=None):
     kw = dict(iter_n=args.iterations, octave_n=args.octaves, octave_scale=1.4, jitter=32)
 
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
-    peaks = {dt: matmul_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
+    precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
+    peaks = {p: matmul_peak(PRECISIONS[p], device) for p in dict.fromkeys(precisions + ["bf16"])}
     ours = best_time(lambda: dream(net, image, args.end, seed=0, **kw), args.repeats, device)
+    reduced = {}
+    for precision in precisions[1:]:
+        other = random_net(args.deploy, seed=0, device=device, precision=precision)
+        seconds = best_time(lambda: dream(other, image, args.end, seed=0, **kw), args.repeats,
+                            device)
+        agreement = {layer: gradient_agreement(net, other, image, layer, seed=0,
+                                               **dict(kw, iter_n=args.agreement_iterations))
+                     for layer in agreement_layers(net, args.end)}
+        reduced[precision] = seconds, agreement
     batched = None
     if args.batch > 1:
         from deepdream.ascent import dream_batch
@@ -195,17 +240,33 @@ def main(argv=None):
     print(f"machine: {name}; torch {torch.__version__}")
     print(f"work unit: {width}x{height}, {args.end}, {args.iterations} iterations, "
           f"{args.octaves} octaves x1.4: {gflop:.0f} GFLOP")
-    print(f"matmul peak: fp32 {peaks[torch.float32]:.0f} GFLOP/s, "
-          f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s")
-    print("| path | s/frame | vs plain | GFLOP/s | share of fp32 peak |")
+    print("matmul peak: " + ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))
+    print("| path | s/frame | vs plain | GFLOP/s | share of its precision's peak |")
     print("|---|---|---|---|---|")
-    rows = [("deepdream.dream (fp32)", ours)] + ([("plain PyTorch", plain)] if plain else [])
+    rows = [("deepdream.dream (fp32)", ours, "fp32")]
     if batched:
-        rows.insert(1, (f"deepdream.dream_batch of {args.batch}, per frame", batched))
-    for label, seconds in rows:
+        rows.append((f"deepdream.dream_batch of {args.batch}, per frame", batched, "fp32"))
+    rows += [(f"deepdream.dream ({p})", seconds, p) for p, (seconds, _) in reduced.items()]
+    rows += [("plain PyTorch", plain, "fp32")] if plain else []
+    for label, seconds, precision in rows:
         ratio = f"{plain / seconds:.2f}x" if plain else "-"
         print(f"| {label} | {seconds:.2f} | {ratio} | {gflop / seconds:.1f} | "
-              f"{100 * gflop / seconds / peaks[torch.float32]:.0f}% |")
+              f"{100 * gflop / seconds / peaks[precision]:.0f}% of {precision} |")
+    for precision, (seconds, agreement) in reduced.items():
+        print(f"\n{precision}: {ours / seconds:.2f}x the speed of fp32; cosine similarity of "
+              f"its input gradients to fp32's at every step of a dream "
+              f"({args.agreement_iterations} steps an octave):")
+        print("| layer | min | median | steps |")
+        print("|---|---|---|---|")
+        for layer, cosines in agreement.items():
+            print(f"| {layer} | {min(cosines):.4f} | {float(np.median(cosines)):.4f} | "
+                  f"{len(cosines)} |")
+
+
+def agreement_layers(net, end: str) -> list[str]:
+    """The seed's layers that the net has (the customloop sweep), else ``end`` alone."""
+    from deepdream.schedules import CUSTOM_LOOP
+    return [layer for layer in dict.fromkeys(CUSTOM_LOOP) if layer in net.layers] or [end]
 
 
 if __name__ == "__main__":

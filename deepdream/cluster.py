@@ -32,12 +32,14 @@ def _dreamer(ray):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, caffemodel, deploy, mean, device, threads, job, settings):
+        def __init__(self, caffemodel, deploy, mean, device, precision, threads, job,
+                     settings):
             import torch
 
             from .engine import load_net
             torch.set_num_threads(threads)
-            self.net = load_net(caffemodel, deploy, device=device, mean=mean)
+            self.net = load_net(caffemodel, deploy, device=device, mean=mean,
+                                precision=precision)
             self.job, self.settings = job, settings
 
         def pid(self) -> int:
@@ -58,16 +60,17 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
                      warmup: int = 10, segment_length: int = 100,
                      image_type: str | None = None, start_frame: int | None = None,
                      end_frame: int | None = None, overwrite: bool = False,
-                     progress: bool = True, threads: int | None = None) -> pipeline.DreamReport:
+                     progress: bool = True, threads: int | None = None,
+                     precision: str = "fp32") -> pipeline.DreamReport:
     """``pipeline.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
-    (default: this machine's cores shared out)."""
+    (default: this machine's cores shared out); ``precision`` that of the workers' nets."""
     ray = _ray()
     gpu = device.startswith("cuda") or device == "auto" and _has_cuda()
     job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
-                           image_type, start_frame, end_frame, overwrite)
+                           image_type, start_frame, end_frame, overwrite, precision)
     pieces = pipeline.segments(job.todo, pipeline.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
     todo = [p for p in pieces if not set(p) <= done]
@@ -84,7 +87,8 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
     try:
         Dreamer = _dreamer(ray).options(num_cpus=threads, num_gpus=1 if gpu else 0)
         actors = [Dreamer.remote(caffemodel, deploy, mean, "cuda" if gpu else device,
-                                 threads, job, settings) for _ in range(min(workers, len(todo)))]
+                                 precision, threads, job, settings)
+                  for _ in range(min(workers, len(todo)))]
         pool = ray.util.ActorPool(actors)
         calls = pool.map_unordered(lambda actor, piece: actor.dream.remote(piece, warmup),
                                    todo)

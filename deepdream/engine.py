@@ -20,6 +20,10 @@ from .errors import DeviceError, UnknownLayerError
 # nets) subtract from their input. Per-model values live in the model registry.
 IMAGENET_MEAN_BGR = (104.0, 116.0, 122.0)
 
+# The arithmetic an engine may compute in (``--precision``): Caffe's float32, or 16-bit
+# floats for speed on hardware that has them (GPUs; CPUs with AVX512-BF16 or AMX for bf16).
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 class Net(abc.ABC):
     """A loaded Caffe net that can run forward to a layer and differentiate an objective."""
@@ -32,6 +36,8 @@ class Net(abc.ABC):
     mean: np.ndarray
     #: the torch device the engine computes on, as a string ("cpu", "cuda:0", ...)
     device: str
+    #: the arithmetic it computes in, a key of PRECISIONS; inputs and gradients are float32
+    precision: str = "fp32"
 
     @abc.abstractmethod
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:
@@ -110,15 +116,24 @@ def resolve_device(device: str | int | None) -> str:
     raise DeviceError(f"unknown device '{device}': use cpu, cuda, cuda:N, mps or auto")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is a key of PRECISIONS, else a DeviceError."""
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision '{precision}': use {', '.join(PRECISIONS)}")
+    return precision
+
+
 def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: str = "cpu",
-             mean=IMAGENET_MEAN_BGR, engine: str = "torch") -> Net:
+             mean=IMAGENET_MEAN_BGR, engine: str = "torch", precision: str = "fp32") -> Net:
     """Load a Caffe net (.caffemodel weights, optional deploy prototxt) onto ``device``.
 
     Without ``deploy`` the structure saved in the caffemodel is used. ``engine`` "caffe" runs
-    it on a real pycaffe instead of PyTorch. Raises ModelError, ModelMismatchError or
-    DeviceError with a plain sentence.
+    it on a real pycaffe instead of PyTorch. ``precision`` (PyTorch engine only) is fp32, bf16
+    or fp16. Raises ModelError, ModelMismatchError or DeviceError with a plain sentence.
     """
     if engine == "caffe":
+        if precision != "fp32":
+            raise DeviceError(f"--engine caffe computes in fp32 only, not {precision}")
         from .caffe_engine import CaffeNet
         device = "cpu" if device in (None, "auto", "cpu") else str(device)
         return CaffeNet(Path(caffemodel), Path(deploy) if deploy else None,
@@ -127,11 +142,11 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
         raise DeviceError(f"unknown engine '{engine}': use torch or caffe")
     from . import caffe_format, torch_engine
     spec = caffe_format.read_net(caffemodel, deploy)
-    return torch_engine.TorchNet(spec, resolve_device(device), mean)
+    return torch_engine.TorchNet(spec, resolve_device(device), mean, precision)
 
 
 def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
-               mean=IMAGENET_MEAN_BGR) -> Net:
+               mean=IMAGENET_MEAN_BGR, precision: str = "fp32") -> Net:
     """A net of ``deploy``'s structure with random weights (He-normal weights, biases
     N(0, 0.1), neutral batch-norm statistics): for benchmarks and for checking prototxts
     when no weights can be had."""
@@ -151,4 +166,4 @@ def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
     spec = caffe_format.read_net(None, deploy)
     for layer in spec.layers:
         layer.init = init
-    return torch_engine.TorchNet(spec, resolve_device(device), mean)
+    return torch_engine.TorchNet(spec, resolve_device(device), mean, precision)

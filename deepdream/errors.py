@@ -37,6 +37,10 @@ class DeviceError(DeepDreamError):
     """The requested device (CUDA, MPS) is not available."""
 
 
+class PrecisionError(DeepDreamError):
+    """The net's values do not fit the 16-bit precision asked for (--precision)."""
+
+
 class FramesError(DeepDreamError):
     """A frame folder or frame file is missing, empty or unreadable."""
 

@@ -241,7 +241,8 @@ class Job:
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
             engine: str, device: str, model_path: str | Path | None = None,
             image_type: str | None = None, start_frame: int | None = None,
-            end_frame: int | None = None, overwrite: bool = False) -> Job:
+            end_frame: int | None = None, overwrite: bool = False,
+            precision: str = "fp32") -> Job:
     """List the frames of a run, check that ``output_dir`` holds no run made with other
     settings (unless ``overwrite``) and write its ``params.json``."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -259,6 +260,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     if not todo:
         raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
     params = {"version": __version__, "engine": engine, "device": device,
+              "precision": precision,
               "input": str(input_dir.resolve()), "image_type": ext,
               "model": str(model_path) if model_path else None,
               "model_sha1": sha1_of(model_path) if model_path else None,
@@ -294,7 +296,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     Raises a DeepDreamError subclass.
     """
     job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
-                  model_path, image_type, start_frame, end_frame, overwrite)
+                  model_path, image_type, start_frame, end_frame, overwrite, net.precision)
     if batch_segments <= 1:
         return run_frames(job, net, settings, [job.todo], progress=progress)
     cuts = known_cuts(job, settings)

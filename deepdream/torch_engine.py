@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
+import math
 
 import numpy as np
 import torch
@@ -16,9 +18,9 @@ import torch.nn.functional as F
 from . import caffe_pb2 as pb
 from . import objectives
 from .caffe_format import LayerSpec, NetSpec
-from .engine import Net
+from .engine import PRECISIONS, Net, check_precision
 from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
-                     OutOfMemoryError)
+                     OutOfMemoryError, PrecisionError)
 
 
 class Layer:
@@ -33,12 +35,12 @@ class Layer:
     def __call__(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
-    def to(self, device: str | torch.device) -> "Layer":
+    def to(self, device: str | torch.device, dtype: torch.dtype = torch.float32) -> "Layer":
         moved = copy.copy(self)
         for attr in self.weights:
             tensor = getattr(self, attr)
             if tensor is not None:
-                tensor = tensor.to(device)
+                tensor = tensor.to(device, dtype)
                 if tensor.dim() == 4:    # convolution weights, laid out as the activations
                     tensor = tensor.contiguous(memory_format=torch.channels_last)
                 setattr(moved, attr, tensor)
@@ -201,6 +203,21 @@ def caffe_ave_pool(x: torch.Tensor, size: int, pad: int) -> torch.Tensor:
     return F.avg_pool2d(x, size, 1, pad, ceil_mode=True, count_include_pad=True)
 
 
+def _squarable(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in a type that holds its squares: float32 for fp16 (whose x^2 overflows above
+    256); bf16 has float32's range and stays bf16."""
+    return x.float() if x.dtype == torch.float16 else x
+
+
+def negative_power(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """x^-beta; for the 0.75 of GoogLeNet's and AlexNet's LRN as rsqrt(x) * rsqrt(x)^0.5,
+    several times faster than pow (and as exact, to a few units in the last place)."""
+    if beta == 0.75:
+        r = x.rsqrt()
+        return r.sqrt().mul_(r)
+    return x.pow(-beta)
+
+
 def channel_window_sum(x: torch.Tensor, size: int) -> torch.Tensor:
     """The sum over ``size`` neighbouring channels (zero beyond the edges), by adding shifted
     views: exact, and several times faster than a pooling over a channel axis."""
@@ -219,19 +236,22 @@ class _CrossChannelLRN(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        scale = channel_window_sum(x * x, size).mul_(alpha / size).add_(k)
-        factor = scale.pow(-beta)
-        y = x * factor
-        ctx.save_for_backward(x, y, scale, factor)
+        wide = _squarable(x)
+        scale = channel_window_sum(wide * wide, size).mul_(alpha / size).add_(k)
+        factor = negative_power(scale, beta)
+        y = wide * factor
+        ctx.save_for_backward(wide, y, scale, factor)
         ctx.size, ctx.alpha, ctx.beta = size, alpha, beta
-        return y
+        return y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, dy):
         x, y, scale, factor = ctx.saved_tensors
-        ratio = channel_window_sum(dy * y / scale, ctx.size)
-        dx = dy * factor - (2.0 * ctx.alpha * ctx.beta / ctx.size) * x * ratio
-        return dx, None, None, None, None
+        wide = dy.to(x.dtype)
+        ratio = channel_window_sum((wide * y).div_(scale), ctx.size)
+        dx = torch.addcmul(wide * factor, x, ratio,
+                           value=-2.0 * ctx.alpha * ctx.beta / ctx.size)
+        return dx.to(dy.dtype), None, None, None, None
 
 
 class LRN(Layer):
@@ -250,8 +270,9 @@ class LRN(Layer):
         # WITHIN_CHANNEL: Caffe builds it from an AVE pooling of the squares and a Power
         # layer with shift 1 (k is not used): scale = 1 + alpha * mean over the window.
         half = (self.size - 1) // 2
-        scale = 1.0 + self.alpha * caffe_ave_pool(x.square(), self.size, half)
-        return (x * scale.pow(-self.beta),)
+        wide = _squarable(x)
+        scale = 1.0 + self.alpha * caffe_ave_pool(wide.square(), self.size, half)
+        return ((wide * negative_power(scale, self.beta)).to(x.dtype),)
 
 
 class Concat(Layer):
@@ -425,11 +446,28 @@ def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> DeepDreamError:
                               f"shape {shapes}: {first_line}")
 
 
+def slow_precision(device: str, precision: str) -> bool:
+    """Whether ``precision`` is emulated on ``device``, and so slower than fp32: 16-bit
+    arithmetic on a CPU without AVX512-BF16/AMX (bf16) or AVX512-FP16/AMX-FP16 (fp16)."""
+    if not device.startswith("cpu") or precision == "fp32":
+        return False
+    if precision == "bf16":
+        return not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return not torch.ops.mkldnn._is_mkldnn_fp16_supported()
+
+
 class TorchNet(Net):
     """A Caffe net on PyTorch. See ``deepdream.engine.Net`` for the interface."""
 
-    def __init__(self, spec: NetSpec, device: str, mean):
+    def __init__(self, spec: NetSpec, device: str, mean, precision: str = "fp32"):
         self.device = device
+        self.precision = check_precision(precision)
+        self.dtype = PRECISIONS[precision]
+        if slow_precision(device, precision):
+            logging.getLogger(__name__).warning(
+                "this CPU has no %s arithmetic, so --precision %s is emulated and slower "
+                "than fp32 (it pays on GPUs%s)", precision, precision,
+                "" if precision == "fp16" else " and CPUs with AVX512-BF16 or AMX")
         self.mean = np.asarray(mean, dtype=np.float32).reshape(3)
         self.input_name = spec.input_name
         shape = spec.input_shape if spec.input_shape and all(spec.input_shape) else None
@@ -459,7 +497,7 @@ class TorchNet(Net):
                 shapes[name], meta[name] = tuple(top.shape), top
             built.append((layer, layer_spec.bottoms, layer_spec.tops))
 
-        self._specs = [(l.to(device), b, t) for l, b, t in built]
+        self._specs = [(l.to(device, self.dtype), b, t) for l, b, t in built]
         self._meta = [(l.to("meta"), b, t) for l, b, t in built]
         self.layers = [l.name for l, _, _ in built]
         self.blobs = list(shapes)
@@ -513,19 +551,37 @@ class TorchNet(Net):
     # -- the interface ----------------------------------------------------------------------
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:
         with torch.no_grad():
-            return self._run(self.tensor(x), end).cpu().numpy()
+            return self._finite(self._run(self.tensor(x).to(self.dtype), end),
+                                f"the blob '{end}'") \
+                .float().cpu().numpy()
 
     def gradient(self, x: torch.Tensor, end: str,
                  objective: objectives.Objective = objectives.l2) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            score = objective(self._run(x, end))
+            y = self._finite(self._run(x.to(self.dtype), end), f"the blob '{end}'")
+            # The objective and its gradient at `end` in float32, then back through the net.
+            # In 16 bits that gradient is first scaled by a power of two (exact) so that the
+            # backward pass neither overflows nor underflows, and the result scaled back.
+            y32 = y.detach().float().requires_grad_(True)
+            (dy,) = torch.autograd.grad(objective(y32), y32)
+            scale = 1.0
+            if self.dtype != torch.float32:
+                largest = float(dy.abs().max())
+                scale = 2.0 ** -math.ceil(math.log2(largest)) if largest > 0 else 1.0
             try:
-                (grad,) = torch.autograd.grad(score, x)
+                (grad,) = torch.autograd.grad(y, x, (dy * scale).to(y.dtype))
             except RuntimeError as e:
                 raise _out_of_memory(e, f"computing the gradient of a {tuple(x.shape)} input "
                                         f"at '{end}'") or e from None
-        return grad
+        return self._finite(grad / scale, f"the gradient of '{end}'")
+
+    def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
+        """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
+        if self.dtype != torch.float32 and not bool(torch.isfinite(t).all()):
+            raise PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
+                                 "--precision bf16 (the range of fp32) or fp32")
+        return t
 
     def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
         values = {self.input_name: torch.empty((1, self.input_shape[1], height, width),

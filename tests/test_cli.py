@@ -113,6 +113,7 @@ BAD = {
     "unreadable-frame": (["-i", "{tmp}/broken"], "00000001.png"),
     "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
     "cuda-device-without-cuda": (["--device", "cuda"], "no CUDA GPU"),
+    "caffe-in-bf16": (["--engine", "caffe", "--precision", "bf16"], "fp32 only"),
 }
 
 
@@ -179,3 +180,13 @@ def test_hyphenated_readme_spellings_and_loop_blend(extracted, tiny_model_dir, t
            tiny_model_dir, *FAST, "--start-frame", "3", "--end-frame", "4", "-b", "loop",
            "--guide-image", extracted / "frames" / "00000001.png", "-z", "1.05")
     assert list(frames.list_frames(tmp_path / "o")) == [3, 4]
+
+
+def test_precision_bf16_dreams_and_is_recorded(extracted, tiny_model_dir, tmp_path):
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o", "-t",
+           tiny_model_dir, *FAST, "-ef", "2", "--precision", "bf16")
+    made = frames.list_frames(tmp_path / "o")
+    assert list(made) == [1, 2]
+    raw = frames.read_frame(extracted / "frames" / "00000001.png").astype(float)
+    assert np.abs(frames.read_frame(made[1]).astype(float) - raw).mean() > 0.5
+    assert frames.read_json(tmp_path / "o" / frames.PARAMS)["precision"] == "bf16"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream import cluster, frames, pipeline
+from deepdream import cluster, frames, load_net, pipeline
 
 from conftest import FIXTURES, ROOT
 
@@ -42,21 +42,24 @@ def test_segments(numbers, cuts, length, expected):
 SETTINGS = dict(layers=("inception_3b/output",), octaves=2, iterations=2, seed=5)
 
 
-def test_segments_at_scene_cuts_equal_a_sequential_run(tiny_net, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_segments_at_scene_cuts_equal_a_sequential_run(precision, tmp_path):
+    net = load_net(FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt",
+                   precision=precision)
     src = shots_clip(tmp_path / "in")
     settings = pipeline.DreamSettings(**SETTINGS)
-    pipeline.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    pipeline.dream_frames(src, tmp_path / "seq", net, settings, progress=False)
     report = cluster.dream_frames_ray(
         src, tmp_path / "par", FIXTURES / "tiny_googlenet.caffemodel",
-        FIXTURES / "tiny_googlenet.prototxt", tiny_net.mean, settings, workers=2,
-        segment_length=100, progress=False)
+        FIXTURES / "tiny_googlenet.prototxt", net.mean, settings, workers=2,
+        segment_length=100, progress=False, precision=precision)
     assert report.dreamed == 9
     seq, par = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "par")
     assert list(seq) == list(par) == list(range(1, 10))
     for n in seq:
         assert seq[n].read_bytes() == par[n].read_bytes(), n
     params = frames.read_json(tmp_path / "par" / "params.json")
-    assert params["scene_cuts"] == [4, 7]
+    assert params["scene_cuts"] == [4, 7] and params["precision"] == precision
 
 
 def ray_command(src, out, model_dir):
