@@ -463,6 +463,10 @@ class TorchNet(Net):
         self.device = device
         self.precision = check_precision(precision)
         self.dtype = PRECISIONS[precision]
+        if device.startswith("cuda"):
+            # Caffe's float32 on GPUs: PyTorch lets cuDNN's float32 convolutions round their
+            # inputs to TF32 (10 bits, errors of 1e-3) unless told otherwise, for the process.
+            torch.backends.cudnn.allow_tf32 = False
         if slow_precision(device, precision):
             logging.getLogger(__name__).warning(
                 "this CPU has no %s arithmetic, so --precision %s is emulated and slower "

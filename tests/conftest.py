@@ -1,4 +1,5 @@
 import ast
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,9 +36,12 @@ def dream_params(golden):
 
 @pytest.fixture(scope="session")
 def tiny_net():
+    """The fixture net, on the CPU; DEEPDREAM_TEST_DEVICE=cuda puts it on a GPU, to run the
+    golden tests there (bench/gpu_check.sh)."""
     import deepdream
     return deepdream.load_net(FIXTURES / "tiny_googlenet.caffemodel",
-                              FIXTURES / "tiny_googlenet.prototxt")
+                              FIXTURES / "tiny_googlenet.prototxt",
+                              device=os.environ.get("DEEPDREAM_TEST_DEVICE", "cpu"))
 
 
 @pytest.fixture(scope="session")
