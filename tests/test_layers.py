@@ -55,6 +55,33 @@ def test_convolution(tmp_path, name):
     close(out, ref)
 
 
+# Strided convolutions of a few channels take their input gradient by phases
+# (torch_engine._ImageConvolution): GoogLeNet's and AlexNet's conv1, and odd cases.
+IMAGE_CONVS = {"googlenet-7x7/2": (3, 7, 7, 2, 3, 3, (37, 51)),
+               "alexnet-11x11/4": (3, 11, 11, 4, 0, 0, (47, 50)),
+               "rect-5x2/3": (1, 5, 2, 3, 2, 1, (20, 17)),
+               "pad-beyond-kernel-half-3x3/2": (4, 3, 3, 2, 2, 0, (9, 10))}
+
+
+@pytest.mark.parametrize("name", IMAGE_CONVS)
+def test_input_gradient_of_strided_image_convolution(tmp_path, name):
+    import torch
+    channels, kh, kw, stride, ph, pw, (h, w) = IMAGE_CONVS[name]
+    weight, bias = rand(6, channels, kh, kw), rand(6)
+    model, deploy = write_net(tmp_path, [layer(
+        "c", "Convolution", ["data"], ["c"], [weight, bias], convolution_param=dict(
+            num_output=6, kernel_h=kh, kernel_w=kw, stride=[stride], pad_h=ph, pad_w=pw))],
+        (1, channels, h, w))
+    x = rand(1, channels, h, w)
+    net = deepdream.load_net(model, deploy)
+    assert net._specs[0][0].phase_weight is not None       # the phased path is taken
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(xt, torch.tensor(weight, dtype=torch.float64),
+                                   torch.tensor(bias, dtype=torch.float64), stride, (ph, pw))
+    (0.5 * y.square().sum()).backward()
+    close(net.input_gradient(x, "c"), xt.grad.numpy())
+
+
 POOLS = [("AVE", 3, 2, 1), ("AVE", 2, 2, 1), ("AVE", 3, 1, 1), ("MAX", 3, 2, 1),
          ("MAX", 3, 2, 0), ("AVE", 5, 3, 2)]
 
