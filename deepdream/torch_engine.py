@@ -647,7 +647,10 @@ class TorchNet(Net):
 
     def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
         """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
-        if self.dtype != torch.float32 and not bool(torch.isfinite(t).all()):
+        if self.dtype == torch.float32:
+            return t
+        # one float32 sum: an inf or NaN anywhere makes it inf or NaN
+        if not math.isfinite(torch.sum(t.detach(), dtype=torch.float32)):
             raise PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
                                  "--precision bf16 (the range of fp32) or fp32")
         return t
