@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from deepdream import torch_engine  # noqa: E402
 from deepdream.ascent import dream  # noqa: E402
-from deepdream.engine import PRECISIONS, random_net  # noqa: E402
+from deepdream.engine import PRECISIONS, load_net, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 
@@ -202,7 +202,9 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--octaves", type=int, default=4)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--deploy", default=str(DEPLOY))
+    p.add_argument("--deploy", help="the net's deploy prototxt (default: BVLC GoogLeNet's, "
+                                     "or the structure saved in --caffemodel)")
+    p.add_argument("--caffemodel", help="real weights instead of random ones")
     p.add_argument("--skip-plain", action="store_true", help="time deepdream.dream only")
     p.add_argument("--batch", type=int, default=0,
                    help="also time dream_batch of this many frames (per frame)")
@@ -215,7 +217,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     device = args.device
-    net = random_net(args.deploy, seed=0, device=device)
+    net = make_net(args, "fp32")
     image = np.random.default_rng(0).uniform(0, 255, (height, width, 3)).astype(np.float32)
     kw = dict(iter_n=args.iterations, octave_n=args.octaves, octave_scale=1.4, jitter=32)
 
@@ -225,7 +227,7 @@ def main(argv=None):
     ours = best_time(lambda: dream(net, image, args.end, seed=0, **kw), args.repeats, device)
     reduced = {}
     for precision in precisions[1:]:
-        other = random_net(args.deploy, seed=0, device=device, precision=precision)
+        other = make_net(args, precision)
         seconds = best_time(lambda: dream(other, image, args.end, seed=0, **kw), args.repeats,
                             device)
         agreement = {layer: gradient_agreement(net, other, image, layer, seed=0,
@@ -270,6 +272,14 @@ def main(argv=None):
         for layer, cosines in agreement.items():
             print(f"| {layer} | {min(cosines):.4f} | {float(np.median(cosines)):.4f} | "
                   f"{len(cosines)} |")
+
+
+def make_net(args, precision: str):
+    """The benchmarked net: --caffemodel's weights, else random ones (timing does not depend
+    on them) in --deploy's structure."""
+    if args.caffemodel:
+        return load_net(args.caffemodel, args.deploy, device=args.device, precision=precision)
+    return random_net(args.deploy or DEPLOY, seed=0, device=args.device, precision=precision)
 
 
 def agreement_layers(net, end: str) -> list[str]:
