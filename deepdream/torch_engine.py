@@ -618,17 +618,19 @@ class TorchNet(Net):
         return values[blob]
 
     # -- the interface ----------------------------------------------------------------------
+    def _output(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        """The blob at ``end`` for the float32 input ``x``, computed in the net's precision."""
+        return self._finite(self._run(x.to(self.dtype), end), f"the blob '{end}'")
+
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:
         with torch.no_grad():
-            return self._finite(self._run(self.tensor(x).to(self.dtype), end),
-                                f"the blob '{end}'") \
-                .float().cpu().numpy()
+            return self._output(self.tensor(x), end).float().cpu().numpy()
 
     def gradient(self, x: torch.Tensor, end: str,
                  objective: objectives.Objective = objectives.l2) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            y = self._finite(self._run(x.to(self.dtype), end), f"the blob '{end}'")
+            y = self._output(x, end)
             # The objective and its gradient at `end` in float32, then back through the net.
             # In 16 bits that gradient is first scaled by a power of two (exact) so that the
             # backward pass neither overflows nor underflows, and the result scaled back.
