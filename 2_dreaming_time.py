@@ -92,6 +92,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     cli.setup_logging(args.verbose)
     from deepdream import load_net, models, pipeline, schedules
+    from deepdream.engine import IMAGENET_MEAN_BGR
     if args.extract:
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
@@ -106,9 +107,9 @@ def main(argv=None):
                            progress=args.verbose > 0)
     caffemodel = model.caffemodel
     device = cli.device_from_flags(args.device, args.gpu)
-    mean = {"mean": model.entry.mean_bgr} if model.entry else {}
     net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
-                   precision=args.precision, **mean)
+                   precision=args.precision,
+                   mean=model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR)
     if args.list_layers:
         print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
                                    args.preview))
