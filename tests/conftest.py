@@ -13,6 +13,12 @@ sys.path.insert(0, str(ROOT))
 
 MEAN = np.float32([104, 116, 122])
 
+# The (END, HxW) pairs of the fixture's fwd/ and grad/ values.
+GOLDEN_ENDS = ["conv2/3x3", "conv2/norm2", "inception_3a/output", "inception_4c/output",
+               "inception_5b/output"]
+GOLDEN_SIZES = ["120x160", "67x83"]
+GOLDEN_CASES = [(end, size) for end in GOLDEN_ENDS for size in GOLDEN_SIZES]
+
 
 def caffe_input(image: np.ndarray) -> np.ndarray:
     """The fixture README's input blob: BGR, mean subtracted, (1, 3, H, W)."""

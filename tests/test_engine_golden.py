@@ -6,11 +6,7 @@ import deepdream
 from deepdream.ascent import dream
 
 from conftest import FIXTURES, caffe_input, relative_error
-
-ENDS = ["conv2/3x3", "conv2/norm2", "inception_3a/output", "inception_4c/output",
-        "inception_5b/output"]
-SIZES = ["120x160", "67x83"]
-CASES = [(end, size) for end in ENDS for size in SIZES]
+from conftest import GOLDEN_CASES as CASES, GOLDEN_ENDS as ENDS, GOLDEN_SIZES as SIZES
 
 
 @pytest.fixture(scope="module")

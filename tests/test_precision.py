@@ -13,7 +13,7 @@ from deepdream.errors import DeviceError, PrecisionError
 from deepdream.schedules import CUSTOM_LOOP
 
 from caffe_nets import layer, ref_lrn_across, ref_lrn_within, write_net
-from conftest import FIXTURES, ROOT, caffe_input, relative_error
+from conftest import FIXTURES, GOLDEN_CASES, ROOT, caffe_input, relative_error
 
 sys.path.insert(0, str(ROOT / "bench"))
 from dream_bench import gradient_agreement  # noqa: E402
@@ -29,17 +29,12 @@ def tiny_16(request):
                               FIXTURES / "tiny_googlenet.prototxt", precision=request.param)
 
 
-def test_forward_is_close_to_caffe(tiny_16, golden):
-    checked = 0
-    for key in golden:
-        if key.startswith("fwd/"):
-            end, size = key[4:].rsplit("/", 1)
-            out = tiny_16.forward(caffe_input(golden[f"input/{size}"]), end)
-            assert out.dtype == np.float32
-            error = relative_error(out, golden[key])
-            assert error <= FORWARD_TOLERANCE[tiny_16.precision], (key, error)
-            checked += 1
-    assert checked >= 10
+@pytest.mark.parametrize("end,size", GOLDEN_CASES, ids=[f"{e}@{s}" for e, s in GOLDEN_CASES])
+def test_forward_is_close_to_caffe(tiny_16, golden, end, size):
+    out = tiny_16.forward(caffe_input(golden[f"input/{size}"]), end)
+    assert out.dtype == np.float32
+    error = relative_error(out, golden[f"fwd/{end}/{size}"])
+    assert error <= FORWARD_TOLERANCE[tiny_16.precision], error
 
 
 def test_gradients_follow_fp32_along_a_dream(golden):
