@@ -1,17 +1,19 @@
 """The deepdream maths: octave pyramid, jitter, normalised gradient ascent, clipping.
 
 ``dream`` is Google's 2015 ``deepdream()`` (as DeepDreamVideo's 2_dreaming_time.py ran it) step
-for step: octaves made with ``scipy.ndimage.zoom(order=1)``, detail carried up the pyramid, a
-random roll before each step and back after it, a step of ``step_size / mean(|g|)``, and a clip
-to [-mean, 255 - mean] after every step.
+for step: octaves made as ``scipy.ndimage.zoom(order=1)`` makes them, detail carried up the
+pyramid, a random roll before each step and back after it, a step of ``step_size / mean(|g|)``,
+and a clip to [-mean, 255 - mean] after every step. The whole frame stays on the net's device
+from the preprocessed input to the last step: the pyramid and the detail's resizing are torch
+operations, so a GPU never waits on the host inside a frame.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 
 import numpy as np
-import scipy.ndimage as nd
 import torch
 
 from . import objectives
@@ -32,12 +34,57 @@ def deprocess(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((x + mean.reshape(3, 1, 1))[::-1].transpose(1, 2, 0))
 
 
-def octave_pyramid(base: np.ndarray, octave_n: int, octave_scale: float) -> list[np.ndarray]:
-    """``base`` (3 x H x W) and ``octave_n - 1`` successively smaller copies, largest first."""
-    octaves = [base]
+@functools.lru_cache(maxsize=256)
+def _zoom_taps(size: int, new_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``new_size`` output positions, the two input positions (of ``size``) it
+    lies between and their weights, as scipy's zoom (order 1, corners aligned, mode
+    'constant') computes them in float64: output position o reads input coordinate
+    o * (size - 1) / (new_size - 1), and a coordinate that rounding puts past the last
+    sample (239.00000000000003 of 240) reads the constant 0 there -- scipy's zero edge lines
+    (scipy#4922), which the original deepdream had and Caffe's golden dreams hold."""
+    step = (size - 1) / (new_size - 1) if new_size > 1 else 1.0
+    coords = np.arange(new_size, dtype=np.float64) * step
+    low = np.minimum(np.floor(coords).astype(np.int64), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    inside = coords <= size - 1
+    w_high = coords - low
+    return low, high, np.stack([(1.0 - w_high) * inside, w_high * inside]).astype(np.float32)
+
+
+def zoom_bilinear(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The images ``x`` (..., h, w) resized to ``height`` x ``width`` by linear interpolation
+    along each axis with the corners aligned: what ``scipy.ndimage.zoom(order=1)`` computes
+    (to float32 rounding), on ``x``'s device."""
+    for dim, new_size in ((-2, height), (-1, width)):
+        size = x.shape[dim]
+        if size == new_size:
+            continue
+        low, high, weights = (torch.as_tensor(a, device=x.device)
+                              for a in _zoom_taps(size, new_size))
+        shape = (-1, 1) if dim == -2 else (-1,)
+        x = (x.index_select(dim, low) * weights[0].reshape(shape) +
+             x.index_select(dim, high) * weights[1].reshape(shape))
+    return x
+
+
+def octave_sizes(height: int, width: int, octave_n: int,
+                 octave_scale: float) -> list[tuple[int, int]]:
+    """The (height, width) of each octave, largest first: each one ``octave_scale`` times
+    smaller than the one before, rounded as scipy's zoom rounds (``round(side / scale)``)."""
+    sizes = [(height, width)]
     for _ in range(octave_n - 1):
-        octaves.append(nd.zoom(octaves[-1], (1, 1.0 / octave_scale, 1.0 / octave_scale),
-                               order=1))
+        h, w = sizes[-1]
+        sizes.append((int(round(h / octave_scale)), int(round(w / octave_scale))))
+    return sizes
+
+
+def octave_pyramid(base: torch.Tensor, octave_n: int,
+                   octave_scale: float) -> list[torch.Tensor]:
+    """``base`` (..., H, W) and ``octave_n - 1`` successively smaller copies, largest first,
+    each made from the one before (as the original's ``nd.zoom`` loop made them)."""
+    octaves = [base]
+    for h, w in octave_sizes(*base.shape[-2:], octave_n, octave_scale)[1:]:
+        octaves.append(zoom_bilinear(octaves[-1], h, w))
     return octaves
 
 
@@ -45,7 +92,7 @@ def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
                octave_scale: float) -> None:
     """Raise ImageTooSmallError, naming the smallest size that works, if the smallest octave
     of a height x width image cannot reach ``end`` (the original simply crashed)."""
-    small_h, small_w = (_shrink(side, octave_n, octave_scale) for side in (height, width))
+    small_h, small_w = octave_sizes(height, width, octave_n, octave_scale)[-1]
     if small_h >= 1 and small_w >= 1 and _reaches(net, end, small_h, small_w):
         return
     need = _smallest_side(net, end)
@@ -53,20 +100,13 @@ def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
         raise ImageTooSmallError(f"layer '{end}' cannot be reached from a {width}x{height} "
                                  "image at any octave size; dream on an earlier layer")
     side = need
-    while _shrink(side, octave_n, octave_scale) < need:
+    while min(octave_sizes(side, side, octave_n, octave_scale)[-1]) < need:
         side += 1
     raise ImageTooSmallError(
         f"a {width}x{height} image is too small for {octave_n} octaves of scale "
         f"{octave_scale} at layer '{end}': the smallest octave would be "
         f"{small_w}x{small_h}, and that layer needs at least {need}x{need}. Use frames of at "
         f"least {side}x{side} pixels, fewer octaves (-oct) or an earlier layer (-l)")
-
-
-def _shrink(side: int, octave_n: int, octave_scale: float) -> int:
-    """The side of the smallest octave, as nd.zoom sizes each: round(side / scale)."""
-    for _ in range(octave_n - 1):
-        side = int(round(side / octave_scale))
-    return side
 
 
 def _reaches(net: Net, end: str, height: int, width: int) -> bool:
@@ -156,7 +196,10 @@ def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objecti
         g = tiled_gradient(net, x, end, objective, tile, rngs[0])
     else:
         g = net.gradient(x, end, objective)
-    scale = g.abs().mean(dim=(1, 2, 3), keepdim=True)                           # (N, 1, 1, 1)
+    # mean(|g|) summed in float64 (where the device has it): the same float32 scale whatever
+    # order the threads add in, so a frame dreams the same in any process (Ray workers too)
+    wide = torch.float32 if g.device.type == "mps" else torch.float64
+    scale = g.abs().mean(dim=(1, 2, 3), keepdim=True, dtype=wide).float()       # (N, 1, 1, 1)
     if not bool((scale > 0).all()):
         raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
                                 "(a blank frame, or a layer that is silent on it): "
@@ -214,23 +257,20 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
     mean = torch.as_tensor(net.mean, device=device).reshape(1, 3, 1, 1)
     clip_low, clip_high = (-mean, 255.0 - mean) if clip else (None, None)
 
-    pyramids = [octave_pyramid(preprocess(im, net.mean), octave_n, octave_scale)
-                for im in images]
-    details = [np.zeros_like(p[-1]) for p in pyramids]
-    for octave in range(octave_n):
-        bases = [p[octave_n - 1 - octave] for p in pyramids]
-        h, w = bases[0].shape[-2:]
-        if octave > 0:  # upscale the detail dreamed at the previous (smaller) octave
-            h1, w1 = details[0].shape[-2:]
-            details = [nd.zoom(d, (1, 1.0 * h / h1, 1.0 * w / w1), order=1) for d in details]
-        x = torch.as_tensor(np.stack([b + d for b, d in zip(bases, details)]),
-                            device=device)                            # (N, 3, h, w)
+    inputs = torch.as_tensor(np.stack([preprocess(im, net.mean) for im in images]),
+                             device=device)                            # (N, 3, H, W)
+    octaves = octave_pyramid(inputs, octave_n, octave_scale)[::-1]    # smallest first
+    detail = torch.zeros_like(octaves[0])
+    for octave, base in enumerate(octaves):
+        h, w = base.shape[-2:]
+        # the detail dreamed at the previous (smaller) octave, brought up to this one's size
+        x = base + zoom_bilinear(detail, h, w)
         for i in range(iter_n):
             x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high,
                           rngs, tile)
             log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
-        results = x.cpu().numpy()                                     # (N, 3, h, w)
-        details = [r - b for r, b in zip(results, bases)]
+        detail = x - base
+    results = x.cpu().numpy()                                         # (N, 3, H, W)
     return [deprocess(r, net.mean) for r in results]
 
 

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from deepdream import objectives
+import scipy.ndimage as nd
+
 from deepdream.ascent import (dream, guide_features, make_step, octave_pyramid, preprocess,
-                              net_stride, tile_bounds, tiled_gradient)
+                              net_stride, tile_bounds, tiled_gradient, zoom_bilinear)
 
 from conftest import caffe_input
 
@@ -46,9 +48,53 @@ def test_uint8_and_float_images_dream_alike(tiny_net, golden):
 
 
 def test_octave_sizes_follow_scipy_zoom():
-    base = np.zeros((3, 100, 141), np.float32)
-    sizes = [o.shape[1:] for o in octave_pyramid(base, 4, 1.4)]
+    base = torch.zeros((3, 100, 141))
+    sizes = [tuple(o.shape[1:]) for o in octave_pyramid(base, 4, 1.4)]
     assert sizes == [(100, 141), (71, 101), (51, 72), (36, 51)]
+
+
+def scipy_zoom(image, factors):
+    """The original notebook's resizing."""
+    return nd.zoom(image, factors, order=1)
+
+
+@pytest.mark.parametrize("shape,scale", [((67, 83), 1.4), ((120, 160), 1.4), ((360, 540), 1.5),
+                                         ((1, 9), 1.4), ((101, 2), 1.3), ((1080, 1920), 1.5)],
+                         ids=str)
+def test_pyramid_on_the_device_is_scipys(shape, scale):
+    """The original notebook's pyramid and detail resizing on numpy, to float32 rounding."""
+    base = np.random.default_rng(0).uniform(-120, 140, (3, *shape)).astype(np.float32)
+    ours = octave_pyramid(torch.as_tensor(base), 4, scale)
+    expected = base
+    for octave in ours:
+        assert octave.shape == expected.shape
+        np.testing.assert_allclose(octave.numpy(), expected, rtol=0, atol=2e-4)
+        expected = scipy_zoom(octave.numpy(), (1, 1.0 / scale, 1.0 / scale))
+    # the detail's way up, through sizes that are not a constant factor apart
+    for small, big in zip(ours[1:], ours[:-1]):
+        (h1, w1), (h, w) = small.shape[1:], big.shape[1:]
+        expected = scipy_zoom(small.numpy(), (1, 1.0 * h / h1, 1.0 * w / w1))
+        np.testing.assert_allclose(zoom_bilinear(small, h, w).numpy(), expected, rtol=0,
+                                   atol=2e-4)
+
+
+@pytest.mark.parametrize("size,new_size", [(240, 160), (61, 86)])
+def test_scipys_zero_edge_lines_are_kept(size, new_size):
+    # scipy's last coordinate here is 239.00000000000003 (of 240): "outside", so it writes 0
+    # there (scipy#4922). The original deepdream ran with it and Caffe's golden dreams hold it.
+    image = np.random.default_rng(2).uniform(1, 255, (3, size, 30)).astype(np.float32)
+    expected = scipy_zoom(image, (1, new_size / size, 1))
+    assert (expected[:, -1] == 0).all()
+    np.testing.assert_allclose(zoom_bilinear(torch.as_tensor(image), new_size, 30).numpy(),
+                               expected, rtol=0, atol=2e-4)
+
+
+def test_zoom_bilinear_keeps_a_batch_apart():
+    images = torch.as_tensor(np.random.default_rng(1).uniform(0, 255, (4, 3, 30, 50)),
+                             dtype=torch.float32)
+    together = zoom_bilinear(images, 21, 36)
+    for image, resized in zip(images, together):
+        torch.testing.assert_close(zoom_bilinear(image, 21, 36), resized, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("size", [(40, 30), (96, 96), (300, 500)], ids=str)
