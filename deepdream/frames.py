@@ -131,3 +131,46 @@ def remove_stale_parts(folder: Path) -> None:
     """Remove temporary files that an interrupted atomic write of ours left behind."""
     for entry in folder.glob(".*.part"):
         entry.unlink(missing_ok=True)
+
+
+class BackgroundIO:
+    """Frames read ahead and written behind in background threads, so that the device that
+    dreams never waits for PNG decoding or encoding. ``read`` returns a Future; ``write``
+    returns at once unless ``backlog`` writes are still pending (memory stays bounded), and
+    an error of an earlier write is raised by the next ``write`` or by ``close``, which waits
+    for every pending write: a frame that was handed over is on disk when the run ends,
+    also on Ctrl-C."""
+
+    def __init__(self, readers: int = 2, backlog: int = 4):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deepdream-read")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="deepdream-write")
+        self._writes: list = []
+        self._backlog = backlog
+
+    def read(self, load, *args):
+        """``load(*args)`` in a reader thread: a Future of its result."""
+        return self._readers.submit(load, *args)
+
+    def write(self, save, *args) -> None:
+        """``save(*args)`` in the writer thread, after the writes handed over before it."""
+        pending = []
+        for future in self._writes:
+            if future.done():
+                future.result()          # raises an earlier write's error
+            else:
+                pending.append(future)
+        self._writes = pending
+        self._writes.append(self._writer.submit(save, *args))
+        while len(self._writes) > self._backlog:
+            self._writes.pop(0).result()
+
+    def close(self) -> None:
+        """Wait for every pending write (raising the first error), drop unread reads."""
+        try:
+            while self._writes:
+                self._writes.pop(0).result()
+        finally:
+            self._writer.shutdown(wait=True)
+            self._readers.shutdown(wait=False, cancel_futures=True)

@@ -195,20 +195,33 @@ class Progress:
 
 
 class _Recent:
-    """The last two frames a loader gave or was given, by number: a frame and the one
-    before it are all a sequence needs, and each is read once."""
+    """The frames a loader gave or was given, by number, loaded in the background: a frame,
+    the one before it and the one read ahead are all a sequence needs, and each is read
+    once."""
 
-    def __init__(self, load):
-        self.load, self.kept = load, {}
+    def __init__(self, load, io: frames.BackgroundIO):
+        self.load, self.io, self.kept = load, io, {}
 
     def get(self, number: int):
+        self.prefetch(number)
+        return self.kept[number].result()
+
+    def prefetch(self, number: int) -> None:
+        """Start loading ``number`` if it is not here yet."""
         if number not in self.kept:
-            self.put(number, self.load(number))
-        return self.kept[number]
+            self._keep(number, self.io.read(self.load, number))
 
     def put(self, number: int, value) -> None:
-        self.kept[number] = value
-        while len(self.kept) > 2:
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result(value)
+        self._keep(number, done)
+
+    def _keep(self, number: int, future) -> None:
+        self.kept.pop(number, None)
+        self.kept[number] = future
+        while len(self.kept) > 3:
             del self.kept[next(iter(self.kept))]
 
 
@@ -338,8 +351,8 @@ class _Sequence:
 
     def __init__(self, job: Job, settings: DreamSettings, numbers: list[int],
                  warmup: int | None, done: set[int], cuts: set[int], record_cuts: bool,
-                 flows: flow.FlowCache | None):
-        self.job, self.settings, self.cuts, self.flows = job, settings, cuts, flows
+                 flows: flow.FlowCache | None, io: frames.BackgroundIO):
+        self.job, self.settings, self.cuts, self.flows, self.io = job, settings, cuts, flows, io
         self.record_cuts = record_cuts
         remaining = [n for n in numbers if n not in done]
         warm: list[int] = []
@@ -352,9 +365,9 @@ class _Sequence:
         self.queue, self.warm, self.to_write = warm + remaining, set(warm), len(remaining)
         width = settings.preview or None
         self.raws = _Recent(lambda n: frames.read_frame(job.available[n], width)
-                            .astype(np.float32) if n in job.available else None)
+                            .astype(np.float32) if n in job.available else None, io)
         self.dreams = _Recent(lambda n: frames.read_frame(job.output(n), width)
-                              .astype(np.float32) if job.output(n).exists() else None)
+                              .astype(np.float32) if job.output(n).exists() else None, io)
         self.moved = self.mask = self.raw = None
 
     def next(self) -> tuple[int, np.ndarray, str]:
@@ -362,6 +375,8 @@ class _Sequence:
         number = self.queue.pop(0)
         settings = self.settings
         raw, before = self.raws.get(number), self.raws.get(number - 1)
+        if self.queue:
+            self.raws.prefetch(self.queue[0])     # decoded while this one is dreamed
         if before is not None and settings.scene_cuts and number not in self.cuts and \
                 scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
                 >= settings.scene_threshold:
@@ -394,10 +409,16 @@ class _Sequence:
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False
-        full = frames.read_frame(self.job.available[number]) if self.settings.preview else None
-        frames.write_frame(self.job.output(number), dreamed if full is None else
-                           _resize(dreamed, full.shape[1], full.shape[0]))
+        self.io.write(_save_dream, self.job, number, dreamed, bool(self.settings.preview))
         return True
+
+
+def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> None:
+    """Write frame ``number``'s dream (a preview scaled back to its input frame's size)."""
+    if preview:
+        full = frames.read_frame(job.available[number])
+        dreamed = _resize(dreamed, full.shape[1], full.shape[0])
+    frames.write_frame(job.output(number), dreamed)
 
 
 def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
@@ -410,7 +431,8 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
     done = set() if job.redo else set(frames.list_frames(job.output_dir, job.ext))
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.input_dir, settings.flow) if settings.flow else None
-    pending = [_Sequence(job, settings, piece, warmup, done, cuts, record_cuts, flows)
+    io = frames.BackgroundIO()
+    pending = [_Sequence(job, settings, piece, warmup, done, cuts, record_cuts, flows, io)
                for piece in pieces]
     total = sum(seq.to_write for seq in pending)
     count = sum(len(piece) for piece in pieces)
@@ -440,7 +462,10 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
             while pending and len(active) < batch:
                 active.append(pending.pop(0))
     finally:
-        bar.close()
+        try:
+            io.close()      # every frame handed to the writer is on disk
+        finally:
+            bar.close()
     return DreamReport(total, count - total, job.output_dir)
 
 

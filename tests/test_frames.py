@@ -74,3 +74,38 @@ def test_write_frame_is_atomic_and_lossless_for_png(tmp_path):
     frames.write_frame(path, image)
     np.testing.assert_array_equal(frames.read_frame(path), frames.to_uint8(image))
     assert [p.name for p in tmp_path.iterdir()] == ["00000001.png"]
+
+
+def test_background_writes_are_all_on_disk_after_close(tmp_path):
+    import time
+
+    io = frames.BackgroundIO(backlog=2)
+
+    def slow_write(path, image):
+        time.sleep(0.05)
+        frames.write_frame(path, image)
+
+    for n in range(1, 7):
+        io.write(slow_write, tmp_path / frames.frame_name(n, "png"), np.full((4, 4, 3), n))
+    io.close()
+    made = frames.list_frames(tmp_path)
+    assert list(made) == list(range(1, 7))
+    assert [int(frames.read_frame(p)[0, 0, 0]) for p in made.values()] == list(range(1, 7))
+
+
+def test_a_failed_background_write_is_raised(tmp_path):
+    io = frames.BackgroundIO()
+    io.write(frames.write_frame, tmp_path / "missing" / "00000001.png", np.zeros((4, 4, 3)))
+    with pytest.raises(OSError):
+        io.close()
+
+
+def test_background_reads_run_in_a_reader_thread():
+    import threading
+
+    io = frames.BackgroundIO()
+    future = io.read(lambda n: (n, threading.current_thread().name), 7)
+    number, thread = future.result(timeout=5)
+    assert number == 7 and thread.startswith("deepdream-read")
+    assert thread != threading.current_thread().name
+    io.close()
