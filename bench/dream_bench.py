@@ -12,7 +12,7 @@ plain PyTorch and GFLOP/s as a share of the peak. For each 16-bit precision it t
 how closely its input gradients follow fp32's, step by step along a dream, at the seed's layers.
 
     python bench/dream_bench.py [--device cuda] [--size 540x360] [--repeats 3]
-                                [--precision bf16,fp16] [--batch N]
+                                [--precision bf16,fp16] [--batch 4,8] [--floor 128x85]
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream import torch_engine  # noqa: E402
-from deepdream.ascent import dream  # noqa: E402
+from deepdream.ascent import dream, dream_batch  # noqa: E402
 from deepdream.engine import PRECISIONS, load_net, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -206,8 +206,13 @@ def main(argv=None):
                                      "or the structure saved in --caffemodel)")
     p.add_argument("--caffemodel", help="real weights instead of random ones")
     p.add_argument("--skip-plain", action="store_true", help="time deepdream.dream only")
-    p.add_argument("--batch", type=int, default=0,
-                   help="also time dream_batch of this many frames (per frame)")
+    p.add_argument("--batch", default="",
+                   help="also time dream_batch of these many frames, comma-separated (per "
+                        "frame, in every precision)")
+    p.add_argument("--floor", default="",
+                   help="WIDTHxHEIGHT: also time the work unit at this small size, where the "
+                        "device has almost nothing to do: the per-frame floor of launching "
+                        "kernels and the Python loop (what CUDA graphs could save)")
     p.add_argument("--precision", default="bf16",
                    help="16-bit precisions to time and compare with fp32, comma-separated "
                         "(bf16, fp16; '' for none)")
@@ -224,22 +229,28 @@ def main(argv=None):
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
     precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
     peaks = {p: matmul_peak(PRECISIONS[p], device) for p in dict.fromkeys(precisions + ["bf16"])}
-    ours = best_time(lambda: dream(net, image, args.end, seed=0, **kw), args.repeats, device)
-    reduced = {}
-    for precision in precisions[1:]:
-        other = make_net(args, precision)
-        seconds = best_time(lambda: dream(other, image, args.end, seed=0, **kw), args.repeats,
-                            device)
-        agreement = {layer: gradient_agreement(net, other, image, layer, seed=0,
-                                               **dict(kw, iter_n=args.agreement_iterations))
-                     for layer in agreement_layers(net, args.end)}
-        reduced[precision] = seconds, agreement
-    batched = None
-    if args.batch > 1:
-        from deepdream.ascent import dream_batch
-        batched = best_time(lambda: dream_batch(net, [image] * args.batch, args.end,
-                                                seeds=list(range(args.batch)), **kw),
-                            args.repeats, device) / args.batch
+    batches = [int(b) for b in args.batch.split(",") if b.strip() and int(b) > 1]
+    times, agreements = {}, {}
+    for precision in precisions:
+        timed = net if precision == "fp32" else make_net(args, precision)
+        times[precision, 1] = best_time(lambda: dream(timed, image, args.end, seed=0, **kw),
+                                        args.repeats, device)
+        for b in batches:
+            times[precision, b] = best_time(
+                lambda: dream_batch(timed, [image] * b, args.end, seeds=list(range(b)), **kw),
+                args.repeats, device) / b
+        if precision != "fp32":
+            agreements[precision] = {
+                layer: gradient_agreement(net, timed, image, layer, seed=0,
+                                          **dict(kw, iter_n=args.agreement_iterations))
+                for layer in agreement_layers(net, args.end)}
+        del timed
+    floor = None
+    if args.floor:
+        fw, fh = map(int, args.floor.split("x"))
+        small = image[:fh, :fw]
+        floor = best_time(lambda: dream(net, small, args.end, seed=0, **kw), args.repeats,
+                          device)
     plain = None
     if not args.skip_plain:
         model = PlainNet(net).to(device)
@@ -248,24 +259,30 @@ def main(argv=None):
 
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else \
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"machine: {name}; torch {torch.__version__}")
+    cuda = f", CUDA {torch.version.cuda}" if device.startswith("cuda") else ""
+    print(f"machine: {name}; torch {torch.__version__}{cuda}")
     print(f"work unit: {width}x{height}, {args.end}, {args.iterations} iterations, "
           f"{args.octaves} octaves x1.4: {gflop:.0f} GFLOP")
     print("matmul peak: " + ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))
-    print("| path | s/frame | vs plain | GFLOP/s | share of its precision's peak |")
-    print("|---|---|---|---|---|")
-    rows = [("deepdream.dream (fp32)", ours, "fp32")]
-    if batched:
-        rows.append((f"deepdream.dream_batch of {args.batch}, per frame", batched, "fp32"))
-    rows += [(f"deepdream.dream ({p})", seconds, p) for p, (seconds, _) in reduced.items()]
+    print("| path | s/frame | frames/s | vs plain | GFLOP/s | share of its precision's peak |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for (precision, b), seconds in times.items():
+        label = f"deepdream.dream ({precision})" if b == 1 else \
+            f"deepdream.dream_batch of {b} ({precision}), per frame"
+        rows.append((label, seconds, precision))
     rows += [("plain PyTorch", plain, "fp32")] if plain else []
     for label, seconds, precision in rows:
         ratio = f"{plain / seconds:.2f}x" if plain else "-"
-        print(f"| {label} | {seconds:.2f} | {ratio} | {gflop / seconds:.1f} | "
-              f"{100 * gflop / seconds / peaks[precision]:.0f}% of {precision} |")
-    for precision, (seconds, agreement) in reduced.items():
-        print(f"\n{precision}: {ours / seconds:.2f}x the speed of fp32; cosine similarity of "
-              f"its input gradients to fp32's at every step of a dream "
+        print(f"| {label} | {seconds:.3f} | {1 / seconds:.2f} | {ratio} | "
+              f"{gflop / seconds:.1f} | {100 * gflop / seconds / peaks[precision]:.0f}% of "
+              f"{precision} |")
+    if floor is not None:
+        print(f"\nthe same work unit at {args.floor} (launch-bound floor): {floor:.3f} s/frame, "
+              f"{100 * floor / times['fp32', 1]:.0f}% of the fp32 frame's time")
+    for precision, agreement in agreements.items():
+        print(f"\n{precision}: {times['fp32', 1] / times[precision, 1]:.2f}x the speed of fp32; "
+              f"cosine similarity of its input gradients to fp32's at every step of a dream "
               f"({args.agreement_iterations} steps an octave):")
         print("| layer | min | median | steps |")
         print("|---|---|---|---|")

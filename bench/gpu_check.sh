@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 6 in one run, for a lent CUDA machine (its python3 has torch with
-# CUDA, numpy, scipy, Pillow, protobuf, tqdm, pytest; nothing is fetched): Caffe's golden
-# values on the GPU, then the speed benchmark at 540x360 and 1920x1080 in fp32, bf16 and fp16,
-# alone and in batches. Everything is also written to ${OUT:-/tmp}/gpu_check.log.
+# The GPU checks of issue 16 in one run, for a lent CUDA machine (its python3 has torch with
+# CUDA, numpy, scipy, Pillow, tqdm, pytest; a newer protobuf and ffmpeg-python can come as
+# wheels in .whl/, installed to /tmp/site; nothing is fetched):
+#   1. the golden and dream tests on the GPU (DEEPDREAM_TEST_DEVICE=cuda): Caffe's values, the
+#      device-side pyramid against scipy;
+#   2. the speed benchmark at 540x360 and 1920x1080 in fp32, bf16 and fp16, alone and in
+#      batches of 4 and 8, with each precision's matmul peak and the launch-bound floor;
+#   3. peak GPU memory of a 1080p and a 4K frame, with and without --tile;
+#   4. frames a second of 2_dreaming_time.py end to end (decode, dream, write) at 1080p.
+# Everything is also written to ${OUT:-/tmp}/gpu_check.log. About 6 minutes on an H200.
 #
 #   bash bench/gpu_check.sh [--quick]     (--quick: small sizes, to try the script on a CPU)
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 log="${OUT:-/tmp}/gpu_check.log"
 python=${PYTHON:-python3}
-device=cuda sizes=("540x360:8" "1920x1080:4") extra=()
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+device=cuda sizes=("540x360:4,8:200x134" "1920x1080:4,8:") extra=()
+memory=(--size 1920x1080,3840x2160 --tiles 512) video=(--size 1920x1080 --frames 24)
 if [ "${1:-}" = "--quick" ]; then
-    device=cpu sizes=("96x64:2") extra=(--iterations 1 --octaves 2 --repeats 1 --agreement-iterations 1)
+    device=cpu sizes=("96x64:2:") extra=(--iterations 1 --octaves 2 --repeats 1
+                                         --agreement-iterations 1)
+    memory=(--size 160x120 --tiles 64) video=(--size 160x120 --frames 3)
 fi
 exec > >(tee "$log") 2>&1
 status=0
-"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-      torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
-echo "== golden values on $device"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
+"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+echo "== tests on $device"
 DEEPDREAM_TEST_DEVICE=$device "$python" -m pytest -q -p no:cacheprovider \
-    tests/test_engine_golden.py || status=1
+    tests/test_engine_golden.py tests/test_dream.py || status=1
 for entry in "${sizes[@]}"; do
-    size=${entry%%:*} batch=${entry##*:}
+    IFS=: read -r size batch floor <<<"$entry"
     echo "== dream_bench $size on $device"
     "$python" bench/dream_bench.py --device "$device" --size "$size" --precision bf16,fp16 \
-        --batch "$batch" "${extra[@]}" || status=1
+        --batch "$batch" ${floor:+--floor "$floor"} "${extra[@]}" || status=1
 done
+echo "== memory_bench on $device"
+"$python" bench/memory_bench.py --device "$device" "${memory[@]}" || status=1
+echo "== video_bench on $device"
+"$python" bench/video_bench.py --device "$device" --precision fp32,fp16 "${video[@]}" \
+    || status=1
 echo "== gpu_check: $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status

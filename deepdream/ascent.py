@@ -35,7 +35,8 @@ def deprocess(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _zoom_taps(size: int, new_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _zoom_taps(size: int, new_size: int,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each of ``new_size`` output positions, the two input positions (of ``size``) it
     lies between and their weights, as scipy's zoom (order 1, corners aligned, mode
     'constant') computes them in float64: output position o reads input coordinate
@@ -48,7 +49,9 @@ def _zoom_taps(size: int, new_size: int) -> tuple[np.ndarray, np.ndarray, np.nda
     high = np.minimum(low + 1, size - 1)
     inside = coords <= size - 1
     w_high = coords - low
-    return low, high, np.stack([(1.0 - w_high) * inside, w_high * inside]).astype(np.float32)
+    weights = np.stack([(1.0 - w_high) * inside, w_high * inside]).astype(np.float32)
+    # kept on the device: a copy from the host at every resize would wait for the GPU
+    return tuple(torch.as_tensor(a, device=device) for a in (low, high, weights))
 
 
 def zoom_bilinear(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -59,8 +62,7 @@ def zoom_bilinear(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         size = x.shape[dim]
         if size == new_size:
             continue
-        low, high, weights = (torch.as_tensor(a, device=x.device)
-                              for a in _zoom_taps(size, new_size))
+        low, high, weights = _zoom_taps(size, new_size, x.device)
         shape = (-1, 1) if dim == -2 else (-1,)
         x = (x.index_select(dim, low) * weights[0].reshape(shape) +
              x.index_select(dim, high) * weights[1].reshape(shape))
@@ -186,10 +188,15 @@ def tiled_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Ob
 def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
               step_size: float, jitter: int, clip_low: torch.Tensor | None,
               clip_high: torch.Tensor | None, rngs: list[np.random.Generator],
-              tile: int | None = None) -> torch.Tensor:
+              tile: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One normalised gradient-ascent step on the images ``x`` (N, 3, H, W), each jittered by
     its own random roll (``rngs``, one per image) and stepped by its own gradient scale;
-    with ``tile``, the gradient is computed in tiles of that size."""
+    with ``tile``, the gradient is computed in tiles of that size.
+
+    Returns the stepped images and each one's gradient scale mean(|g|), (N, 1, 1, 1), on the
+    device: an image whose gradient is zero is left as it was, and the caller checks the
+    scales when it next waits for the device anyway (a check here would stall a GPU's queue
+    at every step)."""
     shifts = [tuple(int(v) for v in rng.integers(-jitter, jitter + 1, 2)[::-1]) for rng in rngs]
     x = torch.stack([xi.roll(shift, (1, 2)) for xi, shift in zip(x, shifts)])  # (N, 3, H, W)
     if tile and (x.shape[2] > tile or x.shape[3] > tile):
@@ -200,15 +207,19 @@ def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objecti
     # order the threads add in, so a frame dreams the same in any process (Ray workers too)
     wide = torch.float32 if g.device.type == "mps" else torch.float64
     scale = g.abs().mean(dim=(1, 2, 3), keepdim=True, dtype=wide).float()       # (N, 1, 1, 1)
-    if not bool((scale > 0).all()):
-        raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
-                                "(a blank frame, or a layer that is silent on it): "
-                                "there is nothing to dream")
-    x = x + (step_size / scale) * g
+    x = x + (step_size / scale.clamp_min(torch.finfo(torch.float32).tiny)) * g
     x = torch.stack([xi.roll((-dy, -dx), (1, 2)) for xi, (dy, dx) in zip(x, shifts)])
     if clip_low is not None:
         x = torch.maximum(torch.minimum(x, clip_high), clip_low)
-    return x
+    return x, scale
+
+
+def _check_scales(scales: torch.Tensor, end: str) -> None:
+    """Raise ZeroGradientError if any step's gradient scale was zero."""
+    if not bool((scales > 0).all()):
+        raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
+                                "(a blank frame, or a layer that is silent on it): "
+                                "there is nothing to dream")
 
 
 def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int = 4,
@@ -265,10 +276,14 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
         h, w = base.shape[-2:]
         # the detail dreamed at the previous (smaller) octave, brought up to this one's size
         x = base + zoom_bilinear(detail, h, w)
+        scales = []
         for i in range(iter_n):
-            x = make_step(net, x, end, objective, step_size, jitter, clip_low, clip_high,
-                          rngs, tile)
+            x, scale = make_step(net, x, end, objective, step_size, jitter, clip_low,
+                                 clip_high, rngs, tile)
+            scales.append(scale)
             log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
+        if scales:
+            _check_scales(torch.cat(scales), end)
         detail = x - base
     results = x.cpu().numpy()                                         # (N, 3, H, W)
     return [deprocess(r, net.mean) for r in results]

@@ -532,6 +532,9 @@ class TorchNet(Net):
             # Caffe's float32 on GPUs: PyTorch lets cuDNN's float32 convolutions round their
             # inputs to TF32 (10 bits, errors of 1e-3) unless told otherwise, for the process.
             torch.backends.cudnn.allow_tf32 = False
+            # a film dreams the same few octave sizes over and over: let cuDNN time its
+            # algorithms once per size and keep the fastest
+            torch.backends.cudnn.benchmark = True
         if slow_precision(device, precision):
             logging.getLogger(__name__).warning(
                 "this CPU has no %s arithmetic, so --precision %s is emulated and slower "
@@ -637,9 +640,10 @@ class TorchNet(Net):
             y32 = y.detach().float().requires_grad_(True)
             (dy,) = torch.autograd.grad(objective(y32), y32)
             scale = 1.0
-            if self.dtype != torch.float32:
-                largest = float(dy.abs().max())
-                scale = 2.0 ** -math.ceil(math.log2(largest)) if largest > 0 else 1.0
+            if self.dtype != torch.float32:   # on the device: no wait for it at every step
+                largest = dy.abs().amax()
+                scale = torch.where(largest > 0, torch.exp2(-torch.ceil(torch.log2(largest))),
+                                    torch.ones_like(largest))
             try:
                 (grad,) = torch.autograd.grad(y, x, (dy * scale).to(y.dtype))
             except RuntimeError as e:

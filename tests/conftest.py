@@ -13,6 +13,9 @@ sys.path.insert(0, str(ROOT))
 
 MEAN = np.float32([104, 116, 122])
 
+# DEEPDREAM_TEST_DEVICE=cuda runs the device-dependent tests on a GPU (bench/gpu_check.sh)
+TEST_DEVICE = os.environ.get("DEEPDREAM_TEST_DEVICE", "cpu")
+
 # The (END, HxW) pairs of the fixture's fwd/ and grad/ values.
 GOLDEN_ENDS = ["conv2/3x3", "conv2/norm2", "inception_3a/output", "inception_4c/output",
                "inception_5b/output"]
@@ -47,7 +50,7 @@ def tiny_net():
     import deepdream
     return deepdream.load_net(FIXTURES / "tiny_googlenet.caffemodel",
                               FIXTURES / "tiny_googlenet.prototxt",
-                              device=os.environ.get("DEEPDREAM_TEST_DEVICE", "cpu"))
+                              device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")

@@ -9,17 +9,18 @@ import scipy.ndimage as nd
 from deepdream.ascent import (dream, guide_features, make_step, octave_pyramid, preprocess,
                               net_stride, tile_bounds, tiled_gradient, zoom_bilinear)
 
-from conftest import caffe_input
+from conftest import TEST_DEVICE, caffe_input
 
 END = "inception_4c/output"
 
 
 def test_one_step_raises_the_objective(tiny_net, golden):
-    x = torch.as_tensor(caffe_input(golden["dream/input"]))
-    before = objectives.l2(torch.as_tensor(tiny_net.forward(x.numpy(), END))).item()
-    stepped = make_step(tiny_net, x, END, objectives.l2, 1.5, 0, None, None,
-                        [np.random.default_rng(0)])
-    after = objectives.l2(torch.as_tensor(tiny_net.forward(stepped.numpy(), END))).item()
+    x = tiny_net.tensor(caffe_input(golden["dream/input"]))
+    before = objectives.l2(torch.as_tensor(tiny_net.forward(x.cpu().numpy(), END))).item()
+    stepped, scale = make_step(tiny_net, x, END, objectives.l2, 1.5, 0, None, None,
+                               [np.random.default_rng(0)])
+    assert scale.shape == (1, 1, 1, 1) and float(scale) > 0
+    after = objectives.l2(torch.as_tensor(tiny_net.forward(stepped.cpu().numpy(), END))).item()
     assert after > before * 1.01
 
 
@@ -62,9 +63,11 @@ def scipy_zoom(image, factors):
                                          ((1, 9), 1.4), ((101, 2), 1.3), ((1080, 1920), 1.5)],
                          ids=str)
 def test_pyramid_on_the_device_is_scipys(shape, scale):
-    """The original notebook's pyramid and detail resizing on numpy, to float32 rounding."""
+    """The original notebook's pyramid and detail resizing on numpy, to float32 rounding
+    (on the CPU, or on DEEPDREAM_TEST_DEVICE)."""
     base = np.random.default_rng(0).uniform(-120, 140, (3, *shape)).astype(np.float32)
-    ours = octave_pyramid(torch.as_tensor(base), 4, scale)
+    ours = [o.cpu() for o in octave_pyramid(torch.as_tensor(base, device=TEST_DEVICE), 4,
+                                            scale)]
     expected = base
     for octave in ours:
         assert octave.shape == expected.shape
@@ -74,8 +77,8 @@ def test_pyramid_on_the_device_is_scipys(shape, scale):
     for small, big in zip(ours[1:], ours[:-1]):
         (h1, w1), (h, w) = small.shape[1:], big.shape[1:]
         expected = scipy_zoom(small.numpy(), (1, 1.0 * h / h1, 1.0 * w / w1))
-        np.testing.assert_allclose(zoom_bilinear(small, h, w).numpy(), expected, rtol=0,
-                                   atol=2e-4)
+        resized = zoom_bilinear(small.to(TEST_DEVICE), h, w).cpu()
+        np.testing.assert_allclose(resized.numpy(), expected, rtol=0, atol=2e-4)
 
 
 @pytest.mark.parametrize("size,new_size", [(240, 160), (61, 86)])
@@ -131,7 +134,7 @@ def test_tile_bounds_cover_without_slivers():
 
 def test_tiled_gradient_agrees_with_the_whole_away_from_tile_borders(tiny_net):
     end, tile, margin, h, w = "conv2/3x3", 160, 40, 330, 480
-    x = torch.as_tensor(caffe_input(np.random.default_rng(0).uniform(0, 255, (h, w, 3))
+    x = tiny_net.tensor(caffe_input(np.random.default_rng(0).uniform(0, 255, (h, w, 3))
                                     .astype(np.float32)))
     whole = tiny_net.gradient(x, end)
     rng, replica = np.random.default_rng(5), np.random.default_rng(5)
@@ -148,7 +151,7 @@ def test_tiled_gradient_agrees_with_the_whole_away_from_tile_borders(tiny_net):
             > margin
     mask = np.outer(far(h, dy), far(w, dx))
     assert mask.sum() > 2000
-    difference = (tiled - whole)[0].abs().numpy()[:, mask]
+    difference = (tiled - whole)[0].abs().cpu().numpy()[:, mask]
     assert difference.max() <= 1e-4 * whole.abs().max().item()
     assert (tiled - whole).abs().max() > 1e-3 * whole.abs().max()   # seams do differ
 
