@@ -532,9 +532,13 @@ class TorchNet(Net):
             # Caffe's float32 on GPUs: PyTorch lets cuDNN's float32 convolutions round their
             # inputs to TF32 (10 bits, errors of 1e-3) unless told otherwise, for the process.
             torch.backends.cudnn.allow_tf32 = False
-            # a film dreams the same few octave sizes over and over: let cuDNN time its
-            # algorithms once per size and keep the fastest
-            torch.backends.cudnn.benchmark = True
+            # --seed's promise (the same frames, run after run) on GPUs too: deterministic
+            # cuDNN algorithms, chosen by its heuristics, not by timing them (which may choose
+            # differently in each run). With autotuning and cuDNN's defaults the same seeded
+            # dream twice in one process differed by up to 0.2 (of 255) on an H200; and at
+            # 540x360 a frame is launch-bound (BENCHMARKS.md), where autotuning cannot pay.
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
         if slow_precision(device, precision):
             logging.getLogger(__name__).warning(
                 "this CPU has no %s arithmetic, so --precision %s is emulated and slower "

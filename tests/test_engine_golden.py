@@ -5,19 +5,20 @@ import pytest
 import deepdream
 from deepdream.ascent import dream
 
-from conftest import FIXTURES, caffe_input, relative_error
+from conftest import FIXTURES, TEST_DEVICE, caffe_input, relative_error
 from conftest import GOLDEN_CASES as CASES, GOLDEN_ENDS as ENDS, GOLDEN_SIZES as SIZES
 
 
 @pytest.fixture(scope="module")
 def v1_net():
     return deepdream.load_net(FIXTURES / "tiny_googlenet_v1.caffemodel",
-                              FIXTURES / "tiny_googlenet_v1.prototxt")
+                              FIXTURES / "tiny_googlenet_v1.prototxt", device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="module")
 def saved_structure_net():
-    return deepdream.load_net(FIXTURES / "tiny_googlenet.caffemodel")  # deploy=None
+    return deepdream.load_net(FIXTURES / "tiny_googlenet.caffemodel",   # deploy=None
+                              device=TEST_DEVICE)
 
 
 @pytest.mark.parametrize("end,size", CASES, ids=[f"{e}@{s}" for e, s in CASES])
@@ -94,4 +95,4 @@ def test_blob_names_and_layer_list(tiny_net):
     assert "inception_4c/output" in tiny_net.blobs
     assert tiny_net.layers.index("inception_4c/output") > tiny_net.layers.index("conv2/3x3")
     assert tiny_net.mean.tolist() == [104.0, 116.0, 122.0]
-    assert tiny_net.device == "cpu"
+    assert tiny_net.device.startswith(TEST_DEVICE)
