@@ -229,16 +229,20 @@ def main(argv=None):
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
     precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
     peaks = {p: matmul_peak(PRECISIONS[p], device) for p in dict.fromkeys(precisions + ["bf16"])}
+    progress(f"{gflop:.0f} GFLOP a frame; peaks " +
+             ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))
     batches = [int(b) for b in args.batch.split(",") if b.strip() and int(b) > 1]
     times, agreements = {}, {}
     for precision in precisions:
         timed = net if precision == "fp32" else make_net(args, precision)
         times[precision, 1] = best_time(lambda: dream(timed, image, args.end, seed=0, **kw),
                                         args.repeats, device)
+        progress(f"{precision}: {times[precision, 1]:.3f} s/frame")
         for b in batches:
             times[precision, b] = best_time(
                 lambda: dream_batch(timed, [image] * b, args.end, seeds=list(range(b)), **kw),
                 args.repeats, device) / b
+            progress(f"{precision}, batch of {b}: {times[precision, b]:.3f} s/frame")
         if precision != "fp32":
             agreements[precision] = {
                 layer: gradient_agreement(net, timed, image, layer, seed=0,
@@ -251,11 +255,13 @@ def main(argv=None):
         small = image[:fh, :fw]
         floor = best_time(lambda: dream(net, small, args.end, seed=0, **kw), args.repeats,
                           device)
+        progress(f"floor at {args.floor}: {floor:.3f} s/frame")
     plain = None
     if not args.skip_plain:
         model = PlainNet(net).to(device)
         plain = best_time(lambda: plain_dream(model, image, args.end, device, **kw),
                           args.repeats, device)
+        progress(f"plain PyTorch: {plain:.3f} s/frame")
 
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else \
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
@@ -289,6 +295,12 @@ def main(argv=None):
         for layer, cosines in agreement.items():
             print(f"| {layer} | {min(cosines):.4f} | {float(np.median(cosines)):.4f} | "
                   f"{len(cosines)} |")
+
+
+def progress(line: str) -> None:
+    """A figure as soon as it is measured (on stderr: the table comes at the end), so that
+    a run cut short by a time limit still reports what it measured."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 def make_net(args, precision: str):

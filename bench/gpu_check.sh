@@ -8,7 +8,9 @@
 #      batches of 4 and 8, with each precision's matmul peak and the launch-bound floor;
 #   3. peak GPU memory of a 1080p and a 4K frame, with and without --tile;
 #   4. frames a second of 2_dreaming_time.py end to end (decode, dream, write) at 1080p.
-# Everything is also written to ${OUT:-/tmp}/gpu_check.log. About 6 minutes on an H200.
+# Everything is also written to ${OUT:-/tmp}/gpu_check.log, each figure as it is measured.
+# More than 8 minutes on an H200 (a first run, 2026-11-27, reached the 1080p benchmark after
+# 8 minutes: give it 12, or run the sections apart).
 #
 #   bash bench/gpu_check.sh [--quick]     (--quick: small sizes, to try the script on a CPU)
 set -uo pipefail
@@ -19,7 +21,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-device=cuda sizes=("540x360:4,8:200x134" "1920x1080:4,8:") extra=()
+device=cuda sizes=("540x360:4,8:200x134" "1920x1080:4:") extra=(--agreement-iterations 1)
 memory=(--size 1920x1080,3840x2160 --tiles 512) video=(--size 1920x1080 --frames 24)
 if [ "${1:-}" = "--quick" ]; then
     device=cpu sizes=("96x64:2:") extra=(--iterations 1 --octaves 2 --repeats 1
@@ -31,18 +33,18 @@ status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
 "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
-echo "== tests on $device"
+echo "== $(date +%T) tests on $device"
 DEEPDREAM_TEST_DEVICE=$device "$python" -m pytest -q -p no:cacheprovider \
     tests/test_engine_golden.py tests/test_dream.py || status=1
 for entry in "${sizes[@]}"; do
     IFS=: read -r size batch floor <<<"$entry"
-    echo "== dream_bench $size on $device"
+    echo "== $(date +%T) dream_bench $size on $device"
     "$python" bench/dream_bench.py --device "$device" --size "$size" --precision bf16,fp16 \
         --batch "$batch" ${floor:+--floor "$floor"} "${extra[@]}" || status=1
 done
-echo "== memory_bench on $device"
+echo "== $(date +%T) memory_bench on $device"
 "$python" bench/memory_bench.py --device "$device" "${memory[@]}" || status=1
-echo "== video_bench on $device"
+echo "== $(date +%T) video_bench on $device"
 "$python" bench/video_bench.py --device "$device" --precision fp32,fp16 "${video[@]}" \
     || status=1
 echo "== gpu_check: $([ $status = 0 ] && echo passed || echo FAILED)"
