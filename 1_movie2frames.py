@@ -25,8 +25,11 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the numbered frames already in DIR")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
+                        metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
+                                            "in use and its commands")
     args = parser.parse_args(argv)
-    cli.setup_logging(0 if args.quiet else 1)
+    cli.setup_logging(0 if args.quiet else args.verbose)
     _, rest, fmt = cli.split_legacy(args.words)
     if len(rest) != 2:
         parser.error("give a movie and a frame folder")

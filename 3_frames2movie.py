@@ -17,14 +17,17 @@ def main(argv=None):
                              "png/jpg are accepted, as in 2015)")
     parser.add_argument("-o", "--output", help="the movie to write (default: "
                                                "<FRAMES_DIR>_done.mp4 in this folder)")
-    parser.add_argument("--fps", help="frame rate when no metadata or movie gives it "
-                                      "(default 25)")
+    parser.add_argument("--fps", help="frame rate of the movie (default: stage 1's, from "
+                                      "movie.json; else the original movie's; else 25)")
     parser.add_argument("--gif", action="store_true", help="write an animated GIF instead")
     parser.add_argument("--crf", type=int, default=18, help="H.264 quality (default 18)")
     parser.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
+                        metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
+                                            "in use and its commands")
     args = parser.parse_args(argv)
-    cli.setup_logging(0 if args.quiet else 1)
+    cli.setup_logging(0 if args.quiet else args.verbose)
     _, rest, fmt = cli.split_legacy(args.words)
     if not 1 <= len(rest) <= 2:
         parser.error("give a frame folder and, optionally, the original movie")

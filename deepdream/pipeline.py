@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import shutil
 import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -58,15 +59,21 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     rate = video.parse_rate(str(fps)) if fps else info.fps
     if start is not None and end is not None and end <= start:
         raise FramesError(f"end time {end} is not after start time {start}")
-    duration = None if end is None else end - (start or 0.0)
+    if (start is not None and start < 0) or (end is not None and end <= 0):
+        raise FramesError("start and end times are seconds from the movie's start: give "
+                          "numbers of 0 or more")
+    first_time = video.first_frame_time(info, rate, start)
+    duration = None if end is None else end - first_time
+    if duration is not None and duration <= 0:
+        raise FramesError(f"no frame between {start} s and {end} s")
     staging = folder / ".extracting"
     shutil.rmtree(staging, ignore_errors=True)   # left by an interrupted run of ours
     staging.mkdir()
     expected = None
     if info.duration:
-        expected = int((min(info.duration, end or info.duration) - (start or 0)) * rate) + 1
-    report = video.run(video.extract_stream(movie, staging / f"%08d.{fmt}", rate, start,
-                                            duration, jpeg_qscale),
+        expected = int((min(info.duration, end or info.duration) - first_time) * rate) + 1
+    report = video.run(video.extract_stream(movie, video.image_pattern(staging, fmt), rate,
+                                            first_time, start, duration, jpeg_qscale),
                        "extracting frames", expected, progress)
     written = frames.list_frames(staging, fmt)
     if not written:
@@ -86,7 +93,8 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     meta = {"source": info.path, "fps": str(rate), "frame_count": len(written),
             "width": width, "height": height, "duration": info.duration,
             "start_time": info.start_time, "video_start": info.video_start,
-            "offset": start or 0.0, "rotation": info.rotation, "has_audio": info.has_audio,
+            "offset": start or 0.0, "first_frame_time": first_time,
+            "rotation": info.rotation, "has_audio": info.has_audio,
             "format": fmt, "first_frame": 1,
             "resampled": {"duplicated": dup, "dropped": drop}}
     frames.write_json(folder / frames.MOVIE_INFO, meta)
@@ -509,6 +517,14 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
 
 # -- stage 3 ---------------------------------------------------------------------------------
 
+def _link(target: Path, link: Path) -> None:
+    """``link`` pointing at ``target`` (a copy where the filesystem has no links)."""
+    try:
+        link.symlink_to(target.resolve())
+    except OSError:
+        shutil.copyfile(target, link)
+
+
 def _movie_info_for(frames_dir: Path) -> dict | None:
     """Stage 1's movie.json, found in the frame folder or through stage 2's params.json."""
     info = frames.read_json(frames_dir / frames.MOVIE_INFO)
@@ -524,15 +540,18 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
                image_type: str | None = None, gif: bool = False, crf: int = 18,
                codec: str = "libx264", progress: bool = True) -> Path:
     """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
-    cut to the frames' length (or an animated GIF). Frame rate and sound come from the
-    stage 1 metadata, else from ``movie``, else ``fps`` (25 with a warning). Returns the
-    path written (default ``<frames_dir name>_done.mp4`` in the current folder).
+    cut to the frames' length (or an animated GIF). The frame rate is ``fps``, else stage
+    1's (movie.json), else ``movie``'s, else 25 with a warning; the sound is ``movie``'s,
+    else that of the movie stage 1 split, from the time of the first frame. Frames numbered
+    with any number of digits are taken in numeric order. Returns the path written
+    (default ``<frames_dir name>_done.mp4`` in the current folder).
     Raises FramesError or VideoError.
     """
     frames_dir = Path(frames_dir)
     available = frames.list_frames(frames_dir, image_type)
     if not available:
         raise FramesError(f"no numbered frames (00000001.png, ...) in {frames_dir}")
+    video.ffmpeg_exe()                  # which ffmpeg, and whether it will do, before anything
     numbers = list(available)
     first = numbers[0]
     count = next((i for i, n in enumerate(numbers) if n != first + i), len(numbers))
@@ -543,7 +562,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
 
     info = _movie_info_for(frames_dir)
     probed = video.probe(movie) if movie else None
-    if fps:
+    if fps:                                  # the one order: --fps, movie.json, the movie
         rate = video.parse_rate(str(fps))
     elif info:
         rate = Fraction(info["fps"])
@@ -553,36 +572,50 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
         rate = Fraction(25)
         log.warning("no frame rate known (no movie.json from 1_movie2frames.py and no "
                     "original movie given): using 25 fps; set it with --fps")
-    audio, offset = None, 0.0
+    audio = None
     if probed is not None:
         audio = probed.path if probed.has_audio else None
-        offset = probed.video_start - probed.start_time
     elif info and info.get("has_audio") and Path(info["source"]).is_file():
         audio = info["source"]
-        offset = info.get("offset", 0.0) + info["video_start"] - info["start_time"]
     elif info and info.get("has_audio"):
         log.warning("the original movie %s is gone: the movie will be silent", info["source"])
+    # where frame 1 of the extraction is on the original's timeline: stage 1's metadata
+    # knows (also when the movie is named: it may have been cut with --start), else the
+    # named movie's first picture
+    if info and "first_frame_time" in info:
+        offset = info["first_frame_time"]
+    elif info:   # a movie.json of an earlier version
+        offset = info.get("offset", 0.0) + info["video_start"] - info["start_time"]
+    elif probed is not None:
+        offset = probed.video_start - probed.start_time
+    else:
+        offset = 0.0
     offset += (first - 1) / float(rate)
 
     suffix = ".gif" if gif else ".mp4"
     output = Path(output) if output else Path.cwd() / f"{frames_dir.resolve().name}_done{suffix}"
     output.parent.mkdir(parents=True, exist_ok=True)
-    pattern = frames_dir / f"%08d.{ext}"
     width, height = Image.open(available[first]).size
     if not gif and (width % 2 or height % 2):
         log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
                  width, height, width - width % 2, height - height % 2)
     partial = output.with_name(f".{output.stem}.part{output.suffix}")
-    if gif:
-        stream = video.gif_stream(pattern, first, count, rate, partial)
-    else:
-        stream = video.movie_stream(pattern, first, count, rate, partial, audio, offset, crf,
-                                    codec, (width, height))
-    try:
-        video.run(stream, "encoding movie", count, progress)
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="deepdream-frames-") as links:
+        # the frames as 00000001.ext, ... in a folder of ours: names with any number of
+        # digits, and folders whose names hold '%' or spaces, are all the same to ffmpeg
+        for i, number in enumerate(numbers[:count], 1):
+            _link(available[number], Path(links) / frames.frame_name(i, ext))
+        pattern = video.image_pattern(links, ext)
+        if gif:
+            stream = video.gif_stream(pattern, count, rate, partial)
+        else:
+            stream = video.movie_stream(pattern, count, rate, partial, audio, offset, crf,
+                                        codec, (width, height))
+        try:
+            video.run(stream, "encoding movie", count, progress)
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
     log.info("%d frames at %s fps%s written to %s", count, rate,
              " with sound" if audio and not gif else "", output)
     return output

@@ -4,7 +4,10 @@ no ffprobe is needed (imageio-ffmpeg's bundled binary has none)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import math
+import os
 import re
 import shutil
 import subprocess
@@ -25,22 +28,65 @@ _NTSC_RATES = {"11.99": Fraction(12000, 1001), "14.99": Fraction(15000, 1001),
                "119.88": Fraction(120000, 1001)}
 
 
+# The oldest ffmpeg whose commands are tested here (imageio-ffmpeg 0.4.9's 4.2.2; Ubuntu 22.04
+# ships 4.4, Debian 12 5.1): older ones are refused rather than half working.
+OLDEST_FFMPEG = (4, 2)
+
+
 def ffmpeg_exe() -> str:
-    """The ffmpeg binary: the system's on PATH, else the one imageio-ffmpeg ships."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    """The ffmpeg binary: ``$DEEPDREAM_FFMPEG`` if set, else the system's on PATH (users with
+    hardware encoders want theirs), else the one imageio-ffmpeg ships. Raises VideoError if
+    none is found or it is older than OLDEST_FFMPEG."""
+    chosen = os.environ.get("DEEPDREAM_FFMPEG")
+    if chosen:
+        found = shutil.which(chosen)
+        if not found:
+            raise VideoError(f"DEEPDREAM_FFMPEG={chosen} is not an ffmpeg that can be run")
+    else:
+        found = shutil.which("ffmpeg")
+    if not found:
+        try:
+            import imageio_ffmpeg
+            found = imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError):
+            raise VideoError("ffmpeg not found: install it (apt install ffmpeg) or "
+                             "pip install imageio-ffmpeg") from None
+    version = ffmpeg_version(found)
+    if version is not None and version < OLDEST_FFMPEG:
+        raise VideoError(f"{found} is ffmpeg {'.'.join(map(str, version))}, older than the "
+                         f"oldest this tool supports ({'.'.join(map(str, OLDEST_FFMPEG))}); "
+                         "install a newer one or set DEEPDREAM_FFMPEG")
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_version(exe: str) -> tuple[int, int] | None:
+    """(major, minor) of an ffmpeg binary, read once from ``ffmpeg -version``; None for a
+    build that gives no release number (a git snapshot: taken as new)."""
     try:
-        import imageio_ffmpeg
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        raise VideoError("ffmpeg not found: install it (apt install ffmpeg) or "
-                         "pip install imageio-ffmpeg") from None
+        result = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True,
+                                text=True, errors="replace", timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise VideoError(f"cannot run {exe}: {e}") from None
+    match = re.search(r"ffmpeg version \D{0,2}(\d+)\.(\d+)", result.stdout)
+    version = (int(match.group(1)), int(match.group(2))) if match else None
+    log.debug("using %s, ffmpeg version %s", exe, ".".join(map(str, version)) if version
+              else "unknown (a development build)")
+    return version
+
+
+def _newer_than(version: tuple[int, int]) -> bool:
+    """Whether the ffmpeg in use is at least ``version`` (an unknown build counts as new)."""
+    found = ffmpeg_version(ffmpeg_exe())
+    return found is None or found >= version
 
 
 @dataclasses.dataclass
 class MovieInfo:
-    """What stage 1 learns of a movie; the display size has rotation applied."""
+    """What stage 1 learns of a movie; the display size has rotation applied. Times are in
+    seconds on the movie's timeline as ffmpeg shows it: ``start_time`` is where the file
+    begins (its earliest stream), ``video_start`` where its first picture is (later than
+    start_time where the sound starts first: MPEG-TS recordings, edit lists)."""
     path: str
     fps: Fraction
     width: int
@@ -53,13 +99,23 @@ class MovieInfo:
 
 
 def parse_rate(text: str) -> Fraction:
-    """A frame rate as ffmpeg prints it ('25', '29.97', '30k', '24000/1001') as a rational."""
-    text = text.strip()
-    if text.endswith("k"):
-        return Fraction(text[:-1]) * 1000
-    if text in _NTSC_RATES:
-        return _NTSC_RATES[text]
-    return Fraction(text).limit_denominator(1001)
+    """A frame rate as ffmpeg prints it or a user types it ('25', '29.97', '30k',
+    '24000/1001') as a rational. Raises VideoError for anything else, or a rate that is not
+    positive."""
+    text = str(text).strip()
+    try:
+        if text.endswith("k"):
+            rate = Fraction(text[:-1]) * 1000
+        elif text in _NTSC_RATES:
+            rate = _NTSC_RATES[text]
+        else:
+            rate = Fraction(text).limit_denominator(1001)
+    except (ValueError, ZeroDivisionError):
+        raise VideoError(f"'{text}' is not a frame rate: give frames a second, e.g. 25, "
+                         "29.97 or 30000/1001") from None
+    if rate <= 0:
+        raise VideoError(f"the frame rate must be more than 0, not {text}")
+    return rate
 
 
 def _seconds(text: str) -> float | None:
@@ -71,14 +127,22 @@ def _seconds(text: str) -> float | None:
 
 
 def probe(path: str | Path) -> MovieInfo:
-    """Read a movie's frame rate, size, rotation, duration, start time and whether it has
-    audio from ``ffmpeg -i``. Raises VideoError if it is missing or has no video."""
+    """Read a movie's frame rate, size, rotation, duration, start time, where its first
+    picture is and whether it has audio, from ``ffmpeg -i`` decoding one frame (no ffprobe
+    needed). Raises VideoError if it is missing or has no video."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"movie not found: {path}")
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+    exe = ffmpeg_exe()
+    # the header, and the time of the first picture as the showinfo filter sees it (relative
+    # to the file's start, edit lists and stream delays applied)
+    result = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path), "-map",
+                             "0:v:0", "-vf", "showinfo", "-frames:v", "1", "-f", "null", "-"],
                             capture_output=True, text=True, errors="replace")
     text = result.stderr
+    if result.returncode < 0:
+        raise VideoError(f"{exe} crashed (signal {-result.returncode}) reading {path}: try "
+                         "another ffmpeg (DEEPDREAM_FFMPEG=/path/to/ffmpeg)")
     video = re.search(r"Stream #\d+:\d+.*?: Video: (.*)", text)
     if not video:
         last = text.strip().splitlines()[-2:] if text.strip() else ["no output"]
@@ -90,7 +154,7 @@ def probe(path: str | Path) -> MovieInfo:
         raise VideoError(f"cannot tell the size and frame rate of {path} from: {line}")
     duration = re.search(r"Duration: ([^,]+), start: ([-\d.]+)", text)
     start = float(duration.group(2)) if duration else 0.0
-    stream_start = re.search(r"start ([-\d.]+)", line)
+    first_picture = re.search(r"Parsed_showinfo.*? pts_time:\s*([-\d.]+)", text)
     # Side data printed under the video stream, before the next stream
     after = text[video.end():]
     next_stream = re.search(r"Stream #", after)
@@ -100,10 +164,10 @@ def probe(path: str | Path) -> MovieInfo:
     width, height = int(size.group(1)), int(size.group(2))
     if round(abs(rotation)) % 180 == 90:
         width, height = height, width
+    video_start = start + max(0.0, float(first_picture.group(1))) if first_picture else start
     return MovieInfo(str(path.resolve()), parse_rate(rate.group(1)), width, height,
-                     _seconds(duration.group(1)) if duration else None, start,
-                     float(stream_start.group(1)) if stream_start else start, rotation,
-                     bool(re.search(r"Stream #\d+:\d+.*?: Audio:", text)))
+                     _seconds(duration.group(1)) if duration else None, start, video_start,
+                     rotation, bool(re.search(r"Stream #\d+:\d+.*?: Audio:", text)))
 
 
 def run(stream, description: str, total_frames: int | None = None,
@@ -141,36 +205,79 @@ def run(stream, description: str, total_frames: int | None = None,
     return report
 
 
-def extract_stream(movie: str | Path, pattern: str | Path, fps: Fraction,
+def image_pattern(folder: str | Path, ext: str) -> str:
+    """The ffmpeg image-sequence pattern of 00000001.EXT, ... in ``folder``, a '%' in the
+    folder's own name escaped (ffmpeg reads '%%' as one '%')."""
+    return str(Path(folder)).replace("%", "%%") + f"/%08d.{ext}"
+
+
+def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: float,
                    start: float | None = None, duration: float | None = None,
                    jpeg_qscale: int = 2):
-    """The ffmpeg command that writes every frame of ``movie`` as a constant-rate ``fps``
-    image sequence (frames duplicated or dropped where the source's rate varies), numbered
-    from 1, rotation applied (ffmpeg's default autorotate)."""
-    source = ffmpeg.input(str(movie), **({"ss": start} if start else {}))
-    options = {"fps_mode": "cfr", "r": str(fps), "start_number": 1, "an": None}
+    """The ffmpeg command that writes every frame of ``movie`` from ``start`` (seconds on its
+    timeline; None: its first picture) as a constant-rate ``fps`` image sequence (frames
+    duplicated or dropped where the source's rate varies), numbered from 1, rotation applied
+    (ffmpeg's default autorotate). Frame 1 is the first picture at ``first_time`` or later
+    (``first_frame_time``), and frame n is shown (n - 1) / fps after it.
+
+    Written to give the same frames on every ffmpeg from 4.2 on: the picture's timestamps are
+    made to start at 0 by a filter (not left to each version's rules for a stream that starts
+    late), the start is cut by the trim filter after a fast seek to a few seconds before it
+    (an input seek alone lands on the wrong frame in MPEG-TS files), and the rate is forced by
+    -vsync before ffmpeg 5.1, by -fps_mode from then on."""
+    input_options, video_filters = {}, []
+    if start is not None:
+        seek = max(0.0, start - 10.0)            # fast, to a keyframe before the start
+        if seek > 0:
+            input_options["ss"] = f"{seek:.6f}"
+        # a quarter of a frame early: the picture at first_time, not the one before it,
+        # whatever the rounding of timestamps
+        cut = first_time - 0.25 / float(fps) - seek
+        if cut > 0:
+            video_filters.append(("trim", {"start": f"{cut:.6f}"}))
+    video_filters.append(("setpts", {"expr": "PTS-STARTPTS"}))
+    stream = ffmpeg.input(str(movie), **input_options).video
+    for name, options in video_filters:
+        stream = stream.filter(name, **options)
+    options = {"fps_mode" if _newer_than((5, 1)) else "vsync": "cfr", "r": str(fps),
+               "start_number": 1}
     if duration is not None:
-        options["t"] = duration
-    if str(pattern).lower().endswith((".jpg", ".jpeg")):
+        options["t"] = f"{duration:.6f}"
+    if pattern.lower().endswith((".jpg", ".jpeg")):
         options["q:v"] = jpeg_qscale
-    return source.video.output(str(pattern), **options).overwrite_output()
+    return stream.output(pattern, **options).overwrite_output()
 
 
-def movie_stream(pattern: str | Path, first: int, count: int, fps: Fraction, output: Path,
+def first_frame_time(info: MovieInfo, fps: Fraction, start: float | None) -> float:
+    """Where on the movie's timeline frame 1 of an extraction from ``start`` at ``fps`` is:
+    the first picture, or the first time on its frame grid at or after ``start``."""
+    first = info.video_start - info.start_time          # from the file's start, as -ss counts
+    if start is None or start <= first:
+        return first
+    steps = math.ceil((start - first) * fps - 1e-6)
+    return first + steps / float(fps)
+
+
+def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
                  audio: str | None = None, audio_offset: float = 0.0, crf: int = 18,
                  codec: str = "libx264", size: tuple[int, int] | None = None):
-    """The ffmpeg command that encodes ``count`` frames from number ``first`` at ``fps`` into
-    ``output`` (H.264 yuv420p, +faststart), with ``audio``'s sound from ``audio_offset``
-    seconds cut to exactly count/fps. An odd ``size`` is cropped by one pixel to even, as
-    yuv420p needs."""
-    video = ffmpeg.input(str(pattern), framerate=str(fps), start_number=first)
+    """The ffmpeg command that encodes the ``count`` frames of ``pattern`` (numbered from 1)
+    at ``fps`` into ``output`` (H.264 yuv420p, +faststart), with ``audio``'s sound from
+    ``audio_offset`` seconds on its timeline, cut to exactly count/fps. An odd ``size`` is
+    cropped by one pixel to even, as yuv420p needs.
+
+    The length is set by -t alone, which every ffmpeg from 4.2 on applies to each stream
+    (as trim filters): with a frame limit (-frames:v) on an output with sound, Debian 12's
+    ffmpeg 5.1 closed the sound too as soon as the picture had its frames, while sound was
+    still queued (0.05 s of sound under 2 s of frames)."""
+    video = ffmpeg.input(pattern, framerate=str(fps), start_number=1)
     if size and (size[0] % 2 or size[1] % 2):
         video = video.filter("crop", size[0] - size[0] % 2, size[1] - size[1] % 2, 0, 0)
     streams = [video]
     if audio:
-        streams.append(ffmpeg.input(str(audio), ss=max(0.0, audio_offset)).audio)
-    options = {"frames:v": count, "t": f"{float(count / fps):.6f}", "vcodec": codec,
-               "pix_fmt": "yuv420p", "movflags": "+faststart"}
+        streams.append(ffmpeg.input(str(audio), ss=f"{max(0.0, audio_offset):.6f}").audio)
+    options = {"t": f"{float(count / fps):.6f}", "vcodec": codec, "pix_fmt": "yuv420p",
+               "movflags": "+faststart"}
     if codec in ("libx264", "libx265"):
         options["crf"] = crf
     if audio:
@@ -178,9 +285,10 @@ def movie_stream(pattern: str | Path, first: int, count: int, fps: Fraction, out
     return ffmpeg.output(*streams, str(output), **options).overwrite_output()
 
 
-def gif_stream(pattern: str | Path, first: int, count: int, fps: Fraction, output: Path):
-    """The ffmpeg command for an animated GIF with a palette generated from the frames."""
-    video = ffmpeg.input(str(pattern), framerate=str(fps), start_number=first)
+def gif_stream(pattern: str, count: int, fps: Fraction, output: Path):
+    """The ffmpeg command for an animated GIF of the ``count`` frames of ``pattern``
+    (numbered from 1), with a palette generated from the frames."""
+    video = ffmpeg.input(pattern, framerate=str(fps), start_number=1)
     split = video.filter_multi_output("split")
     palette = split[0].filter("palettegen")
     return (ffmpeg.filter([split[1], palette], "paletteuse")

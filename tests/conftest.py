@@ -23,6 +23,40 @@ GOLDEN_SIZES = ["120x160", "67x83"]
 GOLDEN_CASES = [(end, size) for end in GOLDEN_ENDS for size in GOLDEN_SIZES]
 
 
+def _test_ffmpegs() -> list[str]:
+    """The ffmpeg binaries the ffmpeg tests run with: $DEEPDREAM_TEST_FFMPEGS (paths joined
+    by ':'; .ci/run sets it to Debian's 5.1, ffmpeg 4.2, 7.0 and the bundled 9.x), else the
+    system's and the bundled one. A listed binary that is missing fails the run."""
+    listed = [p for p in os.environ.get("DEEPDREAM_TEST_FFMPEGS", "").split(os.pathsep) if p]
+    if listed:
+        missing = [p for p in listed if not shutil.which(p)]
+        if missing:
+            raise pytest.UsageError(f"DEEPDREAM_TEST_FFMPEGS names missing ffmpegs: {missing}")
+        return listed
+    import imageio_ffmpeg
+    found = [shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()]
+    return list(dict.fromkeys(p for p in found if p))
+
+
+TEST_FFMPEGS = _test_ffmpegs()
+
+
+def _ffmpeg_id(path: str) -> str:
+    import re
+    import subprocess
+    text = subprocess.run([path, "-version"], capture_output=True, text=True).stdout
+    version = re.search(r"ffmpeg version \D{0,2}(\d+\.\d+)", text)
+    return "ffmpeg-" + (version.group(1) if version else "dev")
+
+
+@pytest.fixture(scope="module", params=TEST_FFMPEGS, ids=_ffmpeg_id)
+def ffmpeg_binary(request):
+    """Each ffmpeg of TEST_FFMPEGS in turn, as the code's ffmpeg (DEEPDREAM_FFMPEG)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPDREAM_FFMPEG", request.param)
+        yield request.param
+
+
 def caffe_input(image: np.ndarray) -> np.ndarray:
     """The fixture README's input blob: BGR, mean subtracted, (1, 3, H, W)."""
     return (image[:, :, ::-1].transpose(2, 0, 1) - MEAN[:, None, None])[None].astype(np.float32)

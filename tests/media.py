@@ -5,11 +5,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from deepdream.video import ffmpeg_exe
 
 
 def ffmpeg(*args: str) -> str:
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args],
+    """Run the test media maker (``maker_exe``), whichever ffmpeg the code under test uses."""
+    result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-y", *args],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stderr
@@ -57,7 +57,116 @@ def stream_length(path: Path, stream: str) -> tuple[int, float]:
 
 def stream_line(path: Path, kind: str) -> str:
     """The 'Stream ... Video:' or '... Audio:' line ffmpeg prints for a movie ('' if none)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+    result = subprocess.run([maker_exe(), "-hide_banner", "-i", str(path)],
                             capture_output=True, text=True)
     match = re.search(rf"Stream #.*?: {kind}: .*", result.stderr)
     return match.group(0) if match else ""
+
+
+# -- clips whose picture and sound can be read back, to measure sync ----------------------
+
+CODE_BITS = 8          # a frame's number, as 8 black or white blocks across the picture
+
+
+def maker_exe() -> str:
+    """The ffmpeg that makes and measures the test media (the newest: imageio-ffmpeg's),
+    whichever ffmpeg the code under test runs."""
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def coded_frame(number: int, width: int = 128, height: int = 48) -> "np.ndarray":
+    import numpy as np
+    image = np.zeros((height, width, 3), np.uint8)
+    block = width // CODE_BITS
+    for bit in range(CODE_BITS):
+        if number >> bit & 1:
+            image[:, bit * block:(bit + 1) * block] = 255
+    return image
+
+
+def frame_code(image: "np.ndarray") -> int:
+    """The number ``coded_frame`` wrote into a frame (after lossy encoding and scaling)."""
+    import numpy as np
+    image = np.asarray(image, dtype=np.float32)
+    block = image.shape[1] / CODE_BITS
+    number = 0
+    for bit in range(CODE_BITS):
+        x0, x1 = int(bit * block + block / 4), int((bit + 1) * block - block / 4)
+        if image[:, x0:x1].mean() > 127:
+            number |= 1 << bit
+    return number
+
+
+def beep_expression(beeps) -> str:
+    """An aevalsrc expression: 1 kHz beeps of 40 ms starting at the times ``beeps``."""
+    gates = "+".join(f"between(t,{b},{b + 0.04})" for b in beeps)
+    return f"0.8*sin(2*PI*1000*t)*gt({gates},0)"
+
+
+def make_beep_clip(path: Path, beeps, fps: int = 25, duration: float = 3.0,
+                   video_delay: float = 0.0, start_offset: float | None = None) -> Path:
+    """A clip whose frame i (from 0) shows the number i (``coded_frame``) and whose sound
+    beeps at ``beeps`` seconds. ``video_delay``: the picture starts that much after the
+    sound; ``start_offset``: the whole file starts at that time (MPEG-TS, as broadcast
+    recordings do)."""
+    import numpy as np
+    count = int(round(duration * fps))
+    raw = np.concatenate([coded_frame(i) for i in range(count)]).tobytes()
+    args = [maker_exe(), "-hide_banner", "-nostdin", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x48", "-r", str(fps)]
+    args += ["-i", "-", "-f", "lavfi", "-i",
+             f"aevalsrc='{beep_expression(beeps)}':s=48000:d={duration + video_delay}",
+             "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-c:a", "aac",
+             "-b:a", "192k"]
+    if video_delay:
+        args += ["-vf", f"setpts=PTS+{video_delay}/TB"]
+    if start_offset is not None:
+        args += ["-output_ts_offset", str(start_offset), "-f", "mpegts"]
+    result = subprocess.run(args + [str(path)], input=raw, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return path
+
+
+def beep_onsets(path: Path, threshold: float = 0.2) -> list[float]:
+    """The times (seconds from the start of the movie's timeline) at which its sound goes
+    from silence to a beep, decoded with the sound placed on the movie's timeline (a delayed
+    start padded with silence)."""
+    import numpy as np
+    result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path),
+                             "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0",
+                             "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    samples = np.abs(np.frombuffer(result.stdout, np.float32))
+    loud = samples > threshold
+    onsets, quiet_run = [], 0
+    for i in np.flatnonzero(loud):
+        if not onsets or i - quiet_run > 48000 * 0.1:
+            onsets.append(i / 48000.0)
+        quiet_run = i
+    return onsets
+
+
+def sound_duration(path: Path) -> float:
+    """Seconds of decoded sound in a movie."""
+    return stream_length(path, "a")[1]
+
+
+def first_picture_time(path: Path) -> float:
+    """Where a movie's first picture is on its timeline (as ``beep_onsets`` counts time)."""
+    result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map",
+                             "0:v:0", "-vf", "showinfo", "-frames:v", "1", "-f", "null", "-"],
+                            capture_output=True, text=True)
+    return float(re.search(r"pts_time:\s*([-\d.]+)", result.stderr).group(1))
+
+
+def picture_codes(path: Path, width: int = 128, height: int = 48) -> list[int]:
+    """The numbers ``coded_frame`` wrote into each picture of a movie, in order."""
+    import numpy as np
+    result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map",
+                             "0:v:0", "-s", f"{width}x{height}", "-f", "rawvideo",
+                             "-pix_fmt", "rgb24", "-"], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    pictures = np.frombuffer(result.stdout, np.uint8).reshape(-1, height, width, 3)
+    return [frame_code(p) for p in pictures]

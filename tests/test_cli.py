@@ -190,3 +190,86 @@ def test_precision_bf16_dreams_and_is_recorded(extracted, tiny_model_dir, tmp_pa
     raw = frames.read_frame(extracted / "frames" / "00000001.png").astype(float)
     assert np.abs(frames.read_frame(made[1]).astype(float) - raw).mean() > 0.5
     assert frames.read_json(tmp_path / "o" / frames.PARAMS)["precision"] == "bf16"
+
+
+STAGE_1_AND_3_BAD = {
+    "stage1-fps-abc": ("1_movie2frames.py", ["{clip}", "{tmp}/f", "--fps", "abc"],
+                       "'abc' is not a frame rate"),
+    "stage1-fps-0": ("1_movie2frames.py", ["{clip}", "{tmp}/f", "--fps", "0"],
+                     "must be more than 0"),
+    "stage1-missing-movie": ("1_movie2frames.py", ["{tmp}/nope.mp4", "{tmp}/f"],
+                             "movie not found"),
+    "stage1-negative-start": ("1_movie2frames.py", ["{clip}", "{tmp}/f", "--start", "-2"],
+                              "0 or more"),
+    "stage3-fps-abc": ("3_frames2movie.py", ["{frames}", "--fps", "abc"],
+                       "'abc' is not a frame rate"),
+    "stage3-fps-0": ("3_frames2movie.py", ["{frames}", "--fps", "0"], "must be more than 0"),
+    "stage3-missing-movie": ("3_frames2movie.py", ["ffmpeg", "{frames}", "{tmp}/nope.mp4"],
+                             "movie not found"),
+    "stage3-no-frames": ("3_frames2movie.py", ["{tmp}"], "no numbered frames"),
+    "stage3-missing-folder": ("3_frames2movie.py", ["{tmp}/none"], "frame folder not found"),
+    "ffmpeg-too-old": ("1_movie2frames.py", ["{clip}", "{tmp}/f"], "older than the oldest"),
+    "ffmpeg-not-there": ("3_frames2movie.py", ["{frames}"], "not an ffmpeg that can be run"),
+}
+
+
+@pytest.mark.parametrize("case", STAGE_1_AND_3_BAD)
+def test_stage_1_and_3_bad_input_is_one_line_and_non_zero(case, extracted, tmp_path):
+    name, args, message = STAGE_1_AND_3_BAD[case]
+    env = dict(os.environ)
+    if case == "ffmpeg-too-old":     # an executable that says it is ffmpeg 3.4
+        old = tmp_path / "ffmpeg"
+        old.write_text("#!/bin/sh\necho 'ffmpeg version 3.4.8 Copyright (c) 2000-2020'\n")
+        old.chmod(0o755)
+        env["DEEPDREAM_FFMPEG"] = str(old)
+    if case == "ffmpeg-not-there":
+        env["DEEPDREAM_FFMPEG"] = str(tmp_path / "no-ffmpeg")
+    words = [a.format(clip=extracted / "clip.mp4", tmp=tmp_path, frames=extracted / "frames")
+             for a in args]
+    result = subprocess.run([sys.executable, str(ROOT / name), *words, "-o",
+                             str(tmp_path / "o.mp4")] if name.startswith("3") else
+                            [sys.executable, str(ROOT / name), *words], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
+    assert sum(line.startswith("error: ") for line in lines) == 1
+
+
+def test_fps_flag_comes_first_then_movie_json(extracted, tmp_path):
+    script("3_frames2movie.py", extracted / "frames", "--fps", "10", "-o", tmp_path / "a.mp4")
+    assert "10 fps" in stream_line(tmp_path / "a.mp4", "Video")
+    script("3_frames2movie.py", "ffmpeg", extracted / "frames", extracted / "clip.mp4", "-o",
+           tmp_path / "b.mp4")
+    assert "29.97 fps" in stream_line(tmp_path / "b.mp4", "Video")   # movie.json's
+
+
+def test_stage_3_takes_any_digits_and_odd_folder_names(extracted, tmp_path):
+    # frames as other tools write them (1.png ... 12.png, unpadded), in a folder whose
+    # name holds '%' and spaces
+    folder = tmp_path / "my 100% dream"
+    folder.mkdir()
+    for n, path in frames.list_frames(extracted / "frames").items():
+        (folder / f"{n}.png").write_bytes(path.read_bytes())
+    script("3_frames2movie.py", folder, "--fps", "25", "-o", tmp_path / "o.mp4")
+    assert stream_length(tmp_path / "o.mp4", "v")[0] == 12
+    padded = tmp_path / "four digits"
+    padded.mkdir()
+    for n, path in frames.list_frames(extracted / "frames").items():
+        (padded / f"{n:04d}.png").write_bytes(path.read_bytes())
+    script("3_frames2movie.py", padded, "--fps", "25", "-o", tmp_path / "p.mp4")
+    assert stream_length(tmp_path / "p.mp4", "v")[0] == 12
+
+
+def test_stage_1_into_a_folder_named_with_percent(extracted, tmp_path):
+    script("1_movie2frames.py", extracted / "clip.mp4", tmp_path / "50% off", "-q")
+    assert list(frames.list_frames(tmp_path / "50% off")) == list(range(1, 13))
+
+
+def test_verbose_log_names_the_ffmpeg_in_use(extracted, tmp_path):
+    from deepdream.video import ffmpeg_exe
+    result = script("3_frames2movie.py", extracted / "frames", "-v", "2", "-o",
+                    tmp_path / "o.mp4")
+    assert f"using {ffmpeg_exe()}, ffmpeg version " in result.stderr

@@ -1,5 +1,6 @@
 """Stages 1 and 3 on real ffmpeg with clips the tests make."""
 import json
+import subprocess
 from fractions import Fraction
 
 import numpy as np
@@ -10,6 +11,9 @@ from deepdream import frames, pipeline, video
 from deepdream.errors import FramesError, VideoError
 
 from media import make_clip, make_vfr_clip, stream_length, stream_line
+
+# every test here runs with each ffmpeg of conftest.TEST_FFMPEGS (the system's, the bundled)
+pytestmark = pytest.mark.usefixtures("ffmpeg_binary")
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +63,11 @@ def test_extract_applies_rotation(tmp_path):
 def test_extract_variable_rate_resamples_to_constant(tmp_path):
     meta = pipeline.extract_frames(make_vfr_clip(tmp_path / "v.mp4"), tmp_path / "f",
                                    progress=False)
-    # 10 frames over 0.4 s then 10 frames over 1 s: a constant 25 fps needs duplicates
+    # 10 frames over 0.4 s then 10 frames over 1 s: a constant 25 fps needs duplicates.
+    # The last frame (shown for 0.1 s) is held for its whole duration by ffmpeg 9 (35
+    # frames), up to its start by 4.2-7.0 (33): the one difference between versions left.
     assert meta["fps"] == "25" and meta["resampled"]["duplicated"] > 0
-    assert meta["frame_count"] == 10 + 25
+    assert meta["frame_count"] in (10 + 23, 10 + 25)
 
 
 def test_extract_refuses_folder_with_frames_and_never_deletes_other_files(clip, tmp_path):
@@ -124,11 +130,13 @@ def test_gif(tmp_path, clip):
 
 
 def test_movie_command_cuts_sound_from_the_first_frames_offset(tmp_path):
-    args = video.movie_stream(tmp_path / "%08d.png", 26, 50, Fraction(25), tmp_path / "o.mp4",
+    args = video.movie_stream(str(tmp_path / "%08d.png"), 50, Fraction(25), tmp_path / "o.mp4",
                               "movie.mp4", 1.0, size=(101, 80)).get_args()
-    assert args[args.index("-start_number") + 1] == "26"
-    assert args[args.index("-ss") + 1] == "1.0" and args.index("-ss") < args.index("movie.mp4")
-    assert args[args.index("-t") + 1] == "2.000000"
+    assert args[args.index("-start_number") + 1] == "1"
+    assert args[args.index("-ss") + 1] == "1.000000"
+    assert args.index("-ss") < args.index("movie.mp4")
+    # the length by -t alone: a frame limit cut the sound short on ffmpeg 5.1
+    assert args[args.index("-t") + 1] == "2.000000" and "-frames:v" not in args
     assert "crop=100:80:0:0" in " ".join(args)
     assert "+faststart" in args and "yuv420p" in args
 
@@ -146,8 +154,15 @@ def test_frame_offset_moves_the_sound_start(tmp_path, clip):
     assert abs(stream_length(out, "a")[1] - 10 / (30000 / 1001)) <= 0.1
 
 
-def test_source_with_a_non_zero_start_time_keeps_sound_in_step(tmp_path):
+def test_source_with_a_non_zero_start_time_keeps_sound_in_step(tmp_path, ffmpeg_binary):
     ts = make_clip(tmp_path / "clip.ts", ts_offset=1.4)
+    if subprocess.run([ffmpeg_binary, "-hide_banner", "-i", str(ts)],
+                      capture_output=True).returncode < 0:
+        # the static builds of 4.2.2 and 7.0.2 (imageio-ffmpeg 0.4.9, 0.6.0) crash on any
+        # MPEG-TS file: the user is told so in one line, and which way out there is
+        with pytest.raises(VideoError, match=r"crashed \(signal 11\).*DEEPDREAM_FFMPEG"):
+            video.probe(ts)
+        return
     info = video.probe(ts)
     assert info.start_time > 1 and info.video_start >= info.start_time
     meta = pipeline.extract_frames(ts, tmp_path / "f", progress=False)
