@@ -106,20 +106,10 @@ def main(argv=None):
     model = models.resolve(args.model, args.model_path, args.model_name, args.mirror,
                            progress=args.verbose > 0)
     caffemodel = model.caffemodel
-    device = cli.device_from_flags(args.device, args.gpu)
-    net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
-                   precision=args.precision,
-                   mean=model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR)
-    if args.list_layers:
-        print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
-                                   args.preview))
-        return 0
     if args.layers in (None, ["customloop"]):
         layers = model.entry.layers if model.entry and not args.layers else schedules.CUSTOM_LOOP
     else:
         layers = tuple(args.layers)
-    for layer in set(layers):
-        net.resolve(layer)
     if args.flow and args.zoom != 1:
         raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
                              "the dream with the picture")
@@ -130,6 +120,18 @@ def main(argv=None):
         seed=args.seed, tile=args.tile, flow=args.flow, flow_blend=args.flow_blend,
         flow_decay=args.flow_decay, flow_smooth=args.flow_smooth,
         scene_cuts=not args.no_scene_cuts, scene_threshold=args.scene_threshold)
+    if not args.list_layers:
+        settings.check()                      # before the net is loaded
+    device = cli.device_from_flags(args.device, args.gpu)
+    net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
+                   precision=args.precision,
+                   mean=model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR)
+    if args.list_layers:
+        print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
+                                   args.preview))
+        return 0
+    for layer in set(layers):
+        net.resolve(layer)
     if args.ray:
         from deepdream.cluster import dream_frames_ray
         report = dream_frames_ray(args.input, args.output, caffemodel, model.deploy, net.mean,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import frames, pipeline
-from .errors import DeepDreamError, FramesError
+from .errors import DeepDreamError, FramesError, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,19 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
     (default: this machine's cores shared out); ``precision`` that of the workers' nets."""
+    if workers < 1 or segment_length < 1 or warmup < 0:
+        raise SettingsError("--workers and --segment-length must be 1 or more, --warmup 0 "
+                            "or more")
     ray = _ray()
+    with frames.folder_lock(output_dir):     # the workers write under the driver's lock
+        return _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings,
+                             address, workers, device, warmup, segment_length, image_type,
+                             start_frame, end_frame, overwrite, progress, threads, precision)
+
+
+def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings, address,
+                  workers, device, warmup, segment_length, image_type, start_frame,
+                  end_frame, overwrite, progress, threads, precision) -> pipeline.DreamReport:
     gpu = device.startswith("cuda") or device == "auto" and _has_cuda()
     job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
                            image_type, start_frame, end_frame, overwrite, precision)

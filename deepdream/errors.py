@@ -51,3 +51,7 @@ class VideoError(DeepDreamError):
 
 class ResumeError(DeepDreamError):
     """An output folder holds a run made with other parameters."""
+
+
+class SettingsError(DeepDreamError):
+    """A dream setting (a flag's value) that cannot work."""

@@ -2,6 +2,7 @@
 writes, and the small JSON files that carry a run's metadata between the three stages."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import FramesError
+from .errors import FramesError, ResumeError
 
 FRAME_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 _FRAME_NAME = re.compile(r"(\d+)\.([A-Za-z]+)")
@@ -111,6 +112,37 @@ def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> 
     options = {"quality": jpeg_quality} if fmt == "JPEG" else {}
     Image.fromarray(to_uint8(image)).save(buffer, fmt, **options)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path):
+    """Hold ``folder``'s lock (an OS lock on ``folder/.lock``, which a crash or kill -9
+    releases with the process) while the block runs: one run at a time per output folder.
+    Raises ResumeError at once if another process holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:          # Windows: no lock
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise ResumeError(f"another run{f' (process {holder})' if holder else ''} is "
+                              f"dreaming into {folder}: wait for it to finish, or stop it "
+                              "first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 import typing
 
 from . import __version__, flow, frames, scenes, schedules, video
-from .errors import FramesError, ResumeError, ZeroGradientError
+from .errors import FramesError, ResumeError, SettingsError, ZeroGradientError
 from .models import sha1_of
 
 if typing.TYPE_CHECKING:     # the engine imports torch: not needed to split or join a movie
@@ -127,6 +127,28 @@ class DreamSettings:
     scene_cuts: bool = True            # start afresh where the shot changes
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
 
+    def check(self) -> None:
+        """Raise a DeepDreamError naming the first setting that cannot work, before anything
+        is loaded or written."""
+        rules = [(self.octaves >= 1, "-oct/--octaves must be 1 or more"),
+                 (self.octave_scale >= 1, "-octs/--octavescale must be 1 or more"),
+                 (self.iterations >= 1, "-itr/--iterations must be 1 or more"),
+                 (self.jitter >= 0, "-j/--jitter must be 0 or more"),
+                 (self.step_size > 0, "-s/--stepsize must be more than 0"),
+                 (self.preview >= 0, "-p/--preview must be a width in pixels, or 0 for none"),
+                 (self.zoom > 0, "-z/--zoom must be more than 0"),
+                 (self.tile is None or self.tile >= 1, "--tile must be 1 or more pixels"),
+                 (0 <= self.flow_decay <= 1, "--flow-decay must be from 0 to 1"),
+                 (0 <= self.flow_smooth <= 1, "--flow-smooth must be from 0 to 1"),
+                 (self.flow_blend >= 0, "--flow-blend must be 0 or more"),
+                 (0 <= self.scene_threshold <= 255, "--scene-threshold must be from 0 to 255"),
+                 (len(self.layers) >= 1, "-l/--layers needs at least one layer")]
+        for ok, message in rules:
+            if not ok:
+                raise SettingsError(message)
+        if self.guide_image and not Path(self.guide_image).is_file():
+            raise FramesError(f"guide image not found: {self.guide_image}")
+
 
 @dataclasses.dataclass
 class DreamReport:
@@ -135,12 +157,18 @@ class DreamReport:
     output: Path
 
 
+# What decides the pixels of a run, and so must match for a run to be continued: the dream
+# settings, the model, the engine and its arithmetic, and the frames it dreams on.
+_RUN_IDENTITY = ("dream", "model_sha1", "image_type", "engine", "precision", "input",
+                 "input_first_frame")
+
+
 def _check_params(output: Path, params: dict, overwrite: bool) -> None:
     old = frames.read_json(output / frames.PARAMS)
     if old is None or overwrite:
         return
-    keys = ("dream", "model_sha1", "image_type")
-    changed = [k for k in keys if old.get(k) != params.get(k)]
+    # a key that an earlier version did not record is not compared
+    changed = [k for k in _RUN_IDENTITY if k in old and old.get(k) != params.get(k)]
     if changed:
         details = []
         for key in changed:
@@ -253,10 +281,23 @@ class Job:
     todo: list[int]                # the frame numbers of this run, in order
     params: dict
     redo: bool                     # --overwrite: frames already written are dreamed again
+    started: bool = False          # a frame of this run is written (and so is params.json)
 
     def output(self, number: int) -> Path:
         """The path of dreamed frame ``number``."""
         return self.output_dir / frames.frame_name(number, self.ext)
+
+    def begin(self) -> None:
+        """The run's first frame is written: from now on the output folder is this run's,
+        and its params.json says how it was made. (Before that, a run that fails leaves no
+        params.json to refuse the next one.)"""
+        self.started = True
+        self.save_params()
+
+    def save_params(self) -> None:
+        """Write params.json (with the scene cuts found so far), once the run has begun."""
+        if self.started:
+            frames.write_json(self.output_dir / frames.PARAMS, self.params)
 
 
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
@@ -280,9 +321,14 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     todo = [n for n in available if first <= n <= last]
     if not todo:
         raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
+    settings.check()
+    first_path = available[next(iter(available))]
     params = {"version": __version__, "engine": engine, "device": device,
               "precision": precision,
               "input": str(input_dir.resolve()), "image_type": ext,
+              "input_first_frame": {"name": first_path.name,
+                                    "size": first_path.stat().st_size,
+                                    "sha1": sha1_of(first_path)},
               "model": str(model_path) if model_path else None,
               "model_sha1": sha1_of(model_path) if model_path else None,
               "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
@@ -290,11 +336,19 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_params(output_dir, params, overwrite)
-    old = frames.read_json(output_dir / frames.PARAMS) if not overwrite else None
-    params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
+    old = frames.read_json(output_dir / frames.PARAMS)
     frames.remove_stale_parts(output_dir)
-    frames.write_json(output_dir / frames.PARAMS, params)
-    return Job(input_dir, output_dir, available, ext, todo, params, overwrite)
+    if overwrite and old is not None:
+        # the folder holds a run of ours made otherwise: none of its frames may stay
+        # among the new ones (also after the new run's last frame)
+        for ext_ in frames.FRAME_EXTENSIONS:
+            for path in frames.list_frames(output_dir, ext_).values():
+                path.unlink()
+        (output_dir / frames.PARAMS).unlink()
+        old = None
+    params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
+    return Job(input_dir, output_dir, available, ext, todo, params, overwrite,
+               started=old is not None)
 
 
 def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
@@ -316,14 +370,17 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     scene cuts, each starting ``warmup`` frames early) of which N are dreamed in one batch.
     Raises a DeepDreamError subclass.
     """
-    job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
-                  model_path, image_type, start_frame, end_frame, overwrite, net.precision)
-    if batch_segments <= 1:
-        return run_frames(job, net, settings, [job.todo], progress=progress)
-    cuts = known_cuts(job, settings)
-    length = -(-len(job.todo) // batch_segments)
-    return run_frames(job, net, settings, segments(job.todo, cuts, length), warmup,
-                      progress, batch=batch_segments)
+    if batch_segments < 1 or warmup < 0:
+        raise SettingsError("--batch-segments must be 1 or more and --warmup 0 or more")
+    with frames.folder_lock(output_dir):
+        job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
+                      model_path, image_type, start_frame, end_frame, overwrite, net.precision)
+        if batch_segments <= 1:
+            return run_frames(job, net, settings, [job.todo], progress=progress)
+        cuts = known_cuts(job, settings)
+        length = -(-len(job.todo) // batch_segments)
+        return run_frames(job, net, settings, segments(job.todo, cuts, length), warmup,
+                          progress, batch=batch_segments)
 
 
 def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
@@ -345,7 +402,7 @@ def known_cuts(job: Job, settings: DreamSettings) -> list[int]:
         found = scenes.find_cuts({n: job.available[n] for n in job.todo},
                                  settings.scene_threshold, settings.preview or None)
         job.params["scene_cuts"] = sorted(set(job.params["scene_cuts"]) | set(found))
-        frames.write_json(job.output_dir / frames.PARAMS, job.params)
+        job.save_params()
     return job.params["scene_cuts"]
 
 
@@ -392,7 +449,7 @@ class _Sequence:
             log.info("scene cut at frame %d: the dream starts afresh", number)
             if self.record_cuts:
                 self.job.params["scene_cuts"] = sorted(self.cuts)
-                frames.write_json(self.job.output_dir / frames.PARAMS, self.job.params)
+                self.job.save_params()
         source, self.moved, self.raw = raw, None, raw
         previous = None
         if number != self.fresh and before is not None and \
@@ -418,6 +475,8 @@ class _Sequence:
         if number in self.warm:
             return False
         self.io.write(_save_dream, self.job, number, dreamed, bool(self.settings.preview))
+        if not self.job.started:
+            self.io.write(self.job.begin)       # params.json after the first frame
         return True
 
 

@@ -10,6 +10,7 @@ import copy
 import functools
 import logging
 import math
+import re
 
 import numpy as np
 import torch
@@ -502,11 +503,20 @@ def _out_of_memory(error: RuntimeError, where: str) -> OutOfMemoryError | None:
     return None
 
 
-def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> DeepDreamError:
+# What PyTorch says when a layer's input is smaller than its kernel or window
+_TOO_SMALL = re.compile(r"too small|greater than (the )?actual input size|non-positive|"
+                        r"smaller than (the )?kernel|output size is", re.IGNORECASE)
+
+
+def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> Exception:
+    """Our error for a layer that failed: out of memory, or an input too small for it; any
+    other failure (a dtype or device mismatch: a bug, not the user's doing) as it was."""
     memory = _out_of_memory(error, f"at layer '{layer.name}' for input of shape {shapes}")
     if memory is not None:
         return memory
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    if not _TOO_SMALL.search(str(error)):
+        return error
     return ImageTooSmallError(f"layer '{layer.name}' ({layer.type}) cannot take input of "
                               f"shape {shapes}: {first_line}")
 

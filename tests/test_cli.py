@@ -114,6 +114,9 @@ BAD = {
     "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
     "cuda-device-without-cuda": (["--device", "cuda"], "no CUDA GPU"),
     "caffe-in-bf16": (["--engine", "caffe", "--precision", "bf16"], "fp32 only"),
+    "zero-octaves": (["-oct", "0"], "-oct/--octaves must be 1 or more"),
+    "missing-guide": (["-gi", "{tmp}/none.jpg"], "guide image not found"),
+    "zero-workers": (["--ray", "--workers", "0"], "--workers and --segment-length must be"),
 }
 
 
@@ -273,3 +276,24 @@ def test_verbose_log_names_the_ffmpeg_in_use(extracted, tmp_path):
     result = script("3_frames2movie.py", extracted / "frames", "-v", "2", "-o",
                     tmp_path / "o.mp4")
     assert f"using {ffmpeg_exe()}, ffmpeg version " in result.stderr
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
+        extracted, tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(extracted / "frames"),
+               "-o", str(out), "-t", str(tiny_model_dir), "-l", "inception_4c/output",
+               "-itr", "40", "-oct", "2", "-v", "0"]     # slow enough to be caught running
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "params.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)                       # the first run has begun
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert f"process {first.pid}) is dreaming into" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.wait(timeout=300)
+    assert first.returncode == 0
+    assert list(frames.list_frames(out)) == list(range(1, 13))

@@ -167,3 +167,59 @@ def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
                           progress=False)
     assert "frame 1 kept as it is" in caplog.text
     assert frames.read_frame(tmp_path / "out" / "00000001.png").max() == 0
+
+
+def test_a_failed_start_leaves_no_params_and_the_next_run_starts(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    from deepdream.errors import SettingsError
+    with pytest.raises(SettingsError, match="octaves must be 1 or more"):
+        run(tiny_net, src, tmp_path / "out", settings=dict(octaves=0))
+    assert not (tmp_path / "out" / "params.json").exists()
+    report = run(tiny_net, src, tmp_path / "out")               # not refused
+    assert report.dreamed == 2
+    assert frames.read_json(tmp_path / "out" / "params.json")["dream"]["octaves"] == 2
+
+
+def test_resume_refuses_another_precision_or_input_naming_it(tiny_net, tmp_path):
+    from deepdream import load_net
+    src = frame_folder(tmp_path / "in", 2)
+    run(tiny_net, src, tmp_path / "out", end_frame=1)
+    bf16 = load_net(FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt",
+                    precision="bf16")
+    with pytest.raises(ResumeError, match="precision: 'fp32' -> 'bf16'"):
+        run(bf16, src, tmp_path / "out")
+    other = frame_folder(tmp_path / "other", 2, seed=5)
+    with pytest.raises(ResumeError, match="input"):
+        run(tiny_net, other, tmp_path / "out")
+    assert list(frames.list_frames(tmp_path / "out")) == [1]    # nothing added to the old run
+    report = run(tiny_net, src, tmp_path / "out")               # the same run resumes
+    assert (report.dreamed, report.skipped) == (1, 1)
+
+
+def test_overwrite_with_fewer_frames_leaves_no_old_frame(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 4)
+    run(tiny_net, src, tmp_path / "out")
+    run(tiny_net, src, tmp_path / "out", end_frame=2, overwrite=True,
+        settings=dict(iterations=2))
+    assert list(frames.list_frames(tmp_path / "out")) == [1, 2]
+    assert frames.read_json(tmp_path / "out" / "params.json")["dream"]["iterations"] == 2
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_one_runs(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    with frames.folder_lock(tmp_path / "out"):        # as a first run holds it
+        with pytest.raises(ResumeError, match="another run .* is dreaming into"):
+            run(tiny_net, src, tmp_path / "out")
+    assert run(tiny_net, src, tmp_path / "out").dreamed == 2     # free again afterwards
+
+
+def test_only_real_size_problems_are_reported_as_size_problems():
+    from deepdream.errors import ImageTooSmallError
+    from deepdream.torch_engine import _wrap_failure
+    layer = type("L", (), {"name": "conv1", "type": "Convolution"})()
+    small = _wrap_failure(layer, [(1, 3, 2, 2)], RuntimeError(
+        "Calculated padded input size per channel: (2 x 2). Kernel size: (7 x 7). Kernel size "
+        "can't be greater than actual input size"))
+    assert isinstance(small, ImageTooSmallError)
+    bug = RuntimeError("expected scalar type Float but found Double")
+    assert _wrap_failure(layer, [(1, 3, 64, 64)], bug) is bug
