@@ -76,6 +76,8 @@ def parser():
                                              "(not written; default 10)")
     a("--segment-length", type=int, default=100, help="frames per segment between scene "
                                                       "cuts (default 100)")
+    a("--retries", type=int, default=3, help="times a segment whose Ray worker dies is "
+                                             "tried again before the run stops (default 3)")
     a("--batch-segments", type=int, default=1, metavar="N",
       help="dream N segments of the film in one batch (GPUs; segments begin at scene cuts "
            "and start --warmup frames early)")
@@ -123,8 +125,15 @@ def main(argv=None):
     if not args.list_layers:
         settings.check()                      # before the net is loaded
     device = cli.device_from_flags(args.device, args.gpu)
-    net = load_net(caffemodel, model.deploy, device=device, engine=args.engine,
-                   precision=args.precision,
+    if args.ray and (args.engine != "torch" or args.batch_segments != 1):
+        raise DeepDreamError("--ray dreams with the torch engine, one segment at a time on "
+                             "each worker: leave out --engine caffe and --batch-segments")
+    if args.ray and args.retries < 0:
+        raise DeepDreamError("--retries must be 0 or more")
+    # under --ray the workers hold the nets; the driver's is for checking names, on the CPU
+    net = load_net(caffemodel, model.deploy, device="cpu" if args.ray else device,
+                   engine=args.engine,
+                   precision="fp32" if args.ray else args.precision,
                    mean=model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR)
     if args.list_layers:
         print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
@@ -138,7 +147,7 @@ def main(argv=None):
                                   settings, args.ray, args.workers, device, args.warmup,
                                   args.segment_length, args.image_type, args.start_frame,
                                   args.end_frame, args.overwrite, progress=args.verbose > 0,
-                                  precision=args.precision)
+                                  precision=args.precision, retries=args.retries)
     else:
         report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
                                        args.image_type, args.start_frame, args.end_frame,

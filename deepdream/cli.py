@@ -77,4 +77,4 @@ def device_from_flags(device: str | None, gpu: str | None) -> str:
             "--gpu: this PyTorch sees no CUDA GPU, so the frames are dreamed on the CPU "
             "(slowly); install a CUDA build of torch (see README)")
         return "cpu"
-    return gpu
+    return f"cuda:{gpu}" if str(gpu).isdigit() else gpu

@@ -27,8 +27,8 @@ def _ray():
     return ray
 
 
-def _dreamer(ray):
-    @ray.remote(max_restarts=-1, max_task_retries=-1)
+def _dreamer(ray, retries: int):
+    @ray.remote(max_restarts=retries, max_task_retries=retries)
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
@@ -61,12 +61,15 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
                      image_type: str | None = None, start_frame: int | None = None,
                      end_frame: int | None = None, overwrite: bool = False,
                      progress: bool = True, threads: int | None = None,
-                     precision: str = "fp32") -> pipeline.DreamReport:
+                     precision: str = "fp32", retries: int = 3) -> pipeline.DreamReport:
     """``pipeline.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
-    (default: this machine's cores shared out); ``precision`` that of the workers' nets."""
+    (default: this machine's cores shared out); ``precision`` that of the workers' nets. On
+    GPUs (``device`` cuda, cuda:N or auto with a GPU) each worker reserves one GPU and
+    computes on the one Ray gives it. A segment whose worker dies is retried ``retries``
+    times, then the run stops with one line (finished frames are kept)."""
     if workers < 1 or segment_length < 1 or warmup < 0:
         raise SettingsError("--workers and --segment-length must be 1 or more, --warmup 0 "
                             "or more")
@@ -74,13 +77,25 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
         return _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings,
                              address, workers, device, warmup, segment_length, image_type,
-                             start_frame, end_frame, overwrite, progress, threads, precision)
+                             start_frame, end_frame, overwrite, progress, threads, precision,
+                             retries)
 
 
 def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings, address,
                   workers, device, warmup, segment_length, image_type, start_frame,
-                  end_frame, overwrite, progress, threads, precision) -> pipeline.DreamReport:
-    gpu = device.startswith("cuda") or device == "auto" and _has_cuda()
+                  end_frame, overwrite, progress, threads, precision,
+                  retries) -> pipeline.DreamReport:
+    device = str(device)
+    gpu = device.startswith("cuda") or device.isdigit() or device == "auto" and _has_cuda()
+    if gpu and address == "local":
+        count = _gpu_count()
+        if count == 0:
+            raise DeepDreamError("--ray on GPUs, but this machine has no CUDA GPU: use "
+                                 "--device cpu, or join a cluster with GPUs (--ray auto)")
+        if workers > count:
+            log.warning("%d workers asked for, but this machine has %d GPU(s): one worker "
+                        "per GPU, %d workers", workers, count, count)
+            workers = count
     job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
                            image_type, start_frame, end_frame, overwrite, precision)
     pieces = pipeline.segments(job.todo, pipeline.known_cuts(job, settings), segment_length)
@@ -90,24 +105,23 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
     log.info("%d segments (%d to do) of %d frames over %d workers", len(pieces), len(todo),
              len(job.todo), workers)
 
-    if address == "local":
-        ray.init(address="local", num_cpus=workers * threads, include_dashboard=False,
-                 log_to_driver=False, object_store_memory=256 * 1024 * 1024)
-    else:
-        ray.init(address=address, log_to_driver=False)
+    try:
+        if address == "local":
+            ray.init(address="local", num_cpus=workers * threads, include_dashboard=False,
+                     log_to_driver=False, object_store_memory=256 * 1024 * 1024)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except Exception as e:            # Ray raises many kinds; the user needs one line
+        raise DeepDreamError(f"cannot start or join Ray at '{address}': "
+                             f"{_first_line(e)}") from None
     bar = pipeline.Progress(sum(len(set(p) - done) for p in todo), progress)
     try:
-        Dreamer = _dreamer(ray).options(num_cpus=threads, num_gpus=1 if gpu else 0)
+        Dreamer = _dreamer(ray, retries).options(num_cpus=threads, num_gpus=1 if gpu else 0)
+        # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
         actors = [Dreamer.remote(caffemodel, deploy, mean, "cuda" if gpu else device,
                                  precision, threads, job, settings)
                   for _ in range(min(workers, len(todo)))]
-        pool = ray.util.ActorPool(actors)
-        calls = pool.map_unordered(lambda actor, piece: actor.dream.remote(piece, warmup),
-                                   todo)
-        for pid, count, seconds in calls:
-            bar.step(count)
-            log.debug("worker %d: %d frames in %.1f s (%.2f s/frame)", pid, count, seconds,
-                      seconds / max(count, 1))
+        _run_segments(ray, actors, todo, warmup, retries, bar)
     finally:
         bar.close()
         ray.shutdown()
@@ -122,6 +136,53 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
                           f"(first: {missing[0]}); run the same command again")
     dreamed = len(job.todo) - len(done & set(job.todo))
     return pipeline.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
+
+
+def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: int,
+                  bar) -> None:
+    """Hand the segments to the actors, a new one to each actor that finishes; stop with one
+    line at a segment that failed: its worker kept dying (after ``retries`` retries), or it
+    raised one of our errors (not retried: it would fail again)."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    waiting = list(pieces)
+    running = {}
+    for actor in actors:
+        if waiting:
+            piece = waiting.pop(0)
+            running[actor.dream.remote(piece, warmup)] = (actor, piece)
+    while running:
+        (ready,), _ = ray.wait(list(running), num_returns=1)
+        actor, piece = running.pop(ready)
+        try:
+            pid, count, seconds = ray.get(ready)
+        except RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, DeepDreamError):
+                raise type(cause)(str(cause)) from None
+            raise DeepDreamError(f"frames {piece[0]}-{piece[-1]} failed on a worker: "
+                                 f"{_first_line(cause or e)}") from None
+        except RayActorError as e:
+            raise DeepDreamError(
+                f"frames {piece[0]}-{piece[-1]} failed {retries + 1} times, their worker "
+                f"dying each time (last: {_first_line(e)}); the finished frames are kept: "
+                "run the same command again to continue") from None
+        bar.step(count)
+        log.debug("worker %d: frames %d-%d, %d dreamed in %.1f s", pid, piece[0], piece[-1],
+                  count, seconds)
+        if waiting:
+            piece = waiting.pop(0)
+            running[actor.dream.remote(piece, warmup)] = (actor, piece)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _gpu_count() -> int:
+    import torch
+    return torch.cuda.device_count()
 
 
 def _has_cuda() -> bool:

@@ -1,6 +1,7 @@
 """Segment-parallel dreaming on a local Ray runtime started by the tests (two workers, one
 CPU thread each): equal to a sequential run at scene cuts, lost workers and drivers."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,24 +91,73 @@ def check_whole(out, count, before):
     assert all(after[n] == value for n, value in before.items())     # none written twice
 
 
+def dreamer_pids() -> set[int]:
+    return {int(p) for p in subprocess.run(["pgrep", "-f", "ray::Dreamer"],
+                                           capture_output=True, text=True).stdout.split()}
+
+
 def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
     src = shots_clip(tmp_path / "in", per_shot=4)
     out = tmp_path / "out"
-    process = subprocess.Popen(ray_command(src, out, tiny_model_dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [c if c != "0" else "2" for c in ray_command(src, out, tiny_model_dir)]  # -v 2
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     try:
         wait_for_frames(out, 2, process)
-        workers = subprocess.run(["pgrep", "-f", "ray::Dreamer"], capture_output=True,
-                                 text=True).stdout.split()
+        workers = dreamer_pids()
         assert workers, "no Ray worker process found"
         before = stamps(out)
-        os.kill(int(workers[0]), signal.SIGKILL)
+        os.kill(min(workers), signal.SIGKILL)
         _, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
     check_whole(out, 12, before)
+    # the retry happened: segments were finished by a worker started after the kill
+    finishers = {int(pid) for pid in re.findall(r"worker (\d+): frames", err)}
+    assert finishers - workers, (finishers, workers)
+
+
+def test_a_segment_whose_worker_always_dies_stops_the_run_in_one_line(tmp_path,
+                                                                      tiny_model_dir):
+    src = shots_clip(tmp_path / "in", per_shot=4)
+    out = tmp_path / "out"
+    command = ray_command(src, out, tiny_model_dir) + ["--retries", "1"]
+    command[command.index("--workers") + 1] = "1"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    killed = set()
+    try:
+        deadline = time.monotonic() + 240
+        while process.poll() is None and time.monotonic() < deadline:
+            for pid in dreamer_pids() - killed:     # every worker, as soon as it starts
+                time.sleep(1.0)                     # (once it has taken its segment)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert re.match(r"error: frames \d+-\d+ failed 2 times", lines[-1]), err
+    assert "run the same command again" in lines[-1] and "Traceback" not in err
+    assert len(killed) >= 2                          # the first try and the one retry
+
+
+def test_an_error_inside_a_worker_is_one_line(tmp_path, tiny_model_dir):
+    src = shots_clip(tmp_path / "in", per_shot=4)
+    (src / "00000006.png").write_bytes(b"")          # unreadable, in the second segment
+    result = subprocess.run(ray_command(src, tmp_path / "out", tiny_model_dir),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "00000006.png" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
