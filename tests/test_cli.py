@@ -249,21 +249,16 @@ def test_fps_flag_comes_first_then_movie_json(extracted, tmp_path):
     assert "29.97 fps" in stream_line(tmp_path / "b.mp4", "Video")   # movie.json's
 
 
-def test_stage_3_takes_any_digits_and_odd_folder_names(extracted, tmp_path):
-    # frames as other tools write them (1.png ... 12.png, unpadded), in a folder whose
-    # name holds '%' and spaces
-    folder = tmp_path / "my 100% dream"
+@pytest.mark.parametrize("folder,name", [("my 100% dream", "{n}.png"),        # unpadded
+                                         ("four digits", "{n:04d}.png")],   # other tools'
+                         ids=["unpadded-in-percent-folder", "four-digits"])
+def test_stage_3_takes_any_digits_and_odd_folder_names(extracted, tmp_path, folder, name):
+    folder = tmp_path / folder
     folder.mkdir()
     for n, path in frames.list_frames(extracted / "frames").items():
-        (folder / f"{n}.png").write_bytes(path.read_bytes())
+        (folder / name.format(n=n)).write_bytes(path.read_bytes())
     script("3_frames2movie.py", folder, "--fps", "25", "-o", tmp_path / "o.mp4")
     assert stream_length(tmp_path / "o.mp4", "v")[0] == 12
-    padded = tmp_path / "four digits"
-    padded.mkdir()
-    for n, path in frames.list_frames(extracted / "frames").items():
-        (padded / f"{n:04d}.png").write_bytes(path.read_bytes())
-    script("3_frames2movie.py", padded, "--fps", "25", "-o", tmp_path / "p.mp4")
-    assert stream_length(tmp_path / "p.mp4", "v")[0] == 12
 
 
 def test_stage_1_into_a_folder_named_with_percent(extracted, tmp_path):
