@@ -33,7 +33,7 @@ def main(argv=None):
     _, rest, fmt = cli.split_legacy(args.words)
     if len(rest) != 2:
         parser.error("give a movie and a frame folder")
-    from deepdream.pipeline import extract_frames
+    from deepdream.extraction import extract_frames
     if fmt and args.format and fmt != args.format:
         raise FramesError(f"two formats given: {fmt} and --format {args.format}")
     extract_frames(rest[0], rest[1], args.format or fmt or "png", args.start, args.end,

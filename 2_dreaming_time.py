@@ -7,7 +7,10 @@ import argparse
 
 from deepdream import cli
 from deepdream.errors import DeepDreamError
-from deepdream.pipeline import DreamSettings as DEFAULTS
+from deepdream.dreaming import RunOptions
+from deepdream.runs import DreamSettings
+
+DEFAULTS, RUN = DreamSettings(), RunOptions()
 
 
 def parser():
@@ -19,10 +22,10 @@ def parser():
       help="frame type (default: what the input folder holds)")
     a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
     a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
-    a("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    a("--precision", default=RUN.precision, choices=["fp32", "bf16", "fp16"],
       help="arithmetic of the net: fp32 (Caffe's, default), bf16 (about twice as fast on "
            "GPUs and CPUs with AVX512-BF16 or AMX) or fp16 (GPUs); see BENCHMARKS.md")
-    a("--engine", default="torch", choices=["torch", "caffe"],
+    a("--engine", default=RUN.engine, choices=["torch", "caffe"],
       help="the engine that runs the net: torch, or a real pycaffe (scripts/install_caffe.sh)")
     a("--model", help="a model of the registry, fetched on first use (default "
                       "bvlc_googlenet; python -m deepdream.models list)")
@@ -30,16 +33,21 @@ def parser():
     a("-t", "--model_path", "--model-path", help="folder with deploy.prototxt and the model")
     a("-m", "--model_name", "--model-name", default="bvlc_googlenet.caffemodel",
       help="the .caffemodel file in that folder (default bvlc_googlenet.caffemodel)")
-    a("-p", "--preview", type=int, default=0, metavar="WIDTH",
+    a("-p", "--preview", type=int, default=DEFAULTS.preview, metavar="WIDTH",
       help="dream at this width and scale back up (fast previews)")
-    a("-oct", "--octaves", type=int, default=4, help="octaves (default 4)")
-    a("-octs", "--octavescale", type=float, default=1.5, help="octave scale (default 1.5)")
-    a("-itr", "--iterations", type=int, default=5, help="steps per octave (default 5)")
-    a("-j", "--jitter", type=int, default=32, help="jitter in pixels (default 32)")
-    a("-z", "--zoom", type=float, default=1.0,
+    a("-oct", "--octaves", type=int, default=DEFAULTS.octaves,
+      help=f"octaves (default {DEFAULTS.octaves})")
+    a("-octs", "--octavescale", type=float, default=DEFAULTS.octave_scale,
+      help=f"octave scale (default {DEFAULTS.octave_scale})")
+    a("-itr", "--iterations", type=int, default=DEFAULTS.iterations,
+      help=f"steps per octave (default {DEFAULTS.iterations})")
+    a("-j", "--jitter", type=int, default=DEFAULTS.jitter,
+      help=f"jitter in pixels (default {DEFAULTS.jitter})")
+    a("-z", "--zoom", type=float, default=DEFAULTS.zoom,
       help="zoom into the previous dream by this factor each frame (default 1: none)")
-    a("-s", "--stepsize", type=float, default=1.5, help="step size (default 1.5)")
-    a("-b", "--blend", type=cli.blend_value, default=0.5,
+    a("-s", "--stepsize", type=float, default=DEFAULTS.step_size,
+      help=f"step size (default {DEFAULTS.step_size})")
+    a("-b", "--blend", type=cli.blend_value, default=DEFAULTS.blend,
       help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
            "'loop' (0.5 to 1 and back) or 'random'")
     a("-l", "--layers", nargs="+",
@@ -70,15 +78,15 @@ def parser():
     a("--ray", nargs="?", const="local", metavar="ADDRESS",
       help="spread the frames over Ray workers: no address starts a local Ray, 'auto' or "
            "ray://host:port joins a cluster (folders on a shared filesystem)")
-    a("--workers", type=int, default=2, help="Ray workers (one GPU or a share of the CPUs "
+    a("--workers", type=int, default=RUN.workers, help="Ray workers (one GPU or a share of the CPUs "
                                               "each; default 2)")
-    a("--warmup", type=int, default=10, help="frames each segment dreams before its first "
+    a("--warmup", type=int, default=RUN.warmup, help="frames each segment dreams before its first "
                                              "(not written; default 10)")
-    a("--segment-length", type=int, default=100, help="frames per segment between scene "
+    a("--segment-length", type=int, default=RUN.segment_length, help="frames per segment between scene "
                                                       "cuts (default 100)")
-    a("--retries", type=int, default=3, help="times a segment whose Ray worker dies is "
+    a("--retries", type=int, default=RUN.retries, help="times a segment whose Ray worker dies is "
                                              "tried again before the run stops (default 3)")
-    a("--batch-segments", type=int, default=1, metavar="N",
+    a("--batch-segments", type=int, default=RUN.batch_segments, metavar="N",
       help="dream N segments of the film in one batch (GPUs; segments begin at scene cuts "
            "and start --warmup frames early)")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
@@ -93,66 +101,42 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     cli.setup_logging(args.verbose)
-    from deepdream import load_net, models, pipeline, schedules
-    from deepdream.engine import IMAGENET_MEAN_BGR
+    import deepdream
+    from deepdream import dreaming, models, schedules
     if args.extract:
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
-        pipeline.extract_frames(args.input, args.output, args.image_type or "png",
-                                progress=args.verbose > 0)
+        deepdream.extract_frames(args.input, args.output, args.image_type or "png",
+                                 progress=args.verbose > 0)
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
     if args.model and args.model_path:
         raise DeepDreamError("give either --model or -t/--model_path, not both")
-    model = models.resolve(args.model, args.model_path, args.model_name, args.mirror,
-                           progress=args.verbose > 0)
-    caffemodel = model.caffemodel
-    if args.layers in (None, ["customloop"]):
-        layers = model.entry.layers if model.entry and not args.layers else schedules.CUSTOM_LOOP
-    else:
-        layers = tuple(args.layers)
     if args.flow and args.zoom != 1:
         raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
                              "the dream with the picture")
-    settings = pipeline.DreamSettings(
-        layers=layers, octaves=args.octaves, octave_scale=args.octavescale,
-        iterations=args.iterations, jitter=args.jitter, step_size=args.stepsize,
-        blend=args.blend, preview=args.preview, zoom=args.zoom, guide_image=args.guide_image,
-        seed=args.seed, tile=args.tile, flow=args.flow, flow_blend=args.flow_blend,
-        flow_decay=args.flow_decay, flow_smooth=args.flow_smooth,
-        scene_cuts=not args.no_scene_cuts, scene_threshold=args.scene_threshold)
-    if not args.list_layers:
-        settings.check()                      # before the net is loaded
-    device = cli.device_from_flags(args.device, args.gpu)
-    if args.ray and (args.engine != "torch" or args.batch_segments != 1):
-        raise DeepDreamError("--ray dreams with the torch engine, one segment at a time on "
-                             "each worker: leave out --engine caffe and --batch-segments")
-    if args.ray and args.retries < 0:
-        raise DeepDreamError("--retries must be 0 or more")
-    # under --ray the workers hold the nets; the driver's is for checking names, on the CPU
-    net = load_net(caffemodel, model.deploy, device="cpu" if args.ray else device,
-                   engine=args.engine,
-                   precision="fp32" if args.ray else args.precision,
-                   mean=model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR)
+    model = models.resolve(args.model, args.model_path, args.model_name, args.mirror,
+                           progress=args.verbose > 0)
+    options = RunOptions(
+        device=cli.device_from_flags(args.device, args.gpu), engine=args.engine,
+        precision=args.precision, image_type=args.image_type, start_frame=args.start_frame,
+        end_frame=args.end_frame, overwrite=args.overwrite, progress=args.verbose > 0,
+        batch_segments=args.batch_segments, warmup=args.warmup, ray=args.ray,
+        workers=args.workers, segment_length=args.segment_length, retries=args.retries)
     if args.list_layers:
-        print(pipeline.layer_table(net, caffemodel.name, args.input, args.image_type,
-                                   args.preview))
+        print(dreaming.list_layers(model, args.input, options, args.preview))
         return 0
-    for layer in set(layers):
-        net.resolve(layer)
-    if args.ray:
-        from deepdream.cluster import dream_frames_ray
-        report = dream_frames_ray(args.input, args.output, caffemodel, model.deploy, net.mean,
-                                  settings, args.ray, args.workers, device, args.warmup,
-                                  args.segment_length, args.image_type, args.start_frame,
-                                  args.end_frame, args.overwrite, progress=args.verbose > 0,
-                                  precision=args.precision, retries=args.retries)
-    else:
-        report = pipeline.dream_frames(args.input, args.output, net, settings, caffemodel,
-                                       args.image_type, args.start_frame, args.end_frame,
-                                       args.overwrite, args.verbose > 0, args.batch_segments,
-                                       args.warmup)
+    settings = DreamSettings(
+        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] else
+        dreaming.default_layers(model) if args.layers is None else tuple(args.layers),
+        octaves=args.octaves, octave_scale=args.octavescale, iterations=args.iterations,
+        jitter=args.jitter, step_size=args.stepsize, blend=args.blend, preview=args.preview,
+        zoom=args.zoom, guide_image=args.guide_image, seed=args.seed, tile=args.tile,
+        flow=args.flow, flow_blend=args.flow_blend, flow_decay=args.flow_decay,
+        flow_smooth=args.flow_smooth, scene_cuts=not args.no_scene_cuts,
+        scene_threshold=args.scene_threshold)
+    report = deepdream.dream_video(args.input, args.output, settings, model, options)
     print(f"{report.dreamed} frames dreamed ({report.skipped} already done) in {args.output}")
     return 0
 

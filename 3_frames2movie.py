@@ -31,7 +31,7 @@ def main(argv=None):
     _, rest, fmt = cli.split_legacy(args.words)
     if not 1 <= len(rest) <= 2:
         parser.error("give a frame folder and, optionally, the original movie")
-    from deepdream.pipeline import make_movie
+    from deepdream.encoding import make_movie
     make_movie(rest[0], args.output, rest[1] if len(rest) > 1 else None, args.fps, fmt,
                args.gif, args.crf, args.codec, progress=not args.quiet)
 

@@ -21,7 +21,7 @@ import skimage.data
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream import flow, frames, metrics, pipeline  # noqa: E402
+from deepdream import flow, frames, metrics, runs, scheduler  # noqa: E402
 from deepdream.ascent import dream  # noqa: E402
 from deepdream.engine import random_net  # noqa: E402
 
@@ -91,8 +91,8 @@ def main(argv=None):
             reference = None
             for label, options in methods.items():
                 out = Path(tmp) / f"{src.name}-{len(label)}-{hash(label) & 0xffff}"
-                pipeline.dream_frames(src, out, net,
-                                      pipeline.DreamSettings(**base, **options),
+                scheduler.dream_frames(src, out, net,
+                                      runs.DreamSettings(**base, **options),
                                       progress=False)
                 result = metrics.measure(src, out)
                 reference = reference or result.warping_error

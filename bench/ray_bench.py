@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream import caffe_pb2 as pb  # noqa: E402
-from deepdream import cluster, frames, pipeline  # noqa: E402
+from deepdream import cluster, frames, runs  # noqa: E402
 from deepdream.engine import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -51,7 +51,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     photo = skimage.data.astronaut()
-    settings = pipeline.DreamSettings(layers=("inception_4c/output",), octaves=4,
+    settings = runs.DreamSettings(layers=("inception_4c/output",), octaves=4,
                                       octave_scale=1.4, iterations=5, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from deepdream import caffe_format, frames, schedules, torch_engine  # noqa: E402
 from deepdream.ascent import dream  # noqa: E402
 from deepdream.engine import load_net, random_net  # noqa: E402
-from deepdream.pipeline import DreamSettings  # noqa: E402
+from deepdream.runs import DreamSettings  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 

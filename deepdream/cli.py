@@ -1,13 +1,23 @@
-"""What the three scripts share: logging set-up and turning errors into one line and an exit
-code (``DEEPDREAM_DEBUG=1`` shows the traceback instead)."""
+"""What the three scripts share: logging set-up, turning errors into one line and an exit
+code (``DEEPDREAM_DEBUG=1`` shows the traceback instead), the progress display and the
+--list-layers table."""
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import time
+import typing
+from pathlib import Path
 from typing import Callable
 
+from . import frames
 from .errors import DeepDreamError
+
+if typing.TYPE_CHECKING:     # the engine imports torch
+    from .engine import Net
+
+log = logging.getLogger(__name__)
 
 LEGACY_TOOLS = ("ffmpeg", "avconv", "mplayer")   # the first word the 2015 shell scripts took
 
@@ -78,3 +88,50 @@ def device_from_flags(device: str | None, gpu: str | None) -> str:
             "(slowly); install a CUDA build of torch (see README)")
         return "cpu"
     return f"cuda:{gpu}" if str(gpu).isdigit() else gpu
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere a plain log line every few frames."""
+
+    def __init__(self, total: int, enabled: bool = True, description: str = "dreaming"):
+        from tqdm import tqdm
+
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.tty = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.every = max(1, total // 20)
+        self.bar = tqdm(total=total, desc=description, unit="frame", disable=not self.tty,
+                        dynamic_ncols=True)
+
+    def step(self, count: int = 1) -> None:
+        """``count`` more frames done."""
+        self.done += count
+        self.bar.update(count)
+        if self.enabled and not self.tty and (self.done // self.every >
+                                              (self.done - count) // self.every
+                                              or self.done == self.total):
+            per = (time.monotonic() - self.started) / self.done
+            eta = int(per * (self.total - self.done))
+            log.info("%d/%d frames done, %.1f s/frame, ETA %d:%02d:%02d", self.done,
+                     self.total, per, eta // 3600, eta // 60 % 60, eta % 60)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
+                image_type: str | None = None, preview: int = 0) -> str:
+    """The net's blobs and their sizes for the first frame of ``input_dir`` (else 224x224),
+    as --list-layers prints them."""
+    height, width = 224, 224
+    if input_dir:
+        found = frames.list_frames(input_dir, image_type)
+        if found:
+            height, width = frames.read_frame(next(iter(found.values())),
+                                              preview or None).shape[:2]
+    lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
+    for name, shape in net.blob_shapes(height, width).items():
+        size = " x ".join(map(str, shape[1:])) if shape else \
+            "(the frame is too small to reach it)"
+        lines.append(f"  {name:40s} {size}")
+    return "\n".join(lines)

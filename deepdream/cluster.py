@@ -13,7 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from . import frames, pipeline
+from . import frames, runs, scheduler
+from .cli import Progress
 from .errors import DeepDreamError, FramesError, SettingsError
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def _dreamer(ray, retries: int):
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
-            report = pipeline.run_frames(self.job, self.net, self.settings, [numbers], warmup,
+            report = scheduler.run_frames(self.job, self.net, self.settings, [numbers], warmup,
                                          progress=False, record_cuts=False)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
@@ -55,14 +56,14 @@ def _dreamer(ray, retries: int):
 
 
 def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: Path,
-                     deploy: Path | None, mean, settings: pipeline.DreamSettings,
+                     deploy: Path | None, mean, settings: runs.DreamSettings,
                      address: str = "local", workers: int = 2, device: str = "cpu",
                      warmup: int = 10, segment_length: int = 100,
                      image_type: str | None = None, start_frame: int | None = None,
                      end_frame: int | None = None, overwrite: bool = False,
                      progress: bool = True, threads: int | None = None,
-                     precision: str = "fp32", retries: int = 3) -> pipeline.DreamReport:
-    """``pipeline.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
+                     precision: str = "fp32", retries: int = 3) -> runs.DreamReport:
+    """``scheduler.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
@@ -84,7 +85,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
 def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings, address,
                   workers, device, warmup, segment_length, image_type, start_frame,
                   end_frame, overwrite, progress, threads, precision,
-                  retries) -> pipeline.DreamReport:
+                  retries) -> runs.DreamReport:
     device = str(device)
     gpu = device.startswith("cuda") or device.isdigit() or device == "auto" and _has_cuda()
     if gpu and address == "local":
@@ -96,9 +97,9 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
             log.warning("%d workers asked for, but this machine has %d GPU(s): one worker "
                         "per GPU, %d workers", workers, count, count)
             workers = count
-    job = pipeline.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
+    job = runs.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
                            image_type, start_frame, end_frame, overwrite, precision)
-    pieces = pipeline.segments(job.todo, pipeline.known_cuts(job, settings), segment_length)
+    pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
     todo = [p for p in pieces if not set(p) <= done]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
@@ -114,7 +115,7 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
     except Exception as e:            # Ray raises many kinds; the user needs one line
         raise DeepDreamError(f"cannot start or join Ray at '{address}': "
                              f"{_first_line(e)}") from None
-    bar = pipeline.Progress(sum(len(set(p) - done) for p in todo), progress)
+    bar = Progress(sum(len(set(p) - done) for p in todo), progress)
     try:
         Dreamer = _dreamer(ray, retries).options(num_cpus=threads, num_gpus=1 if gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
@@ -135,7 +136,7 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
         raise FramesError(f"{len(missing)} frames are missing or damaged after the run "
                           f"(first: {missing[0]}); run the same command again")
     dreamed = len(job.todo) - len(done & set(job.todo))
-    return pipeline.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
+    return runs.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
 
 
 def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: int,

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either absent or whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    # one temporary name per process and thread: two writers of one file never share it
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     try:
         with open(tmp, "wb") as f:
             f.write(data)

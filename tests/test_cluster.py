@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream import cluster, frames, load_net, pipeline
+from deepdream import cluster, frames, load_net, runs, scheduler
 
 from conftest import FIXTURES, ROOT
 
@@ -37,7 +37,7 @@ def shots_clip(folder, per_shot=3):
     ([3, 4, 5, 6], [5], 1, [[3], [4], [5], [6]]),
 ], ids=["one", "at-cut", "fixed-length", "length-1"])
 def test_segments(numbers, cuts, length, expected):
-    assert pipeline.segments(numbers, cuts, length) == expected
+    assert scheduler.segments(numbers, cuts, length) == expected
 
 
 SETTINGS = dict(layers=("inception_3b/output",), octaves=2, iterations=2, seed=5)
@@ -48,8 +48,8 @@ def test_segments_at_scene_cuts_equal_a_sequential_run(precision, tmp_path):
     net = load_net(FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt",
                    precision=precision)
     src = shots_clip(tmp_path / "in")
-    settings = pipeline.DreamSettings(**SETTINGS)
-    pipeline.dream_frames(src, tmp_path / "seq", net, settings, progress=False)
+    settings = runs.DreamSettings(**SETTINGS)
+    scheduler.dream_frames(src, tmp_path / "seq", net, settings, progress=False)
     report = cluster.dream_frames_ray(
         src, tmp_path / "par", FIXTURES / "tiny_googlenet.caffemodel",
         FIXTURES / "tiny_googlenet.prototxt", net.mean, settings, workers=2,
@@ -178,9 +178,9 @@ def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
 
 def test_batched_segments_match_a_sequential_run_at_scene_cuts(tiny_net, tmp_path):
     src = shots_clip(tmp_path / "in")
-    settings = pipeline.DreamSettings(**SETTINGS)
-    pipeline.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
-    report = pipeline.dream_frames(src, tmp_path / "batch", tiny_net, settings,
+    settings = runs.DreamSettings(**SETTINGS)
+    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    report = scheduler.dream_frames(src, tmp_path / "batch", tiny_net, settings,
                                    progress=False, batch_segments=3)
     assert report.dreamed == 9
     seq, batch = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "batch")
@@ -196,8 +196,8 @@ def test_batched_segments_with_warm_up_cover_every_frame(tiny_net, tmp_path):
     for n in range(1, 9):     # one shot: segments of 4 frames, the second warmed up
         frames.write_frame(src / frames.frame_name(n, "png"),
                            PHOTOS[0][60:156, 80 + 3 * n:208 + 3 * n])
-    settings = pipeline.DreamSettings(**SETTINGS)
-    report = pipeline.dream_frames(src, tmp_path / "out", tiny_net, settings, progress=False,
+    settings = runs.DreamSettings(**SETTINGS)
+    report = scheduler.dream_frames(src, tmp_path / "out", tiny_net, settings, progress=False,
                                    batch_segments=2, warmup=2)
     assert report.dreamed == 8 and list(frames.list_frames(tmp_path / "out")) == list(
         range(1, 9))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream import flow, frames, metrics, pipeline, scenes
+from deepdream import flow, frames, metrics, runs, scenes, scheduler
 from deepdream.ascent import dream
 
 from conftest import FIXTURES
@@ -59,8 +59,8 @@ FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=2, jitter=0, 
 
 
 def run(net, src, out, **kw):
-    settings = pipeline.DreamSettings(**{**FAST, **kw})
-    pipeline.dream_frames(src, out, net, settings, progress=False)
+    settings = runs.DreamSettings(**{**FAST, **kw})
+    scheduler.dream_frames(src, out, net, settings, progress=False)
     return [frames.read_frame(p).astype(np.float32)
             for p in frames.list_frames(out).values()]
 

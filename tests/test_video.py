@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames, pipeline, video
+from deepdream import encoding, extraction, frames, video
 from deepdream.errors import FramesError, VideoError
 
 from media import make_clip, make_vfr_clip, stream_length, stream_line
@@ -37,7 +37,7 @@ def test_probe_errors(tmp_path):
 
 
 def test_extract_every_frame_at_source_rate_odd_size_kept(clip, tmp_path):
-    meta = pipeline.extract_frames(clip, tmp_path / "f", progress=False)
+    meta = extraction.extract_frames(clip, tmp_path / "f", progress=False)
     found = frames.list_frames(tmp_path / "f")
     assert list(found) == list(range(1, 16))          # 0.5 s at 29.97 fps, from 00000001
     assert found[1].name == "00000001.png"
@@ -47,7 +47,7 @@ def test_extract_every_frame_at_source_rate_odd_size_kept(clip, tmp_path):
 
 
 def test_extract_jpg_and_time_range(clip, tmp_path):
-    meta = pipeline.extract_frames(clip, tmp_path / "f", "jpg", start=0.1, end=0.3,
+    meta = extraction.extract_frames(clip, tmp_path / "f", "jpg", start=0.1, end=0.3,
                                    progress=False)
     assert meta["frame_count"] == len(frames.list_frames(tmp_path / "f", "jpg"))
     assert 5 <= meta["frame_count"] <= 7 and meta["offset"] == 0.1
@@ -55,13 +55,13 @@ def test_extract_jpg_and_time_range(clip, tmp_path):
 
 def test_extract_applies_rotation(tmp_path):
     rotated = make_clip(tmp_path / "r.mp4", rotation=90)
-    meta = pipeline.extract_frames(rotated, tmp_path / "f", progress=False)
+    meta = extraction.extract_frames(rotated, tmp_path / "f", progress=False)
     assert (meta["width"], meta["height"]) == (121, 161)
     assert Image.open(tmp_path / "f" / "00000001.png").size == (121, 161)
 
 
 def test_extract_variable_rate_resamples_to_constant(tmp_path):
-    meta = pipeline.extract_frames(make_vfr_clip(tmp_path / "v.mp4"), tmp_path / "f",
+    meta = extraction.extract_frames(make_vfr_clip(tmp_path / "v.mp4"), tmp_path / "f",
                                    progress=False)
     # 10 frames over 0.4 s then 10 frames over 1 s: a constant 25 fps needs duplicates.
     # The last frame (shown for 0.1 s) is held for its whole duration by ffmpeg 9 (35
@@ -76,17 +76,17 @@ def test_extract_refuses_folder_with_frames_and_never_deletes_other_files(clip, 
     (folder / "notes.txt").write_text("mine")
     (folder / "00000001.jpg").write_bytes(b"old frame")
     with pytest.raises(FramesError, match="already holds 1 frames.*--overwrite"):
-        pipeline.extract_frames(clip, folder, progress=False)
+        extraction.extract_frames(clip, folder, progress=False)
     assert (folder / "00000001.jpg").read_bytes() == b"old frame"
-    pipeline.extract_frames(clip, folder, overwrite=True, progress=False)
+    extraction.extract_frames(clip, folder, overwrite=True, progress=False)
     assert (folder / "notes.txt").read_text() == "mine"
     assert not (folder / "00000001.jpg").exists()
     assert len(frames.list_frames(folder)) == 15
 
 
 def test_movie_has_frame_count_rate_h264_and_sound_cut_to_length(clip, tmp_path):
-    pipeline.extract_frames(clip, tmp_path / "f", progress=False)
-    out = pipeline.make_movie(tmp_path / "f", tmp_path / "out.mp4", progress=False)
+    extraction.extract_frames(clip, tmp_path / "f", progress=False)
+    out = encoding.make_movie(tmp_path / "f", tmp_path / "out.mp4", progress=False)
     frames_out, _ = stream_length(out, "v")
     _, audio_seconds = stream_length(out, "a")
     line = stream_line(out, "Video")
@@ -97,8 +97,8 @@ def test_movie_has_frame_count_rate_h264_and_sound_cut_to_length(clip, tmp_path)
 
 def test_movie_from_a_clip_without_sound_is_silent(tmp_path):
     silent = make_clip(tmp_path / "n.mp4", audio=False)
-    pipeline.extract_frames(silent, tmp_path / "f", progress=False)
-    out = pipeline.make_movie(tmp_path / "f", tmp_path / "out.mp4", progress=False)
+    extraction.extract_frames(silent, tmp_path / "f", progress=False)
+    out = encoding.make_movie(tmp_path / "f", tmp_path / "out.mp4", progress=False)
     assert stream_line(out, "Audio") == "" and stream_length(out, "v")[0] == 15
 
 
@@ -107,9 +107,9 @@ def test_movie_without_metadata_defaults_to_25_fps(tmp_path, caplog):
     folder.mkdir()
     for n in range(1, 6):
         frames.write_frame(folder / frames.frame_name(n, "png"), np.full((20, 30, 3), n * 40))
-    out = pipeline.make_movie(folder, tmp_path / "o.mp4", progress=False)
+    out = encoding.make_movie(folder, tmp_path / "o.mp4", progress=False)
     assert "25 fps" in stream_line(out, "Video") and "using 25 fps" in caplog.text
-    assert "30 fps" in stream_line(pipeline.make_movie(folder, tmp_path / "p.mp4", fps="30",
+    assert "30 fps" in stream_line(encoding.make_movie(folder, tmp_path / "p.mp4", fps="30",
                                                        progress=False), "Video")
 
 
@@ -118,13 +118,13 @@ def test_movie_stops_at_a_gap(tmp_path, caplog):
     folder.mkdir()
     for n in (1, 2, 3, 5):
         frames.write_frame(folder / frames.frame_name(n, "png"), np.zeros((16, 16, 3)))
-    out = pipeline.make_movie(folder, tmp_path / "o.mp4", progress=False)
+    out = encoding.make_movie(folder, tmp_path / "o.mp4", progress=False)
     assert stream_length(out, "v")[0] == 3 and "frame 4 is missing" in caplog.text
 
 
 def test_gif(tmp_path, clip):
-    pipeline.extract_frames(clip, tmp_path / "f", progress=False)
-    out = pipeline.make_movie(tmp_path / "f", tmp_path / "o.gif", gif=True, progress=False)
+    extraction.extract_frames(clip, tmp_path / "f", progress=False)
+    out = encoding.make_movie(tmp_path / "f", tmp_path / "o.gif", gif=True, progress=False)
     assert out.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     assert stream_length(out, "v")[0] == 15
 
@@ -142,14 +142,14 @@ def test_movie_command_cuts_sound_from_the_first_frames_offset(tmp_path):
 
 
 def test_frame_offset_moves_the_sound_start(tmp_path, clip):
-    pipeline.extract_frames(clip, tmp_path / "f", progress=False)
+    extraction.extract_frames(clip, tmp_path / "f", progress=False)
     dreamed = tmp_path / "d"
     dreamed.mkdir()
     for n in range(6, 16):   # as if dreamed with -sf 6
         (dreamed / frames.frame_name(n, "png")).write_bytes(
             (tmp_path / "f" / frames.frame_name(n, "png")).read_bytes())
     frames.write_json(dreamed / frames.PARAMS, {"input": str(tmp_path / "f")})
-    out = pipeline.make_movie(dreamed, tmp_path / "o.mp4", progress=False)
+    out = encoding.make_movie(dreamed, tmp_path / "o.mp4", progress=False)
     assert stream_length(out, "v")[0] == 10
     assert abs(stream_length(out, "a")[1] - 10 / (30000 / 1001)) <= 0.1
 
@@ -165,8 +165,8 @@ def test_source_with_a_non_zero_start_time_keeps_sound_in_step(tmp_path, ffmpeg_
         return
     info = video.probe(ts)
     assert info.start_time > 1 and info.video_start >= info.start_time
-    meta = pipeline.extract_frames(ts, tmp_path / "f", progress=False)
+    meta = extraction.extract_frames(ts, tmp_path / "f", progress=False)
     assert meta["frame_count"] == 15 and meta["height"] == 121
-    out = pipeline.make_movie(tmp_path / "f", tmp_path / "o.mp4", progress=False)
+    out = encoding.make_movie(tmp_path / "f", tmp_path / "o.mp4", progress=False)
     assert stream_length(out, "v")[0] == 15
     assert abs(stream_length(out, "a")[1] - 15 / (30000 / 1001)) <= 0.1

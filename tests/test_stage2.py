@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames, pipeline, schedules
+from deepdream import frames, runs, scheduler, schedules, transforms
 from deepdream.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
 
@@ -31,8 +31,8 @@ def frame_folder(path, count=4, size=(48, 64), seed=0):
 
 
 def run(net, src, out, **kw):
-    settings = pipeline.DreamSettings(**{**FAST, **kw.pop("settings", {})})
-    return pipeline.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
+    settings = runs.DreamSettings(**{**FAST, **kw.pop("settings", {})})
+    return scheduler.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
                                  progress=False, **kw)
 
 
@@ -116,7 +116,7 @@ def test_preview_dreams_small_and_writes_full_size(tiny_net, tmp_path):
 def test_zoom_magnifies_the_centre():
     image = np.zeros((41, 41, 3), np.float32)
     image[18:23, 18:23] = 255          # a 5-pixel square in the middle
-    zoomed = pipeline.zoom_in(image, 2.0)
+    zoomed = transforms.zoom_in(image, 2.0)
     assert zoomed.shape == image.shape
     assert (zoomed[:, :, 0] > 128).sum() in range(81, 122)   # about 10 x 10 now
     assert zoomed[20, 20, 0] == 255
@@ -162,8 +162,8 @@ def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
     src = tmp_path / "in"
     src.mkdir()
     frames.write_frame(src / "00000001.png", np.zeros((16, 16, 3)))
-    pipeline.dream_frames(src, tmp_path / "out", net,
-                          pipeline.DreamSettings(layers=("r",), octaves=1, iterations=1),
+    scheduler.dream_frames(src, tmp_path / "out", net,
+                          runs.DreamSettings(layers=("r",), octaves=1, iterations=1),
                           progress=False)
     assert "frame 1 kept as it is" in caplog.text
     assert frames.read_frame(tmp_path / "out" / "00000001.png").max() == 0
@@ -223,3 +223,20 @@ def test_only_real_size_problems_are_reported_as_size_problems():
     assert isinstance(small, ImageTooSmallError)
     bug = RuntimeError("expected scalar type Float but found Double")
     assert _wrap_failure(layer, [(1, 3, 64, 64)], bug) is bug
+
+
+def test_stage_2_is_one_library_call(tiny_model_dir, tmp_path):
+    import deepdream
+    from deepdream import models
+    src = frame_folder(tmp_path / "in", 3)
+    model = models.resolve(folder=tiny_model_dir, progress=False)
+    settings = deepdream.DreamSettings(**FAST)
+    report = deepdream.dream_video(src, tmp_path / "out", settings, model,
+                                   deepdream.RunOptions(device="cpu", progress=False))
+    assert (report.dreamed, report.skipped) == (3, 0)
+    assert frames.read_json(tmp_path / "out" / "params.json")["engine"] == "TorchNet"
+    # every option means the same under every strategy, or it is refused
+    from deepdream.errors import DeepDreamError
+    with pytest.raises(DeepDreamError, match="--batch-segments"):
+        deepdream.dream_video(src, tmp_path / "ray", settings, model,
+                              deepdream.RunOptions(ray="local", batch_segments=2))

@@ -1,0 +1,173 @@
+"""The state of a dreaming run, which lives on disk: its settings, what decides its pixels
+(``params.json``), the frames it has to dream, and whether an output folder may be continued.
+A resumed run and a fresh run go through the same code."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+from . import __version__, frames, scenes, schedules
+from .errors import FramesError, ResumeError, SettingsError
+from .models import sha1_of
+
+
+@dataclasses.dataclass
+class DreamSettings:
+    """Everything that decides how a frame is dreamed (and is checked when resuming)."""
+    layers: tuple[str, ...] = schedules.CUSTOM_LOOP
+    octaves: int = 4
+    octave_scale: float = 1.5
+    iterations: int = 5
+    jitter: int = 32
+    step_size: float = 1.5
+    blend: float | str = 0.5
+    preview: int = 0
+    zoom: float = 1.0
+    guide_image: str | None = None
+    seed: int | None = None
+    tile: int | None = None            # compute gradients in tiles of this size (4K frames)
+    flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
+    flow_blend: float = 1.0            # weight of the warped previous dream detail
+    flow_decay: float = 0.05           # share of the carried detail dropped each frame
+    flow_smooth: float = 0.2           # pull of the fresh dream towards the carried one
+    scene_cuts: bool = True            # start afresh where the shot changes
+    scene_threshold: float = scenes.DEFAULT_THRESHOLD
+
+    def check(self) -> None:
+        """Raise a DeepDreamError naming the first setting that cannot work, before anything
+        is loaded or written."""
+        rules = [(self.octaves >= 1, "-oct/--octaves must be 1 or more"),
+                 (self.octave_scale >= 1, "-octs/--octavescale must be 1 or more"),
+                 (self.iterations >= 1, "-itr/--iterations must be 1 or more"),
+                 (self.jitter >= 0, "-j/--jitter must be 0 or more"),
+                 (self.step_size > 0, "-s/--stepsize must be more than 0"),
+                 (self.preview >= 0, "-p/--preview must be a width in pixels, or 0 for none"),
+                 (self.zoom > 0, "-z/--zoom must be more than 0"),
+                 (self.tile is None or self.tile >= 1, "--tile must be 1 or more pixels"),
+                 (0 <= self.flow_decay <= 1, "--flow-decay must be from 0 to 1"),
+                 (0 <= self.flow_smooth <= 1, "--flow-smooth must be from 0 to 1"),
+                 (self.flow_blend >= 0, "--flow-blend must be 0 or more"),
+                 (0 <= self.scene_threshold <= 255, "--scene-threshold must be from 0 to 255"),
+                 (len(self.layers) >= 1, "-l/--layers needs at least one layer")]
+        for ok, message in rules:
+            if not ok:
+                raise SettingsError(message)
+        if self.guide_image and not Path(self.guide_image).is_file():
+            raise FramesError(f"guide image not found: {self.guide_image}")
+
+
+@dataclasses.dataclass
+class DreamReport:
+    dreamed: int
+    skipped: int
+    output: Path
+
+
+_PARAMS_WRITE = threading.Lock()
+
+# What decides the pixels of a run, and so must match for a run to be continued: the dream
+# settings, the model, the engine and its arithmetic, and the frames it dreams on.
+_RUN_IDENTITY = ("dream", "model_sha1", "image_type", "engine", "precision", "input",
+                 "input_first_frame")
+
+
+def _check_params(output: Path, params: dict, overwrite: bool) -> None:
+    old = frames.read_json(output / frames.PARAMS)
+    if old is None or overwrite:
+        return
+    # a key that an earlier version did not record is not compared
+    changed = [k for k in _RUN_IDENTITY if k in old and old.get(k) != params.get(k)]
+    if changed:
+        details = []
+        for key in changed:
+            a, b = old.get(key), params.get(key)
+            if isinstance(a, dict) and isinstance(b, dict):
+                details += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                            if a.get(k) != b.get(k)]
+            else:
+                details.append(f"{key}: {a!r} -> {b!r}")
+        raise ResumeError(f"{output} holds frames dreamed with other parameters "
+                          f"({'; '.join(details)}); use --overwrite to dream them again, or "
+                          "another output folder")
+
+
+@dataclasses.dataclass
+class Job:
+    """A dreaming run as it stands on disk: its frames, its output folder and its params."""
+    input_dir: Path
+    output_dir: Path
+    available: dict[int, Path]     # input frames by number
+    ext: str                       # type of the dreamed frames
+    todo: list[int]                # the frame numbers of this run, in order
+    params: dict
+    redo: bool                     # --overwrite: frames already written are dreamed again
+    started: bool = False          # a frame of this run is written (and so is params.json)
+
+    def output(self, number: int) -> Path:
+        """The path of dreamed frame ``number``."""
+        return self.output_dir / frames.frame_name(number, self.ext)
+
+    def begin(self) -> None:
+        """The run's first frame is written: from now on the output folder is this run's,
+        and its params.json says how it was made. (Before that, a run that fails leaves no
+        params.json to refuse the next one.)"""
+        self.started = True
+        self.save_params()
+
+    def save_params(self) -> None:
+        """Write params.json (with the scene cuts found so far), once the run has begun."""
+        if self.started:
+            with _PARAMS_WRITE:      # the writer thread and the main thread both save it
+                frames.write_json(self.output_dir / frames.PARAMS, self.params)
+
+
+def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
+            engine: str, device: str, model_path: str | Path | None = None,
+            image_type: str | None = None, start_frame: int | None = None,
+            end_frame: int | None = None, overwrite: bool = False,
+            precision: str = "fp32") -> Job:
+    """List the frames of a run, check that ``output_dir`` holds no run made with other
+    settings (unless ``overwrite``) and write its ``params.json``."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    available = frames.list_frames(input_dir, image_type)
+    if not available and image_type:
+        # the original needed -it for the frames it read and wrote; frames of another type
+        # are read all the same, and the dreamed frames are written as -it asks
+        available = frames.list_frames(input_dir)
+    if not available:
+        raise FramesError(f"no numbered frames (00000001.png, ...) in {input_dir}")
+    ext = image_type or available[next(iter(available))].suffix.lstrip(".").lower()
+    first = start_frame if start_frame is not None else next(iter(available))
+    last = end_frame if end_frame is not None else next(reversed(available))
+    todo = [n for n in available if first <= n <= last]
+    if not todo:
+        raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
+    settings.check()
+    first_path = available[next(iter(available))]
+    params = {"version": __version__, "engine": engine, "device": device,
+              "precision": precision,
+              "input": str(input_dir.resolve()), "image_type": ext,
+              "input_first_frame": {"name": first_path.name,
+                                    "size": first_path.stat().st_size,
+                                    "sha1": sha1_of(first_path)},
+              "model": str(model_path) if model_path else None,
+              "model_sha1": sha1_of(model_path) if model_path else None,
+              "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
+                            guide_sha1=sha1_of(settings.guide_image)
+                            if settings.guide_image else None)}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_params(output_dir, params, overwrite)
+    old = frames.read_json(output_dir / frames.PARAMS)
+    frames.remove_stale_parts(output_dir)
+    if overwrite and old is not None:
+        # the folder holds a run of ours made otherwise: none of its frames may stay
+        # among the new ones (also after the new run's last frame)
+        for ext_ in frames.FRAME_EXTENSIONS:
+            for path in frames.list_frames(output_dir, ext_).values():
+                path.unlink()
+        (output_dir / frames.PARAMS).unlink()
+        old = None
+    params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
+    return Job(input_dir, output_dir, available, ext, todo, params, overwrite,
+               started=old is not None)

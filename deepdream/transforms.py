@@ -1,0 +1,42 @@
+"""What happens to a frame between the movie and the dream, and between one dream and the
+next: the original's blend with the previous dream, its endless zoom, resizing."""
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import scipy.ndimage as nd
+from PIL import Image
+
+from . import frames, schedules
+
+if typing.TYPE_CHECKING:
+    from .runs import DreamSettings
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if image.shape[:2] == (height, width):
+        return image
+    pil = Image.fromarray(frames.to_uint8(image))
+    return np.asarray(pil.resize((width, height), Image.LANCZOS), dtype=np.float32)
+
+
+def zoom_in(image: np.ndarray, factor: float) -> np.ndarray:
+    """Zoom into the centre of an H x W x 3 image by ``factor``, keeping its size."""
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0, 0.0])
+    matrix = np.array([1.0 / factor, 1.0 / factor, 1.0])
+    return nd.affine_transform(image, matrix, offset=centre - matrix * centre, order=1,
+                               mode="nearest").astype(np.float32)
+
+
+def blend_source(settings: "DreamSettings", number: int, raw: np.ndarray,
+                  previous: np.ndarray) -> np.ndarray:
+    """The original's blend: PIL's Image.blend(previous dream, frame, weight)."""
+    weight = schedules.blend_for_frame(number, settings.blend, settings.seed)
+    if weight == 0:   # the original's -b 0: raw frames, no blend
+        return raw
+    previous = resize(zoom_in(previous, settings.zoom), raw.shape[1], raw.shape[0])
+    return previous * (1.0 - weight) + raw * weight
