@@ -87,25 +87,14 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
                   end_frame, overwrite, progress, threads, precision,
                   retries) -> runs.DreamReport:
     device = str(device)
-    gpu = device.startswith("cuda") or device.isdigit() or device == "auto" and _has_cuda()
-    if gpu and address == "local":
-        count = _gpu_count()
-        if count == 0:
-            raise DeepDreamError("--ray on GPUs, but this machine has no CUDA GPU: use "
-                                 "--device cpu, or join a cluster with GPUs (--ray auto)")
-        if workers > count:
-            log.warning("%d workers asked for, but this machine has %d GPU(s): one worker "
-                        "per GPU, %d workers", workers, count, count)
-            workers = count
+    if address == "local":     # a local Ray has this machine's GPUs
+        gpu, workers = plan_workers(device, workers, _gpu_count())
     job = runs.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
-                           image_type, start_frame, end_frame, overwrite, precision)
+                       image_type, start_frame, end_frame, overwrite, precision)
     pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
     todo = [p for p in pieces if not set(p) <= done]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    log.info("%d segments (%d to do) of %d frames over %d workers", len(pieces), len(todo),
-             len(job.todo), workers)
-
     try:
         if address == "local":
             ray.init(address="local", num_cpus=workers * threads, include_dashboard=False,
@@ -115,6 +104,15 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
     except Exception as e:            # Ray raises many kinds; the user needs one line
         raise DeepDreamError(f"cannot start or join Ray at '{address}': "
                              f"{_first_line(e)}") from None
+    try:
+        if address != "local":    # a cluster's GPUs, whatever this head has
+            gpu, workers = plan_workers(device, workers,
+                                        int(ray.cluster_resources().get("GPU", 0)))
+    except DeepDreamError:
+        ray.shutdown()
+        raise
+    log.info("%d segments (%d to do) of %d frames over %d workers%s", len(pieces), len(todo),
+             len(job.todo), workers, " (a GPU each)" if gpu else "")
     bar = Progress(sum(len(set(p) - done) for p in todo), progress)
     try:
         Dreamer = _dreamer(ray, retries).options(num_cpus=threads, num_gpus=1 if gpu else 0)
@@ -137,6 +135,24 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
                           f"(first: {missing[0]}); run the same command again")
     dreamed = len(job.todo) - len(done & set(job.todo))
     return runs.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
+
+
+def plan_workers(device: str, workers: int, gpus: int) -> tuple[bool, int]:
+    """Whether the workers dream on GPUs, and how many workers there are, for ``device`` (as
+    --device or --gpu give it) and a Ray cluster with ``gpus`` GPUs: "auto" means GPUs
+    where the cluster has them (also when this machine, its head, has none); each GPU
+    worker reserves a whole GPU, so there are never more GPU workers than GPUs (a worker
+    more would wait for ever). Raises DeepDreamError if GPUs are asked for and there are
+    none."""
+    gpu = device.startswith("cuda") or device.isdigit() or (device == "auto" and gpus > 0)
+    if gpu and gpus == 0:
+        raise DeepDreamError("--ray on GPUs, but Ray sees no GPU: use --device cpu, or join "
+                             "a cluster with GPUs (--ray auto or --ray ray://host:port)")
+    if gpu and workers > gpus:
+        log.warning("%d workers asked for, but Ray has %d GPU(s): one worker per GPU, %d "
+                    "workers", workers, gpus, gpus)
+        workers = gpus
+    return gpu, workers
 
 
 def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: int,
@@ -186,6 +202,3 @@ def _gpu_count() -> int:
     return torch.cuda.device_count()
 
 
-def _has_cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()

@@ -201,3 +201,21 @@ def test_batched_segments_with_warm_up_cover_every_frame(tiny_net, tmp_path):
                                    batch_segments=2, warmup=2)
     assert report.dreamed == 8 and list(frames.list_frames(tmp_path / "out")) == list(
         range(1, 9))
+
+
+@pytest.mark.parametrize("device,workers,gpus,expected", [
+    ("cuda", 2, 1, (True, 1)),        # one GPU: one GPU worker, never one that waits for ever
+    ("cuda:0", 4, 8, (True, 4)),      # --gpu 0 is a GPU device, not a CPU one
+    ("auto", 2, 4, (True, 2)),        # a CPU-only head of a cluster with GPUs: GPUs
+    ("auto", 3, 0, (False, 3)),       # no GPU anywhere: CPU workers
+    ("cpu", 2, 4, (False, 2)),        # asked for the CPU: no GPU reserved
+])
+def test_workers_are_planned_on_the_clusters_gpus(device, workers, gpus, expected, caplog):
+    assert cluster.plan_workers(device, workers, gpus) == expected
+    assert ("one worker per GPU" in caplog.text) == (expected[0] and workers > gpus)
+
+
+def test_gpus_asked_for_where_ray_has_none_is_one_line():
+    from deepdream.errors import DeepDreamError
+    with pytest.raises(DeepDreamError, match="Ray sees no GPU"):
+        cluster.plan_workers("cuda", 2, 0)
