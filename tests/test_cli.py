@@ -163,11 +163,14 @@ def test_legacy_gpu_flag_and_image_type_work_on_a_cpu_machine(extracted, tiny_mo
     assert list(frames.list_frames(tmp_path / "o", "jpg")) == [1, 2]
 
 
-@pytest.mark.parametrize("verbose", ["0", "2", "3"])
+@pytest.mark.parametrize("verbose", ["0", "1", "2", "3"])
 def test_every_verbosity_works(verbose, extracted, tiny_model_dir, tmp_path):
-    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o", "-t",
-           tiny_model_dir, *FAST, "-ef", "1", "-v", verbose)
+    result = script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o",
+                    "-t", tiny_model_dir, *FAST, "-ef", "1", "-v", verbose)
     assert list(frames.list_frames(tmp_path / "o")) == [1]
+    # 0: nothing but warnings; 1: what is done; 2 and 3: every step of the dream
+    assert ("1 frames to dream" in result.stderr) == (int(verbose) >= 1)
+    assert ("octave 0 step 0" in result.stderr) == (int(verbose) >= 2)
 
 
 def test_list_layers(extracted, tiny_model_dir):
@@ -179,10 +182,21 @@ def test_list_layers(extracted, tiny_model_dir):
 
 
 def test_hyphenated_readme_spellings_and_loop_blend(extracted, tiny_model_dir, tmp_path):
-    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "o", "-t",
-           tiny_model_dir, *FAST, "--start-frame", "3", "--end-frame", "4", "-b", "loop",
+    common = ["-i", extracted / "frames", "-t", tiny_model_dir, *FAST, "--seed", "4",
+              "--start-frame", "3", "--end-frame", "4"]
+    script("2_dreaming_time.py", *common, "-o", tmp_path / "o", "-b", "loop",
            "--guide-image", extracted / "frames" / "00000001.png", "-z", "1.05")
     assert list(frames.list_frames(tmp_path / "o")) == [3, 4]
+    params = frames.read_json(tmp_path / "o" / "params.json")["dream"]
+    assert (params["blend"], params["zoom"]) == ("loop", 1.05)
+    # each of the three changes the dream of frame 4 (the first, 3, starts from the raw frame)
+    script("2_dreaming_time.py", *common, "-o", tmp_path / "plain")
+    for flags, name in [(["-b", "loop"], "loop"), (["-z", "1.05"], "zoom"),
+                        (["--guide-image", extracted / "frames" / "00000001.png"], "guide")]:
+        script("2_dreaming_time.py", *common, "-o", tmp_path / name, *flags)
+        changed = frames.read_frame(tmp_path / name / "00000004.png").astype(int)
+        same = frames.read_frame(tmp_path / "plain" / "00000004.png").astype(int)
+        assert np.abs(changed - same).mean() > 0.5, name
 
 
 def test_precision_bf16_dreams_and_is_recorded(extracted, tiny_model_dir, tmp_path):

@@ -111,6 +111,17 @@ def test_preview_dreams_small_and_writes_full_size(tiny_net, tmp_path):
     src = frame_folder(tmp_path / "in", 2, size=(90, 120))
     run(tiny_net, src, tmp_path / "out", settings=dict(preview=60))
     assert Image.open(tmp_path / "out" / "00000002.png").size == (120, 90)
+    # the dream of the 60 px wide frame, scaled up: its detail is coarser than a full-size
+    # dream's, and it is a dream (not the raw frame)
+    preview = frames.read_frame(tmp_path / "out" / "00000001.png").astype(float)
+    raw = frames.read_frame(src / "00000001.png").astype(float)
+    small = frames.read_frame(src / "00000001.png", 60).astype(np.float32)
+    expected = dream(tiny_net, small, "inception_3b/output", iter_n=1, octave_n=2,
+                     octave_scale=1.5, jitter=0)
+    up = np.asarray(Image.fromarray(frames.to_uint8(expected)).resize((120, 90), Image.LANCZOS),
+                    dtype=float)
+    assert np.abs(preview - raw).mean() > 1
+    assert np.abs(preview - up).mean() < 0.5 * np.abs(preview - raw).mean()
 
 
 def test_zoom_magnifies_the_centre():
