@@ -1,0 +1,129 @@
+"""The flags of stage 2, shared by ``2_dreaming_time.py`` and ``python -m deepdream``, and
+the settings, run options and model they stand for. Every default comes from
+``DreamSettings`` and ``RunOptions``."""
+from __future__ import annotations
+
+import argparse
+
+from . import schedules
+from .cli import blend_value, device_from_flags
+from .dreaming import RunOptions, default_layers
+from .errors import DeepDreamError
+from .runs import DreamSettings
+
+DEFAULTS, RUN = DreamSettings(), RunOptions()
+
+
+def add_dream_flags(p: argparse.ArgumentParser) -> None:
+    """Every flag of stage 2 but its folders (-i, -o) and its other modes (-e, --list-layers)."""
+    a = p.add_argument
+    a("-it", "--image_type", "--image-type", choices=["jpg", "png"],
+      help="frame type (default: what the input folder holds)")
+    a("--gpu", nargs="?", const="0", metavar="N", help="dream on CUDA GPU N (default 0)")
+    a("--device", help="cpu, cuda, cuda:N, mps or auto (default auto: a GPU if there is one)")
+    a("--precision", default=RUN.precision, choices=["fp32", "bf16", "fp16"],
+      help="arithmetic of the net: fp32 (Caffe's, default), bf16 (about twice as fast on "
+           "GPUs and CPUs with AVX512-BF16 or AMX) or fp16 (GPUs); see BENCHMARKS.md")
+    a("--engine", default=RUN.engine, choices=["torch", "caffe"],
+      help="the engine that runs the net: torch, or a real pycaffe (scripts/install_caffe.sh)")
+    a("--model", help="a model of the registry, fetched on first use (default "
+                      "bvlc_googlenet; python -m deepdream.models list)")
+    a("--mirror", help="fetch model files from BASE_URL/<file name> (or $DEEPDREAM_MIRROR)")
+    a("-t", "--model_path", "--model-path", help="folder with deploy.prototxt and the model")
+    a("-m", "--model_name", "--model-name", default="bvlc_googlenet.caffemodel",
+      help="the .caffemodel file in that folder (default bvlc_googlenet.caffemodel)")
+    a("-p", "--preview", type=int, default=DEFAULTS.preview, metavar="WIDTH",
+      help="dream at this width and scale back up (fast previews)")
+    a("-oct", "--octaves", type=int, default=DEFAULTS.octaves,
+      help=f"octaves (default {DEFAULTS.octaves})")
+    a("-octs", "--octavescale", type=float, default=DEFAULTS.octave_scale,
+      help=f"octave scale (default {DEFAULTS.octave_scale})")
+    a("-itr", "--iterations", type=int, default=DEFAULTS.iterations,
+      help=f"steps per octave (default {DEFAULTS.iterations})")
+    a("-j", "--jitter", type=int, default=DEFAULTS.jitter,
+      help=f"jitter in pixels (default {DEFAULTS.jitter})")
+    a("-z", "--zoom", type=float, default=DEFAULTS.zoom,
+      help="zoom into the previous dream by this factor each frame (default 1: none)")
+    a("-s", "--stepsize", type=float, default=DEFAULTS.step_size,
+      help=f"step size (default {DEFAULTS.step_size})")
+    a("-b", "--blend", type=blend_value, default=DEFAULTS.blend,
+      help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
+           "'loop' (0.5 to 1 and back) or 'random'")
+    a("-l", "--layers", nargs="+",
+      help="layers to cycle through frame by frame (default: the model's sweep; for "
+           "GoogLeNets customloop, inception_4c up to 5b and back)")
+    a("-v", "--verbose", type=int, default=1, choices=range(4), metavar="0-3",
+      help="0 quiet, 1 progress (default), 2-3 every step")
+    a("-gi", "--guide_image", "--guide-image", help="guide image for guided dreaming")
+    a("-sf", "--start_frame", "--start-frame", type=int, help="first frame number")
+    a("-ef", "--end_frame", "--end-frame", type=int, help="last frame number")
+    a("--flow", nargs="?", const="dis", choices=["dis", "farneback"],
+      help="carry the previous dream along the optical flow instead of blending (default "
+           "method dis)")
+    a("--flow-blend", type=float, default=DEFAULTS.flow_blend,
+      help=f"weight of the previous dream carried along the flow ({DEFAULTS.flow_blend})")
+    a("--flow-decay", type=float, default=DEFAULTS.flow_decay,
+      help="share of the carried dream dropped each frame, so that it never builds up "
+           f"({DEFAULTS.flow_decay})")
+    a("--flow-smooth", type=float, default=DEFAULTS.flow_smooth,
+      help="pull each new dream towards the carried one where the flow can follow: less "
+           f"flicker ({DEFAULTS.flow_smooth}; 0 for none)")
+    a("--scene-threshold", type=float, default=DEFAULTS.scene_threshold,
+      help=f"content change (0-255) that counts as a scene cut ({DEFAULTS.scene_threshold:g})")
+    a("--no-scene-cuts", action="store_true",
+      help="blend across scene cuts too, as the original did")
+    a("--ray", nargs="?", const="local", metavar="ADDRESS",
+      help="spread the frames over Ray workers: no address starts a local Ray, 'auto' or "
+           "ray://host:port joins a cluster (folders on a shared filesystem)")
+    a("--workers", type=int, default=RUN.workers,
+      help=f"Ray workers (one GPU or a share of the CPUs each; default {RUN.workers})")
+    a("--warmup", type=int, default=RUN.warmup,
+      help=f"frames each segment dreams before its first (not written; default {RUN.warmup})")
+    a("--segment-length", type=int, default=RUN.segment_length,
+      help=f"frames per segment between scene cuts (default {RUN.segment_length})")
+    a("--retries", type=int, default=RUN.retries,
+      help="times a segment whose Ray worker dies is tried again before the run stops "
+           f"(default {RUN.retries})")
+    a("--batch-segments", type=int, default=RUN.batch_segments, metavar="N",
+      help="dream N segments of the film in one batch (GPUs; segments begin at scene cuts "
+           "and start --warmup frames early)")
+    a("--seed", type=int, help="seed the jitter for reproducible dreams")
+    a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
+                                            "bounded memory for 4K frames (e.g. 512)")
+    a("--overwrite", action="store_true", help="dream again over frames made with other "
+                                               "parameters")
+
+
+def model_from(args: argparse.Namespace):
+    """The model the flags name (fetched on first use)."""
+    from . import models
+    if args.model and args.model_path:
+        raise DeepDreamError("give either --model or -t/--model_path, not both")
+    return models.resolve(args.model, args.model_path, args.model_name, args.mirror,
+                          progress=args.verbose > 0)
+
+
+def settings_from(args: argparse.Namespace, model) -> DreamSettings:
+    """The dream settings the flags give, the layers defaulting to ``model``'s sweep."""
+    if args.flow and args.zoom != 1:
+        raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
+                             "the dream with the picture")
+    return DreamSettings(
+        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] else
+        default_layers(model) if args.layers is None else tuple(args.layers),
+        octaves=args.octaves, octave_scale=args.octavescale, iterations=args.iterations,
+        jitter=args.jitter, step_size=args.stepsize, blend=args.blend, preview=args.preview,
+        zoom=args.zoom, guide_image=args.guide_image, seed=args.seed, tile=args.tile,
+        flow=args.flow, flow_blend=args.flow_blend, flow_decay=args.flow_decay,
+        flow_smooth=args.flow_smooth, scene_cuts=not args.no_scene_cuts,
+        scene_threshold=args.scene_threshold)
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    """Where and how the flags say stage 2 runs."""
+    return RunOptions(
+        device=device_from_flags(args.device, args.gpu), engine=args.engine,
+        precision=args.precision, image_type=args.image_type, start_frame=args.start_frame,
+        end_frame=args.end_frame, overwrite=args.overwrite, progress=args.verbose > 0,
+        batch_segments=args.batch_segments, warmup=args.warmup, ray=args.ray,
+        workers=args.workers, segment_length=args.segment_length, retries=args.retries)
