@@ -76,12 +76,18 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
                         options.warmup)
 
 
+def load_model_net(model, options: RunOptions | None = None):
+    """``model``'s net, loaded as ``options`` say (device, engine, precision)."""
+    from .engine import load_net
+    options = options or RunOptions()
+    return load_net(model.caffemodel, model.deploy, device=options.device,
+                    engine=options.engine, precision=options.precision, mean=_mean(model))
+
+
 def list_layers(model, input_dir: str | Path | None = None, options: RunOptions | None = None,
                 preview: int = 0) -> str:
     """The net's blobs and their sizes for the first frame of ``input_dir`` (else 224x224)."""
     from .cli import layer_table
-    from .engine import load_net
     options = options or RunOptions()
-    net = load_net(model.caffemodel, model.deploy, device=options.device,
-                   engine=options.engine, precision=options.precision, mean=_mean(model))
-    return layer_table(net, model.caffemodel.name, input_dir, options.image_type, preview)
+    return layer_table(load_model_net(model, options), model.caffemodel.name, input_dir,
+                       options.image_type, preview)

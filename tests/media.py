@@ -170,3 +170,22 @@ def picture_codes(path: Path, width: int = 128, height: int = 48) -> list[int]:
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     pictures = np.frombuffer(result.stdout, np.uint8).reshape(-1, height, width, 3)
     return [frame_code(p) for p in pictures]
+
+
+def assert_in_sync(movie: Path, source: Path, fps: float) -> None:
+    """Each beep of ``source`` within one frame of where it belongs in ``movie``: with the
+    picture showing frame i of the source at time t, the beep at source frame position b is
+    due at t + (b - i) / fps. And the sound is as long as the pictures."""
+    codes = picture_codes(movie)
+    assert codes == list(range(codes[0], codes[0] + len(codes))), "pictures out of order"
+    start = first_picture_time(movie)
+    source_start = first_picture_time(source)
+    due = [start + ((beep - source_start) * fps - codes[0]) / fps
+           for beep in beep_onsets(source)]
+    length = len(codes) / fps
+    due = [t for t in due if 0 <= t < length - 0.05]
+    heard = beep_onsets(movie)
+    assert len(due) >= 2 and len(heard) == len(due), (due, heard)
+    for expected, onset in zip(due, heard):
+        assert abs(onset - expected) <= 1 / fps, (due, heard)
+    assert abs(sound_duration(movie) - length) <= 1 / fps
