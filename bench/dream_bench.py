@@ -251,7 +251,7 @@ def main(argv=None):
                 layer: gradient_agreement(net, timed, image, layer, seed=0,
                                           **dict(kw, iter_n=args.agreement_iterations))
                 for layer in agreement_layers(net, args.end)}
-        del timed
+        timed = None           # the next precision's net in its place
     floor = None
     if args.floor:
         fw, fh = map(int, args.floor.split("x"))

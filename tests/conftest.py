@@ -57,6 +57,20 @@ def ffmpeg_binary(request):
         yield request.param
 
 
+def script(name, *args, cwd=None, check=True):
+    """Run one of the scripts (``"-m deepdream"`` for the one-command form) as a user would:
+    a subprocess with its own output. Asserts success unless ``check`` is False."""
+    import subprocess
+    target = ["-m", "deepdream"] if name == "-m deepdream" else [str(ROOT / name)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, *target, *map(str, args)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def caffe_input(image: np.ndarray) -> np.ndarray:
     """The fixture README's input blob: BGR, mean subtracted, (1, 3, H, W)."""
     return (image[:, :, ::-1].transpose(2, 0, 1) - MEAN[:, None, None])[None].astype(np.float32)

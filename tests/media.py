@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 
 
 def ffmpeg(*args: str) -> str:
@@ -75,8 +76,7 @@ def maker_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def coded_frame(number: int, width: int = 128, height: int = 48) -> "np.ndarray":
-    import numpy as np
+def coded_frame(number: int, width: int = 128, height: int = 48) -> np.ndarray:
     image = np.zeros((height, width, 3), np.uint8)
     block = width // CODE_BITS
     for bit in range(CODE_BITS):
@@ -85,9 +85,8 @@ def coded_frame(number: int, width: int = 128, height: int = 48) -> "np.ndarray"
     return image
 
 
-def frame_code(image: "np.ndarray") -> int:
+def frame_code(image: np.ndarray) -> int:
     """The number ``coded_frame`` wrote into a frame (after lossy encoding and scaling)."""
-    import numpy as np
     image = np.asarray(image, dtype=np.float32)
     block = image.shape[1] / CODE_BITS
     number = 0
@@ -110,7 +109,6 @@ def make_beep_clip(path: Path, beeps, fps: int = 25, duration: float = 3.0,
     beeps at ``beeps`` seconds. ``video_delay``: the picture starts that much after the
     sound; ``start_offset``: the whole file starts at that time (MPEG-TS, as broadcast
     recordings do)."""
-    import numpy as np
     count = int(round(duration * fps))
     raw = np.concatenate([coded_frame(i) for i in range(count)]).tobytes()
     args = [maker_exe(), "-hide_banner", "-nostdin", "-y",
@@ -132,7 +130,6 @@ def beep_onsets(path: Path, threshold: float = 0.2) -> list[float]:
     """The times (seconds from the start of the movie's timeline) at which its sound goes
     from silence to a beep, decoded with the sound placed on the movie's timeline (a delayed
     start padded with silence)."""
-    import numpy as np
     result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path),
                              "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0",
                              "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
@@ -163,7 +160,6 @@ def first_picture_time(path: Path) -> float:
 
 def picture_codes(path: Path, width: int = 128, height: int = 48) -> list[int]:
     """The numbers ``coded_frame`` wrote into each picture of a movie, in order."""
-    import numpy as np
     result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map",
                              "0:v:0", "-s", f"{width}x{height}", "-f", "rawvideo",
                              "-pix_fmt", "rgb24", "-"], capture_output=True)

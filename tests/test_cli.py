@@ -10,18 +10,10 @@ import pytest
 
 from deepdream import frames
 
-from conftest import ROOT
+from conftest import ROOT, script
 from media import make_clip, stream_length, stream_line
 
 FAST = ["-l", "inception_3b/output", "-oct", "2", "-itr", "1"]
-
-
-def script(name, *args, cwd=None, check=True):
-    result = subprocess.run([sys.executable, str(ROOT / name), *map(str, args)], cwd=cwd,
-                            capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")

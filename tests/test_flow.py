@@ -1,7 +1,6 @@
 """Temporal coherence: optical flow, occlusion, scene cuts, the flicker metric, and dreams that
 do not build up frame after frame. Clips are made from scikit-image's sample photographs."""
 import numpy as np
-import pytest
 import skimage.data
 
 from deepdream import flow, frames, metrics, runs, scenes, scheduler

@@ -1,5 +1,4 @@
 """Errors a user can cause while loading and running a net: one clear sentence each."""
-import shutil
 
 import numpy as np
 import pytest

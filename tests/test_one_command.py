@@ -12,19 +12,15 @@ from PIL import Image
 
 from deepdream import frames, sheet
 
-from conftest import ROOT
+from conftest import ROOT, script
 from media import assert_in_sync, make_beep_clip
 
 FPS = 25
 DREAM = ["-l", "conv2/3x3", "-oct", "1", "-itr", "1", "-b", "0"]
 
 
-def one_command(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "deepdream", *map(str, args)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def one_command(*args):
+    return script("-m deepdream", *args)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames, runs, scheduler, schedules, transforms
+from deepdream import frames, runs, scheduler, transforms
 from deepdream.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
 

@@ -3,12 +3,9 @@ show their own numbers and whose sound beeps at known times goes through the thr
 (as users run them) with each ffmpeg of conftest.TEST_FFMPEGS; in the movie that comes out,
 every beep must be heard within one frame of the picture it belongs to, and the sound must
 last as long as the pictures."""
-import subprocess
-import sys
-
 import pytest
 
-from conftest import ROOT
+from conftest import script
 from media import assert_in_sync, make_beep_clip, picture_codes
 
 FPS = 25
@@ -16,13 +13,6 @@ BEEPS = (0.52, 1.24, 1.67, 2.08, 2.71)            # irregular, so that no shift 
 DREAM = ["-l", "conv2/3x3", "-oct", "1", "-itr", "1", "-b", "0", "-v", "0"]
 
 pytestmark = pytest.mark.usefixtures("ffmpeg_binary")
-
-
-def script(name, *args, cwd=None):
-    result = subprocess.run([sys.executable, str(ROOT / name), *map(str, args)], cwd=cwd,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="session")
