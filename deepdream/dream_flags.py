@@ -87,6 +87,9 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--batch-segments", type=int, default=RUN.batch_segments, metavar="N",
       help="dream N segments of the film in one batch (GPUs; segments begin at scene cuts "
            "and start --warmup frames early)")
+    a("--keep-colors", action="store_true",
+      help="every dreamed frame keeps its own frame's colours: the dream changes "
+           "brightness detail only (no drift of the colours along the video)")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
@@ -116,7 +119,7 @@ def settings_from(args: argparse.Namespace, model) -> DreamSettings:
         zoom=args.zoom, guide_image=args.guide_image, seed=args.seed, tile=args.tile,
         flow=args.flow, flow_blend=args.flow_blend, flow_decay=args.flow_decay,
         flow_smooth=args.flow_smooth, scene_cuts=not args.no_scene_cuts,
-        scene_threshold=args.scene_threshold)
+        scene_threshold=args.scene_threshold, keep_colors=args.keep_colors)
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:

@@ -33,6 +33,7 @@ class DreamSettings:
     flow_smooth: float = 0.2           # pull of the fresh dream towards the carried one
     scene_cuts: bool = True            # start afresh where the shot changes
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
+    keep_colors: bool = False          # each dream keeps its frame's colours (luma only)
 
     def check(self) -> None:
         """Raise a DeepDreamError naming the first setting that cannot work, before anything
@@ -76,7 +77,11 @@ def _check_params(output: Path, params: dict, overwrite: bool) -> None:
     old = frames.read_json(output / frames.PARAMS)
     if old is None or overwrite:
         return
-    # a key that an earlier version did not record is not compared
+    # a key that an earlier version did not record is not compared; a dream setting it did
+    # not know had its default then
+    if isinstance(old.get("dream"), dict):
+        defaults = dataclasses.asdict(DreamSettings())
+        old = dict(old, dream={**{k: defaults.get(k) for k in params["dream"]}, **old["dream"]})
     changed = [k for k in _RUN_IDENTITY if k in old and old.get(k) != params.get(k)]
     if changed:
         details = []

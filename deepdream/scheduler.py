@@ -172,6 +172,8 @@ class _Sequence:
         if self.moved is not None and self.settings.flow_smooth:
             dreamed = flow.smooth(dreamed, self.raw, self.moved, self.mask,
                                   self.settings.flow_smooth)
+        if self.settings.keep_colors:
+            dreamed = transforms.keep_colors(dreamed, self.raw)
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False

@@ -15,6 +15,7 @@ from .dreaming import RunOptions, load_model_net
 from .errors import FramesError
 from .extraction import extract_frames
 from .runs import DreamSettings
+from .transforms import keep_colors
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
                         jitter=settings.jitter, step_size=settings.step_size,
                         guide=None if guide is None else guide_features(net, guide, layer),
                         seed=settings.seed, tile=settings.tile)
+        if settings.keep_colors:
+            dreamed = keep_colors(dreamed, image)
         tiles.append((layer, frames.to_uint8(dreamed)))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,20 @@ def zoom_in(image: np.ndarray, factor: float) -> np.ndarray:
                                mode="nearest").astype(np.float32)
 
 
+# BT.601 (JPEG's) RGB -> luma and the two colour differences
+_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114],
+                        [-0.168736, -0.331264, 0.5],
+                        [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def keep_colors(dreamed: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """``dreamed`` with the colours of ``frame`` (both H x W x 3 RGB, 0..255): the dream's
+    luma, the frame's chroma, so a dream changes brightness detail and nothing else."""
+    ycc = np.asarray(dreamed, np.float32) @ _RGB_TO_YCC.T
+    ycc[..., 1:] = (np.asarray(frame, np.float32) @ _RGB_TO_YCC.T)[..., 1:]
+    return ycc @ np.linalg.inv(_RGB_TO_YCC).T.astype(np.float32)
+
+
 def blend_source(settings: "DreamSettings", number: int, raw: np.ndarray,
                   previous: np.ndarray) -> np.ndarray:
     """The original's blend: PIL's Image.blend(previous dream, frame, weight)."""

@@ -251,3 +251,42 @@ def test_stage_2_is_one_library_call(tiny_model_dir, tmp_path):
     with pytest.raises(DeepDreamError, match="--batch-segments"):
         deepdream.dream_video(src, tmp_path / "ray", settings, model,
                               deepdream.RunOptions(ray="local", batch_segments=2))
+
+
+def chroma(image):
+    from deepdream.transforms import _RGB_TO_YCC
+    return (np.asarray(image, np.float32) @ _RGB_TO_YCC.T)[..., 1:]
+
+
+@pytest.mark.parametrize("flow", [None, "dis"])
+def test_keep_colors_keeps_each_frames_colours(tiny_net, tmp_path, flow):
+    src = frame_folder(tmp_path / "in", 3, size=(64, 96))
+    strong = dict(iterations=4, step_size=4.0, blend=0.5, flow=flow)
+    run(tiny_net, src, tmp_path / "kept", settings=dict(strong, keep_colors=True))
+    run(tiny_net, src, tmp_path / "free", settings=strong)
+    for n in (1, 2, 3):
+        raw = frames.read_frame(src / frames.frame_name(n, "png"))
+        kept = frames.read_frame(tmp_path / "kept" / frames.frame_name(n, "png"))
+        free = frames.read_frame(tmp_path / "free" / frames.frame_name(n, "png"))
+        kept_shift = np.abs(chroma(kept) - chroma(raw)).mean()
+        assert kept_shift < 1.0                                  # 8-bit rounding, clipping
+        assert np.abs(chroma(free) - chroma(raw)).mean() > 3 * kept_shift + 1
+        assert np.abs(kept.astype(float) - raw).mean() > 2       # and it is still a dream
+
+
+def test_keep_colors_of_a_frame_with_itself_is_the_frame():
+    from deepdream.transforms import keep_colors
+    image = np.random.default_rng(3).uniform(0, 255, (8, 9, 3)).astype(np.float32)
+    np.testing.assert_allclose(keep_colors(image, image), image, atol=1e-3)
+
+
+def test_a_run_of_an_earlier_version_resumes(tiny_net, tmp_path):
+    # its params.json does not know the settings added since (here keep_colors)
+    src = frame_folder(tmp_path / "in", 2)
+    run(tiny_net, src, tmp_path / "out", end_frame=1)
+    params = frames.read_json(tmp_path / "out" / "params.json")
+    del params["dream"]["keep_colors"]
+    frames.write_json(tmp_path / "out" / "params.json", params)
+    assert run(tiny_net, src, tmp_path / "out").skipped == 1
+    with pytest.raises(ResumeError, match="keep_colors: False -> True"):
+        run(tiny_net, src, tmp_path / "out", settings=dict(keep_colors=True))
