@@ -18,7 +18,7 @@ import torch
 
 from . import objectives
 from .engine import Net
-from .errors import ImageTooSmallError, ZeroGradientError
+from .errors import ImageTooSmallError, SettingsError, ZeroGradientError
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +185,47 @@ def tiled_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Ob
     return g
 
 
-def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
-              step_size: float, jitter: int, clip_low: torch.Tensor | None,
-              clip_high: torch.Tensor | None, rngs: list[np.random.Generator],
+# What a dream ascends: (layer, weight, objective) terms whose weighted gradients add up
+Target = list[tuple[str, float, objectives.Objective]]
+
+
+def target_gradient(net: Net, x: torch.Tensor, target: Target, tile: int | None,
+                    rng: np.random.Generator) -> torch.Tensor:
+    """The input gradient of the weighted sum of the target's objectives (in tiles of
+    ``tile`` pixels where the images are larger)."""
+    g = None
+    for layer, weight, objective in target:
+        if tile and (x.shape[2] > tile or x.shape[3] > tile):
+            term = tiled_gradient(net, x, layer, objective, tile, rng)
+        else:
+            term = net.gradient(x, layer, objective)
+        term = term if weight == 1 else term * weight
+        g = term if g is None else g + term
+    return g
+
+
+def make_target(net: Net, spec: str, guide: np.ndarray | None = None) -> Target:
+    """The target of a layer specification (``objectives.parse``), each layer checked; with
+    ``guide`` (features at the one plain layer of ``spec``) the original's guided objective."""
+    terms = objectives.parse(spec)
+    for term in terms:
+        net.resolve(term.layer)
+    if guide is None:
+        return [(t.layer, t.weight, t.objective()) for t in terms]
+    if len(terms) != 1 or terms[0].channels or terms[0].weight != 1:
+        raise SettingsError("a guide image dreams towards one plain layer (-l LAYER), not "
+                            f"towards objective terms such as '{spec}'")
+    return [(terms[0].layer, 1.0, objectives.guided(guide))]
+
+
+def make_step(net: Net, x: torch.Tensor, target: Target, step_size: float, jitter: int,
+              clip_low: torch.Tensor | None, clip_high: torch.Tensor | None,
+              rngs: list[np.random.Generator],
               tile: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One normalised gradient-ascent step on the images ``x`` (N, 3, H, W), each jittered by
-    its own random roll (``rngs``, one per image) and stepped by its own gradient scale;
-    with ``tile``, the gradient is computed in tiles of that size.
+    """One normalised gradient-ascent step on the images ``x`` (N, 3, H, W) towards
+    ``target``, each image jittered by its own random roll (``rngs``, one per image) and
+    stepped by its own gradient scale; with ``tile``, the gradient is computed in tiles of
+    that size.
 
     Returns the stepped images and each one's gradient scale mean(|g|), (N, 1, 1, 1), on the
     device: an image whose gradient is zero is left as it was, and the caller checks the
@@ -199,10 +233,7 @@ def make_step(net: Net, x: torch.Tensor, end: str, objective: objectives.Objecti
     at every step)."""
     shifts = [tuple(int(v) for v in rng.integers(-jitter, jitter + 1, 2)[::-1]) for rng in rngs]
     x = torch.stack([xi.roll(shift, (1, 2)) for xi, shift in zip(x, shifts)])  # (N, 3, H, W)
-    if tile and (x.shape[2] > tile or x.shape[3] > tile):
-        g = tiled_gradient(net, x, end, objective, tile, rngs[0])
-    else:
-        g = net.gradient(x, end, objective)
+    g = target_gradient(net, x, target, tile, rngs[0])
     # mean(|g|) summed in float64 (where the device has it): the same float32 scale whatever
     # order the threads add in, so a frame dreams the same in any process (Ray workers too)
     wide = torch.float32 if g.device.type == "mps" else torch.float64
@@ -233,6 +264,7 @@ def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int
     (see ``guide_features``); ``seed`` makes the jitter reproducible; ``tile`` computes the
     gradients in tiles of that many pixels (bounded memory for 4K frames).
 
+    ``end`` may also be a weighted sum of objective terms (``objectives.parse``).
     Raises UnknownLayerError, ImageTooSmallError or ZeroGradientError.
     """
     return dream_batch(net, [image], end, iter_n, octave_n, octave_scale, jitter, step_size,
@@ -247,23 +279,23 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
     all of them per step (independent frames, e.g. of different segments of a film, sharing
     the GPU). Each image keeps its own jitter (``seeds``, one per image) and step scale, so
     the result is each image's ``dream`` (up to float rounding)."""
-    net.resolve(end)
+    target = make_target(net, end, guide)
     images = [np.asarray(image) for image in images]
     if any(im.ndim != 3 or im.shape[2] != 3 for im in images):
         raise ValueError("dream() takes H x W x 3 RGB images")
     if len({im.shape for im in images}) != 1:
         raise ValueError("dream_batch() takes images of one size")
     height, width = images[0].shape[:2]
-    check_size(net, end, height, width, octave_n, octave_scale)
-    if tile:
-        need = _smallest_side(net, end)
-        if need is None or tile < 2 * need:
-            raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
-                                     f"'{end}': use --tile {2 * (need or 1)} or more")
+    for layer, _, _ in target:
+        check_size(net, layer, height, width, octave_n, octave_scale)
+        if tile:
+            need = _smallest_side(net, layer)
+            if need is None or tile < 2 * need:
+                raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
+                                         f"'{layer}': use --tile {2 * (need or 1)} or more")
     seeds = seeds or [None] * len(images)
     rngs = [s if isinstance(s, np.random.Generator) else np.random.default_rng(s)
             for s in seeds]
-    objective = objectives.l2 if guide is None else objectives.guided(guide)
     device = net.device
     mean = torch.as_tensor(net.mean, device=device).reshape(1, 3, 1, 1)
     clip_low, clip_high = (-mean, 255.0 - mean) if clip else (None, None)
@@ -278,8 +310,8 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
         x = base + zoom_bilinear(detail, h, w)
         scales = []
         for i in range(iter_n):
-            x, scale = make_step(net, x, end, objective, step_size, jitter, clip_low,
-                                 clip_high, rngs, tile)
+            x, scale = make_step(net, x, target, step_size, jitter, clip_low, clip_high,
+                                 rngs, tile)
             scales.append(scale)
             log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
         if scales:

@@ -1,21 +1,80 @@
-"""Objectives: what a dream maximises, as callables from a layer's activations to a scalar.
+"""Objectives: what a dream maximises, as callables from a layer's activations to a scalar,
+and the terms a layer may be named with: ``LAYER`` (the classic dream), ``LAYER:C1,C2``
+(those channels; on a classifier layer, those classes) and weighted sums of them,
+``W*TERM+W*TERM`` (a negative weight suppresses).
 
 The engines differentiate the scalar; the gradient with respect to the activations is what
 Caffe's original scripts wrote into the end blob's ``diff`` by hand.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Callable
 
 import numpy as np
 import torch
 
+from .errors import DeepDreamError, SettingsError
+
 Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """One term of what a frame is dreamed towards: ``weight`` times the L2 objective of
+    ``layer``'s activations (of its ``channels`` only, when given)."""
+    layer: str
+    weight: float = 1.0
+    channels: tuple[int, ...] | None = None
+
+    def objective(self) -> Objective:
+        return l2 if self.channels is None else channel_l2(self.channels, self.layer)
+
+
+_WEIGHTED = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*(.+)")
+
+
+def parse(spec: str) -> tuple[Term, ...]:
+    """The terms of a layer specification: 'LAYER', 'LAYER:C1,C2', 'W*TERM+W*TERM'.
+    Raises SettingsError for one that cannot be read."""
+    terms = []
+    for piece in spec.split("+"):
+        weighted = _WEIGHTED.fullmatch(piece)
+        weight, rest = (float(weighted.group(1)), weighted.group(2)) if weighted else \
+            (1.0, piece)
+        layer, colon, listed = rest.strip().partition(":")
+        channels = None
+        if colon:
+            try:
+                channels = tuple(int(c) for c in listed.split(","))
+            except ValueError:
+                channels = ()
+            if not channels or min(channels) < 0:
+                raise SettingsError(f"'{spec}': after '{layer}:' give channel numbers "
+                                    "(0, 1, ...) separated by commas")
+        if not layer or "*" in layer:
+            raise SettingsError(f"'{spec}' is not a layer, LAYER:C1,C2 or W*TERM+W*TERM")
+        terms.append(Term(layer, weight, channels))
+    return tuple(terms)
 
 
 def l2(features: torch.Tensor) -> torch.Tensor:
     """0.5 * ||features||^2: its gradient is the activations themselves (the classic dream)."""
     return 0.5 * features.square().sum()
+
+
+def channel_l2(channels: tuple[int, ...], layer: str = "the layer") -> Objective:
+    """0.5 * ||features[:, channels]||^2: the dream of those channels (classes) alone."""
+    index = list(channels)
+
+    def objective(features: torch.Tensor) -> torch.Tensor:
+        if max(index) >= features.shape[1]:
+            raise DeepDreamError(f"{layer} has {features.shape[1]} channels (0 to "
+                                 f"{features.shape[1] - 1}): there is no channel {max(index)}")
+        return 0.5 * features[:, index].square().sum()
+
+    return objective
 
 
 def guided(guide_features: np.ndarray | torch.Tensor) -> Objective:

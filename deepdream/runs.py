@@ -56,6 +56,12 @@ class DreamSettings:
                 raise SettingsError(message)
         if self.guide_image and not Path(self.guide_image).is_file():
             raise FramesError(f"guide image not found: {self.guide_image}")
+        from .objectives import parse
+        terms = [parse(spec) for spec in self.layers]       # raises for one it cannot read
+        if self.guide_image and any(len(t) > 1 or t[0].channels or t[0].weight != 1
+                                    for t in terms):
+            raise SettingsError("a guide image dreams towards plain layers (-l LAYER), not "
+                                "towards objective terms (LAYER:C, W*TERM+W*TERM)")
 
 
 @dataclasses.dataclass

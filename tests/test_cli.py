@@ -109,6 +109,11 @@ BAD = {
     "zero-octaves": (["-oct", "0"], "-oct/--octaves must be 1 or more"),
     "missing-guide": (["-gi", "{tmp}/none.jpg"], "guide image not found"),
     "zero-workers": (["--ray", "--workers", "0"], "--workers and --segment-length must be"),
+    "guide-with-terms": (["-l", "inception_3b/output:1", "-gi", "{tmp}/tiny/00000001.png"],
+                         "a guide image dreams towards plain layers"),
+    "bad-term": (["-l", "inception_3b/output:x"], "give channel numbers"),
+    "unknown-term-layer": (["-l", "0.5*inception_9z/output+conv2/3x3"],
+                           "no layer or blob named 'inception_9z/output'"),
 }
 
 
@@ -298,3 +303,17 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
         first.wait(timeout=300)
     assert first.returncode == 0
     assert list(frames.list_frames(out)) == list(range(1, 13))
+
+
+def test_objective_terms_on_the_command_line(extracted, tiny_model_dir, tmp_path):
+    common = ["-i", extracted / "frames", "-t", tiny_model_dir, "-oct", "2", "-itr", "2",
+              "--seed", "1", "-ef", "2"]
+    script("2_dreaming_time.py", *common, "-o", tmp_path / "plain", "-l",
+           "inception_3b/output")
+    script("2_dreaming_time.py", *common, "-o", tmp_path / "terms", "-l",
+           "0.5*inception_3b/output:3,7+conv2/3x3")
+    params = frames.read_json(tmp_path / "terms" / "params.json")
+    assert params["dream"]["layers"] == ["0.5*inception_3b/output:3,7+conv2/3x3"]
+    a = frames.read_frame(tmp_path / "plain" / "00000002.png").astype(int)
+    b = frames.read_frame(tmp_path / "terms" / "00000002.png").astype(int)
+    assert np.abs(a - b).mean() > 0.5
