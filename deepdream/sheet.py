@@ -51,8 +51,7 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     net = load_model_net(model, options)
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     tiles = [("frame %d" % number, image)]
-    for layer in dict.fromkeys(settings.layers):
-        net.resolve(layer)
+    for layer in dict.fromkeys(settings.layers):      # a layer, or objective terms
         log.info("dreaming frame %d at %s", number, layer)
         dreamed = dream(net, image, layer, iter_n=settings.iterations,
                         octave_n=settings.octaves, octave_scale=settings.octave_scale,
