@@ -6,7 +6,8 @@
 import argparse
 
 from deepdream import cli
-from deepdream.dream_flags import add_dream_flags, model_from, options_from, settings_from
+from deepdream.dream_flags import (add_dream_flags, apply_recipe, model_from, options_from,
+                                   settings_from)
 from deepdream.errors import DeepDreamError
 
 
@@ -23,7 +24,9 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
     import deepdream
     from deepdream import dreaming

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from . import cli
-from .dream_flags import add_dream_flags, model_from, options_from, settings_from
+from .dream_flags import add_dream_flags, apply_recipe, model_from, options_from, settings_from
 
 log = logging.getLogger("deepdream")
 
@@ -39,7 +39,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
     import deepdream
     movie = Path(args.movie)

@@ -4,6 +4,7 @@ the settings, run options and model they stand for. Every default comes from
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import schedules
 from .cli import blend_value, device_from_flags
@@ -90,11 +91,83 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--keep-colors", action="store_true",
       help="every dreamed frame keeps its own frame's colours: the dream changes "
            "brightness detail only (no drift of the colours along the video)")
+    a("--recipe", metavar="PARAMS.json",
+      help="dream with every setting an earlier run recorded in its params.json (dream "
+           "settings, seed, model, engine, precision); flags given here override it")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
     a("--overwrite", action="store_true", help="dream again over frames made with other "
                                                "parameters")
+
+
+# params.json's dream settings, and the flags that set them
+_RECIPE_FLAGS = {"layers": "layers", "octaves": "octaves", "octave_scale": "octavescale",
+                 "iterations": "iterations", "jitter": "jitter", "step_size": "stepsize",
+                 "blend": "blend", "preview": "preview", "zoom": "zoom",
+                 "guide_image": "guide_image", "seed": "seed", "tile": "tile", "flow": "flow",
+                 "flow_blend": "flow_blend", "flow_decay": "flow_decay",
+                 "flow_smooth": "flow_smooth", "scene_threshold": "scene_threshold",
+                 "keep_colors": "keep_colors"}
+_ENGINES = {"TorchNet": "torch", "CaffeNet": "caffe"}
+
+
+def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                 argv: list[str] | None) -> None:
+    """With --recipe, every flag that ``argv`` does not give takes the value that the
+    recipe's run recorded. Raises DeepDreamError if the recipe cannot be read, or its model
+    or guide image is not the file the run used."""
+    if not getattr(args, "recipe", None):
+        return
+    from . import frames
+    from .models import sha1_of
+    try:
+        recipe = frames.read_json(args.recipe)
+    except DeepDreamError:
+        recipe = None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("dream"), dict):
+        raise DeepDreamError(f"{args.recipe} is not the params.json of a dreaming run")
+    given = _given(parser, argv)
+    values = {dest: recipe["dream"][field] for field, dest in _RECIPE_FLAGS.items()
+              if field in recipe["dream"]}
+    if "scene_cuts" in recipe["dream"]:
+        values["no_scene_cuts"] = not recipe["dream"]["scene_cuts"]
+    if recipe.get("precision"):
+        values["precision"] = recipe["precision"]
+    if recipe.get("engine") in _ENGINES:
+        values["engine"] = _ENGINES[recipe["engine"]]
+    if recipe.get("image_type"):
+        values["image_type"] = recipe["image_type"]
+    for dest, value in values.items():
+        if dest not in given:
+            setattr(args, dest, value)
+    model = recipe.get("model")
+    if model and not given & {"model", "model_path", "model_name"}:
+        path = Path(model)
+        if not path.is_file():
+            raise DeepDreamError(f"the recipe's model {path} is not there: name the model "
+                                 "with -t/--model")
+        if recipe.get("model_sha1") and sha1_of(path) != recipe["model_sha1"]:
+            raise DeepDreamError(f"the recipe's model {path} has changed since its run "
+                                 "(another sha1)")
+        args.model, args.model_path, args.model_name = None, str(path.parent), path.name
+    guide = recipe["dream"].get("guide_sha1")
+    if guide and "guide_image" not in given and args.guide_image and \
+            Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
+        raise DeepDreamError(f"the recipe's guide image {args.guide_image} has changed since "
+                             "its run (another sha1)")
+
+
+def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The destinations of the flags that ``argv`` gives (parsed with every default off)."""
+    saved = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_known_args(argv)[0]))
+    finally:
+        for action, default in saved:
+            action.default = default
 
 
 def model_from(args: argparse.Namespace):

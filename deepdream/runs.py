@@ -162,7 +162,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
               "input_first_frame": {"name": first_path.name,
                                     "size": first_path.stat().st_size,
                                     "sha1": sha1_of(first_path)},
-              "model": str(model_path) if model_path else None,
+              "model": str(Path(model_path).resolve()) if model_path else None,
               "model_sha1": sha1_of(model_path) if model_path else None,
               "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
                             guide_sha1=sha1_of(settings.guide_image)

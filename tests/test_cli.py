@@ -112,6 +112,7 @@ BAD = {
     "guide-with-terms": (["-l", "inception_3b/output:1", "-gi", "{tmp}/tiny/00000001.png"],
                          "a guide image dreams towards plain layers"),
     "bad-term": (["-l", "inception_3b/output:x"], "give channel numbers"),
+    "missing-recipe": (["--recipe", "{tmp}/none.json"], "is not the params.json of a"),
     "unknown-term-layer": (["-l", "0.5*inception_9z/output+conv2/3x3"],
                            "no layer or blob named 'inception_9z/output'"),
 }
@@ -317,3 +318,36 @@ def test_objective_terms_on_the_command_line(extracted, tiny_model_dir, tmp_path
     a = frames.read_frame(tmp_path / "plain" / "00000002.png").astype(int)
     b = frames.read_frame(tmp_path / "terms" / "00000002.png").astype(int)
     assert np.abs(a - b).mean() > 0.5
+
+
+def test_a_recipe_repeats_a_run_exactly_and_flags_override_it(extracted, tiny_model_dir,
+                                                              tmp_path):
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "a", "-t",
+           tiny_model_dir, "-l", "inception_3b/output:2+conv2/3x3", "-oct", "2", "-itr", "2",
+           "--seed", "9", "-b", "0.7", "--keep-colors", "-ef", "3")
+    recipe = tmp_path / "a" / "params.json"
+    # no model, layer or setting named: all from the recipe, and the same frames
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "b",
+           "--recipe", recipe, "-ef", "3", cwd=tmp_path)
+    a, b = frames.list_frames(tmp_path / "a"), frames.list_frames(tmp_path / "b")
+    assert list(a) == list(b) == [1, 2, 3]
+    assert all(a[n].read_bytes() == b[n].read_bytes() for n in a)
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "c",
+           "--recipe", recipe, "-itr", "3", "-ef", "1")
+    dream = frames.read_json(tmp_path / "c" / "params.json")["dream"]
+    assert (dream["iterations"], dream["blend"], dream["seed"], dream["keep_colors"],
+            dream["layers"]) == (3, 0.7, 9, True, ["inception_3b/output:2+conv2/3x3"])
+
+
+def test_a_recipe_refuses_a_model_that_changed_since(extracted, tiny_model_dir, tmp_path):
+    import shutil
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "a", "-t", model,
+           *FAST, "-ef", "1")
+    with open(model / "bvlc_googlenet.caffemodel", "ab") as f:
+        f.write(b"\0")
+    result = script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "b",
+                    "--recipe", tmp_path / "a" / "params.json", check=False)
+    assert result.returncode == 1 and "has changed since its run" in result.stderr
+    assert "Traceback" not in result.stderr
