@@ -86,7 +86,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     elif info:   # a movie.json of an earlier version
         offset = info.get("offset", 0.0) + info["video_start"] - info["start_time"]
     elif probed is not None:
-        offset = probed.video_start - probed.start_time
+        offset = probed.first_picture
     else:
         offset = 0.0
     offset += (first - 1) / float(rate)

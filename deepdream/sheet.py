@@ -29,7 +29,7 @@ def movie_frame(movie: str | Path, number: int | None = None, width: int | None 
     info = video.probe(movie)
     count = int(info.duration * info.fps) if info.duration else 1
     number = number or max(1, (count + 1) // 2)
-    start = info.video_start - info.start_time + (number - 1) / float(info.fps)
+    start = info.first_picture + (number - 1) / float(info.fps)
     with tempfile.TemporaryDirectory(prefix="deepdream-sheet-") as folder:
         extract_frames(movie, folder, start=start, end=start + 0.5 / float(info.fps),
                        progress=False)

@@ -97,6 +97,11 @@ class MovieInfo:
     rotation: float
     has_audio: bool
 
+    @property
+    def first_picture(self) -> float:
+        """Where the first picture is, in seconds from the file's start (as -ss counts)."""
+        return self.video_start - self.start_time
+
 
 def parse_rate(text: str) -> Fraction:
     """A frame rate as ffmpeg prints it or a user types it ('25', '29.97', '30k',
@@ -225,20 +230,14 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     late), the start is cut by the trim filter after a fast seek to a few seconds before it
     (an input seek alone lands on the wrong frame in MPEG-TS files), and the rate is forced by
     -vsync before ffmpeg 5.1, by -fps_mode from then on."""
-    input_options, video_filters = {}, []
-    if start is not None:
-        seek = max(0.0, start - 10.0)            # fast, to a keyframe before the start
-        if seek > 0:
-            input_options["ss"] = f"{seek:.6f}"
-        # a quarter of a frame early: the picture at first_time, not the one before it,
-        # whatever the rounding of timestamps
-        cut = first_time - 0.25 / float(fps) - seek
-        if cut > 0:
-            video_filters.append(("trim", {"start": f"{cut:.6f}"}))
-    video_filters.append(("setpts", {"expr": "PTS-STARTPTS"}))
-    stream = ffmpeg.input(str(movie), **input_options).video
-    for name, options in video_filters:
-        stream = stream.filter(name, **options)
+    seek = max(0.0, start - 10.0) if start is not None else 0.0   # fast, to a keyframe
+    stream = ffmpeg.input(str(movie), **({"ss": f"{seek:.6f}"} if seek > 0 else {})).video
+    # a quarter of a frame early: the picture at first_time, not the one before it, whatever
+    # the rounding of timestamps
+    cut = first_time - 0.25 / float(fps) - seek
+    if start is not None and cut > 0:
+        stream = stream.filter("trim", start=f"{cut:.6f}")
+    stream = stream.filter("setpts", "PTS-STARTPTS")
     options = {"fps_mode" if _newer_than((5, 1)) else "vsync": "cfr", "r": str(fps),
                "start_number": 1}
     if duration is not None:
@@ -251,7 +250,7 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
 def first_frame_time(info: MovieInfo, fps: Fraction, start: float | None) -> float:
     """Where on the movie's timeline frame 1 of an extraction from ``start`` at ``fps`` is:
     the first picture, or the first time on its frame grid at or after ``start``."""
-    first = info.video_start - info.start_time          # from the file's start, as -ss counts
+    first = info.first_picture
     if start is None or start <= first:
         return first
     steps = math.ceil((start - first) * fps - 1e-6)
