@@ -212,10 +212,11 @@ def make_target(net: Net, spec: str, guide: np.ndarray | None = None) -> Target:
         net.resolve(term.layer)
     if guide is None:
         return [(t.layer, t.weight, t.objective()) for t in terms]
-    if len(terms) != 1 or terms[0].channels or terms[0].weight != 1:
+    layer = objectives.plain_layer(terms)
+    if layer is None:
         raise SettingsError("a guide image dreams towards one plain layer (-l LAYER), not "
                             f"towards objective terms such as '{spec}'")
-    return [(terms[0].layer, 1.0, objectives.guided(guide))]
+    return [(layer, 1.0, objectives.guided(guide))]
 
 
 def make_step(net: Net, x: torch.Tensor, target: Target, step_size: float, jitter: int,

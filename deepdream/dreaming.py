@@ -59,10 +59,9 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     net = load_net(model.caffemodel, model.deploy,
                    device="cpu" if options.ray else options.device, engine=options.engine,
                    precision="fp32" if options.ray else options.precision, mean=_mean(model))
-    from .objectives import parse
+    from .ascent import make_target
     for spec in set(settings.layers):
-        for term in parse(spec):
-            net.resolve(term.layer)
+        make_target(net, spec)                # every layer of every term is the net's
     if options.ray:
         from .cluster import dream_frames_ray
         return dream_frames_ray(input_dir, output_dir, model.caffemodel, model.deploy,

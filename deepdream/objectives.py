@@ -64,6 +64,13 @@ def l2(features: torch.Tensor) -> torch.Tensor:
     return 0.5 * features.square().sum()
 
 
+def plain_layer(terms: tuple[Term, ...]) -> str | None:
+    """The layer of a plain specification (one layer, whole, weight 1), else None."""
+    if len(terms) == 1 and terms[0].channels is None and terms[0].weight == 1:
+        return terms[0].layer
+    return None
+
+
 def channel_l2(channels: tuple[int, ...], layer: str = "the layer") -> Objective:
     """0.5 * ||features[:, channels]||^2: the dream of those channels (classes) alone."""
     index = list(channels)

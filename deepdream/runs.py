@@ -56,10 +56,9 @@ class DreamSettings:
                 raise SettingsError(message)
         if self.guide_image and not Path(self.guide_image).is_file():
             raise FramesError(f"guide image not found: {self.guide_image}")
-        from .objectives import parse
+        from .objectives import parse, plain_layer
         terms = [parse(spec) for spec in self.layers]       # raises for one it cannot read
-        if self.guide_image and any(len(t) > 1 or t[0].channels or t[0].weight != 1
-                                    for t in terms):
+        if self.guide_image and any(plain_layer(t) is None for t in terms):
             raise SettingsError("a guide image dreams towards plain layers (-l LAYER), not "
                                 "towards objective terms (LAYER:C, W*TERM+W*TERM)")
 
@@ -79,9 +78,10 @@ _RUN_IDENTITY = ("dream", "model_sha1", "image_type", "engine", "precision", "in
                  "input_first_frame")
 
 
-def _check_params(output: Path, params: dict, overwrite: bool) -> None:
-    old = frames.read_json(output / frames.PARAMS)
-    if old is None or overwrite:
+def _check_params(output: Path, old: dict | None, params: dict) -> None:
+    """Raise ResumeError, naming what changed, if ``old`` (the params.json in ``output``)
+    records a run that ``params`` would not continue."""
+    if old is None:
         return
     # a key that an earlier version did not record is not compared; a dream setting it did
     # not know had its default then
@@ -138,8 +138,9 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
             image_type: str | None = None, start_frame: int | None = None,
             end_frame: int | None = None, overwrite: bool = False,
             precision: str = "fp32") -> Job:
-    """List the frames of a run, check that ``output_dir`` holds no run made with other
-    settings (unless ``overwrite``) and write its ``params.json``."""
+    """List the frames of a run and check that ``output_dir`` holds no run made with other
+    settings (unless ``overwrite``, which removes that run's frames). Its params.json is
+    written when its first frame is (``Job.begin``)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     available = frames.list_frames(input_dir, image_type)
     if not available and image_type:
@@ -168,8 +169,9 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
                             guide_sha1=sha1_of(settings.guide_image)
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
-    _check_params(output_dir, params, overwrite)
     old = frames.read_json(output_dir / frames.PARAMS)
+    if not overwrite:
+        _check_params(output_dir, old, params)
     frames.remove_stale_parts(output_dir)
     if overwrite and old is not None:
         # the folder holds a run of ours made otherwise: none of its frames may stay

@@ -514,9 +514,9 @@ def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> Exception:
     memory = _out_of_memory(error, f"at layer '{layer.name}' for input of shape {shapes}")
     if memory is not None:
         return memory
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     if not _TOO_SMALL.search(str(error)):
         return error
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     return ImageTooSmallError(f"layer '{layer.name}' ({layer.type}) cannot take input of "
                               f"shape {shapes}: {first_line}")
 

@@ -36,6 +36,7 @@ def zoom_in(image: np.ndarray, factor: float) -> np.ndarray:
 _RGB_TO_YCC = np.array([[0.299, 0.587, 0.114],
                         [-0.168736, -0.331264, 0.5],
                         [0.5, -0.418688, -0.081312]], np.float32)
+_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
 
 
 def keep_colors(dreamed: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def keep_colors(dreamed: np.ndarray, frame: np.ndarray) -> np.ndarray:
     luma, the frame's chroma, so a dream changes brightness detail and nothing else."""
     ycc = np.asarray(dreamed, np.float32) @ _RGB_TO_YCC.T
     ycc[..., 1:] = (np.asarray(frame, np.float32) @ _RGB_TO_YCC.T)[..., 1:]
-    return ycc @ np.linalg.inv(_RGB_TO_YCC).T.astype(np.float32)
+    return ycc @ _YCC_TO_RGB.T
 
 
 def blend_source(settings: "DreamSettings", number: int, raw: np.ndarray,
