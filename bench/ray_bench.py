@@ -12,14 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import skimage.data
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream import caffe_pb2 as pb  # noqa: E402
-from deepdream import cluster, frames, runs  # noqa: E402
+from deepdream import cluster, frames, models, runs  # noqa: E402
 from deepdream.engine import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -65,8 +64,9 @@ def main(argv=None):
         times = {}
         for workers in (1, 2):
             start = time.perf_counter()
-            cluster.dream_frames_ray(src, tmp / f"out{workers}", model, DEPLOY,
-                                     np.float32([104, 116, 122]), settings, workers=workers,
+            cluster.dream_frames_ray(src, tmp / f"out{workers}",
+                                     models.ResolvedModel(model, DEPLOY, None), settings,
+                                     workers=workers,
                                      warmup=args.warmup, segment_length=args.segment_length,
                                      progress=False, threads=1)
             times[workers] = time.perf_counter() - start

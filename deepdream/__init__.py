@@ -4,7 +4,7 @@ from .errors import DeepDreamError
 __version__ = "0.1.0"
 __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError",
            "extract_frames", "dream_video", "make_movie", "DreamSettings", "RunOptions",
-           "__version__"]
+           "ModuleModel", "Preprocessing", "__version__"]
 
 # The engine and the dream loop import torch, which takes seconds: they are loaded when first
 # asked for, so that the frame and movie stages start at once. The three stages, one call
@@ -12,7 +12,8 @@ __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDre
 _LAZY = {"Net": "engine", "load_net": "engine", "dream": "ascent", "dream_batch": "ascent",
          "guide_features": "ascent", "extract_frames": "extraction",
          "dream_video": "dreaming", "RunOptions": "dreaming", "DreamSettings": "runs",
-         "make_movie": "encoding"}
+         "make_movie": "encoding", "ModuleModel": "torch_module",
+         "Preprocessing": "torch_module"}
 
 
 def __getattr__(name):

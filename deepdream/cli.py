@@ -74,6 +74,18 @@ def blend_value(text: str):
     return value
 
 
+def triple_value(text: str) -> tuple[float, float, float]:
+    """The argparse type of --input-mean/--input-std: three numbers, 'A,B,C'."""
+    import argparse
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError("three numbers, one per channel: A,B,C")
+    return values
+
+
 def device_from_flags(device: str | None, gpu: str | None) -> str:
     """--device, else the original's --gpu [N], else "auto". --gpu on a machine without a
     CUDA GPU warns and uses the CPU (an explicit --device cuda is an error instead)."""

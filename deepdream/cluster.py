@@ -33,14 +33,12 @@ def _dreamer(ray, retries: int):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, caffemodel, deploy, mean, device, precision, threads, job,
-                     settings):
+        def __init__(self, model, device, precision, threads, job, settings):
             import torch
 
-            from .engine import load_net
+            from .engine import load_model
             torch.set_num_threads(threads)
-            self.net = load_net(caffemodel, deploy, device=device, mean=mean,
-                                precision=precision)
+            self.net = load_model(model, device, "torch", precision)
             self.job, self.settings = job, settings
 
         def pid(self) -> int:
@@ -55,15 +53,16 @@ def _dreamer(ray, retries: int):
     return Dreamer
 
 
-def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: Path,
-                     deploy: Path | None, mean, settings: runs.DreamSettings,
+def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
+                     settings: runs.DreamSettings,
                      address: str = "local", workers: int = 2, device: str = "cpu",
                      warmup: int = 10, segment_length: int = 100,
                      image_type: str | None = None, start_frame: int | None = None,
                      end_frame: int | None = None, overwrite: bool = False,
                      progress: bool = True, threads: int | None = None,
                      precision: str = "fp32", retries: int = 3) -> runs.DreamReport:
-    """``scheduler.dream_frames`` spread over ``workers`` Ray actors (a local Ray when
+    """``scheduler.dream_frames`` of ``model`` (a ``models.resolve`` result or a
+    ``torch_module.ModuleModel``, loaded by every worker) spread over ``workers`` Ray actors (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
@@ -76,20 +75,23 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, caffemodel: 
                             "or more")
     ray = _ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
-        return _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings,
+        return _dream_on_ray(ray, input_dir, output_dir, model, settings,
                              address, workers, device, warmup, segment_length, image_type,
                              start_frame, end_frame, overwrite, progress, threads, precision,
                              retries)
 
 
-def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings, address,
+def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
                   workers, device, warmup, segment_length, image_type, start_frame,
                   end_frame, overwrite, progress, threads, precision,
                   retries) -> runs.DreamReport:
     device = str(device)
     if address == "local":     # a local Ray has this machine's GPUs
         gpu, workers = plan_workers(device, workers, _gpu_count())
-    job = runs.prepare(input_dir, output_dir, settings, "TorchNet", device, caffemodel,
+    from .torch_module import ModuleModel
+    # the name of the workers' nets' class, as a single process records type(net)
+    engine = "ModuleNet" if isinstance(model, ModuleModel) else "TorchNet"
+    job = runs.prepare(input_dir, output_dir, settings, engine, device, model,
                        image_type, start_frame, end_frame, overwrite, precision)
     pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
@@ -117,8 +119,8 @@ def _dream_on_ray(ray, input_dir, output_dir, caffemodel, deploy, mean, settings
     try:
         Dreamer = _dreamer(ray, retries).options(num_cpus=threads, num_gpus=1 if gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
-        actors = [Dreamer.remote(caffemodel, deploy, mean, "cuda" if gpu else device,
-                                 precision, threads, job, settings)
+        actors = [Dreamer.remote(model, "cuda" if gpu else device, precision, threads, job,
+                                 settings)
                   for _ in range(min(workers, len(todo)))]
         _run_segments(ray, actors, todo, warmup, retries, bar)
     finally:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from . import schedules
-from .cli import blend_value, device_from_flags
+from .cli import blend_value, device_from_flags, triple_value
 from .dreaming import RunOptions, default_layers
 from .errors import DeepDreamError
 from .runs import DreamSettings
@@ -28,7 +28,19 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--engine", default=RUN.engine, choices=["torch", "caffe"],
       help="the engine that runs the net: torch, or a real pycaffe (scripts/install_caffe.sh)")
     a("--model", help="a model of the registry, fetched on first use (default "
-                      "bvlc_googlenet; python -m deepdream.models list)")
+                      "bvlc_googlenet; python -m deepdream.models list), or your own PyTorch "
+                      "net: FILE.py:FACTORY or package.module:FACTORY (a function returning an "
+                      "nn.Module; see README)")
+    a("--weights", metavar="FILE", help="the state_dict of your own PyTorch net (torch.save("
+                                        "model.state_dict(), FILE))")
+    a("--input-mean", type=triple_value, metavar="A,B,C",
+      help="your own net's input mean per channel, in its channel order and input range "
+           "(default 0.485,0.456,0.406: torchvision's ImageNet)")
+    a("--input-std", type=triple_value, metavar="A,B,C",
+      help="its input standard deviation per channel (default 0.229,0.224,0.225)")
+    a("--channel-order", choices=["rgb", "bgr"], help="its input's channel order (default rgb)")
+    a("--input-range", type=float, choices=[1.0, 255.0], metavar="1|255",
+      help="its input pixels run from 0 to 1 (default) or to 255")
     a("--mirror", help="fetch model files from BASE_URL/<file name> (or $DEEPDREAM_MIRROR)")
     a("-t", "--model_path", "--model-path", help="folder with deploy.prototxt and the model")
     a("-m", "--model_name", "--model-name", default="bvlc_googlenet.caffemodel",
@@ -109,7 +121,7 @@ _RECIPE_FLAGS = {"layers": "layers", "octaves": "octaves", "octave_scale": "octa
                  "flow_blend": "flow_blend", "flow_decay": "flow_decay",
                  "flow_smooth": "flow_smooth", "scene_threshold": "scene_threshold",
                  "keep_colors": "keep_colors"}
-_ENGINES = {"TorchNet": "torch", "CaffeNet": "caffe"}
+_ENGINES = {"TorchNet": "torch", "ModuleNet": "torch", "CaffeNet": "caffe"}
 
 
 def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
@@ -141,21 +153,43 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
     for dest, value in values.items():
         if dest not in given:
             setattr(args, dest, value)
-    model = recipe.get("model")
-    if model and not given & {"model", "model_path", "model_name"}:
-        path = Path(model)
-        if not path.is_file():
-            raise DeepDreamError(f"the recipe's model {path} is not there: name the model "
-                                 "with -t/--model")
-        if recipe.get("model_sha1") and sha1_of(path) != recipe["model_sha1"]:
-            raise DeepDreamError(f"the recipe's model {path} has changed since its run "
-                                 "(another sha1)")
-        args.model, args.model_path, args.model_name = None, str(path.parent), path.name
+    if not given & {"model", "model_path", "model_name", "weights"}:
+        _recipe_model(recipe, args, given)
     guide = recipe["dream"].get("guide_sha1")
     if guide and "guide_image" not in given and args.guide_image and \
             Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
         raise DeepDreamError(f"the recipe's guide image {args.guide_image} has changed since "
                              "its run (another sha1)")
+
+
+def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
+    """Set the model flags to the model the recipe's run used, refusing one whose files are
+    not there or have changed since (another sha1)."""
+    from .models import sha1_of
+    model = recipe.get("model")
+    if not model:
+        return
+    place, colon, factory = model.rpartition(":")
+    own = colon and factory.isidentifier()           # your own PyTorch net
+    checks = [(recipe.get("weights") if own else model, recipe.get("model_sha1"))]
+    if own and recipe.get("model_code_sha1"):
+        checks.append((place, recipe["model_code_sha1"]))
+    for path, sha1 in checks:
+        if path and not Path(path).is_file():
+            raise DeepDreamError(f"the recipe's model file {path} is not there: name the "
+                                 "model with -t/--model")
+        if path and sha1 and sha1_of(path) != sha1:
+            raise DeepDreamError(f"the recipe's model file {path} has changed since its run "
+                                 "(another sha1)")
+    if not own:
+        path = Path(model)
+        args.model, args.model_path, args.model_name = None, str(path.parent), path.name
+        return
+    args.model, args.weights = model, recipe.get("weights")
+    for flag, field in _MODULE_FLAGS.items():
+        if flag not in given and field in (recipe.get("preprocess") or {}):
+            value = recipe["preprocess"][field]
+            setattr(args, flag, tuple(value) if isinstance(value, list) else value)
 
 
 def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
@@ -170,11 +204,26 @@ def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
             action.default = default
 
 
+# the flags of your own PyTorch net, and its Preprocessing's fields
+_MODULE_FLAGS = {"input_mean": "mean", "input_std": "std", "channel_order": "channel_order",
+                 "input_range": "input_range"}
+
+
 def model_from(args: argparse.Namespace):
-    """The model the flags name (fetched on first use)."""
+    """The model the flags name: a registry model (fetched on first use), a Caffe model's
+    folder (-t/-m) or your own PyTorch net (--model FILE.py:FACTORY)."""
     from . import models
     if args.model and args.model_path:
         raise DeepDreamError("give either --model or -t/--model_path, not both")
+    preprocessing = {field: getattr(args, flag) for flag, field in _MODULE_FLAGS.items()
+                     if getattr(args, flag) is not None}
+    if args.model and ":" in args.model:
+        from .torch_module import ModuleModel, Preprocessing
+        return ModuleModel.named(args.model, args.weights, Preprocessing(**preprocessing))
+    if args.weights or preprocessing:
+        raise DeepDreamError("--weights, --input-mean, --input-std, --channel-order and "
+                             "--input-range are for your own PyTorch net (--model "
+                             "FILE.py:FACTORY); a Caffe model has its weights and mean")
     return models.resolve(args.model, args.model_path, args.model_name, args.mirror,
                           progress=args.verbose > 0)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import schedules
 from .errors import DeepDreamError
 from .runs import DreamReport, DreamSettings
 
@@ -32,22 +31,18 @@ class RunOptions:
 
 
 def default_layers(model) -> tuple[str, ...]:
-    """The layers a model's sweep dreams on: the registry's, else the original's customloop."""
-    return tuple(model.entry.layers) if model.entry else schedules.CUSTOM_LOOP
-
-
-def _mean(model):
-    from .engine import IMAGENET_MEAN_BGR
-    return model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR
+    """The layers a model's sweep dreams on: the registry's, else the original's customloop
+    (your own PyTorch net has none: its layers are named with -l)."""
+    return model.default_layers()
 
 
 def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
                 model, options: RunOptions | None = None) -> DreamReport:
     """Dream every frame of ``input_dir`` into ``output_dir`` with ``model`` (a
-    ``models.resolve`` result) and ``settings``, resuming a run already there. Every setting
-    means the same under every strategy, or the combination is refused in one line.
-    Raises a DeepDreamError subclass."""
-    from .engine import load_net
+    ``models.resolve`` result, or your own ``torch_module.ModuleModel``) and ``settings``,
+    resuming a run already there. Every setting means the same under every strategy, or the
+    combination is refused in one line. Raises a DeepDreamError subclass."""
+    from .engine import load_model
     options = options or RunOptions()
     settings.check()                       # before the net is loaded
     if options.ray and (options.engine != "torch" or options.batch_segments != 1):
@@ -56,33 +51,30 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     if options.retries < 0:
         raise DeepDreamError("--retries must be 0 or more")
     # under Ray the workers hold the nets; the driver's only checks the layer names, on the CPU
-    net = load_net(model.caffemodel, model.deploy,
-                   device="cpu" if options.ray else options.device, engine=options.engine,
-                   precision="fp32" if options.ray else options.precision, mean=_mean(model))
+    net = load_model(model, "cpu" if options.ray else options.device, options.engine,
+                     "fp32" if options.ray else options.precision)
     from .ascent import make_target
     for spec in set(settings.layers):
         make_target(net, spec)                # every layer of every term is the net's
     if options.ray:
         from .cluster import dream_frames_ray
-        return dream_frames_ray(input_dir, output_dir, model.caffemodel, model.deploy,
-                                net.mean, settings, options.ray, options.workers,
-                                options.device, options.warmup, options.segment_length,
-                                options.image_type, options.start_frame, options.end_frame,
-                                options.overwrite, progress=options.progress,
-                                precision=options.precision, retries=options.retries)
+        return dream_frames_ray(input_dir, output_dir, model, settings, options.ray,
+                                options.workers, options.device, options.warmup,
+                                options.segment_length, options.image_type,
+                                options.start_frame, options.end_frame, options.overwrite,
+                                progress=options.progress, precision=options.precision,
+                                retries=options.retries)
     from .scheduler import dream_frames
-    return dream_frames(input_dir, output_dir, net, settings, model.caffemodel,
-                        options.image_type, options.start_frame, options.end_frame,
-                        options.overwrite, options.progress, options.batch_segments,
-                        options.warmup)
+    return dream_frames(input_dir, output_dir, net, settings, model, options.image_type,
+                        options.start_frame, options.end_frame, options.overwrite,
+                        options.progress, options.batch_segments, options.warmup)
 
 
 def load_model_net(model, options: RunOptions | None = None):
     """``model``'s net, loaded as ``options`` say (device, engine, precision)."""
-    from .engine import load_net
+    from .engine import load_model
     options = options or RunOptions()
-    return load_net(model.caffemodel, model.deploy, device=options.device,
-                    engine=options.engine, precision=options.precision, mean=_mean(model))
+    return load_model(model, options.device, options.engine, options.precision)
 
 
 def list_layers(model, input_dir: str | Path | None = None, options: RunOptions | None = None,
@@ -90,5 +82,5 @@ def list_layers(model, input_dir: str | Path | None = None, options: RunOptions 
     """The net's blobs and their sizes for the first frame of ``input_dir`` (else 224x224)."""
     from .cli import layer_table
     options = options or RunOptions()
-    return layer_table(load_model_net(model, options), model.caffemodel.name, input_dir,
+    return layer_table(load_model_net(model, options), model.name, input_dir,
                        options.image_type, preview)

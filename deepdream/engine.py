@@ -145,6 +145,20 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
     return torch_engine.TorchNet(spec, resolve_device(device), mean, precision)
 
 
+def load_model(model, device: str = "auto", engine: str = "torch",
+               precision: str = "fp32") -> Net:
+    """The net of ``model``: a Caffe model (``models.ResolvedModel``, with the registry's mean
+    where it is known) or your own PyTorch net (``torch_module.ModuleModel``)."""
+    from .torch_module import ModuleModel
+    if isinstance(model, ModuleModel):
+        if engine != "torch":
+            raise DeviceError("--engine caffe runs Caffe nets; a PyTorch model "
+                              f"({model.name}) runs on the torch engine")
+        return model.load(device, precision)
+    mean = model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR
+    return load_net(model.caffemodel, model.deploy, device, mean, engine, precision)
+
+
 def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
                mean=IMAGENET_MEAN_BGR, precision: str = "fp32") -> Net:
     """A net of ``deploy``'s structure with random weights (He-normal weights, biases

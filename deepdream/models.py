@@ -198,9 +198,23 @@ ORIGINAL_FOLDER = Path("../caffe/models/bvlc_googlenet")
 
 @dataclasses.dataclass
 class ResolvedModel:
+    """A Caffe model as a run uses it."""
     caffemodel: Path
     deploy: Path | None          # None: use the structure saved in the caffemodel
     entry: ModelEntry | None     # the registry's facts (mean, layers), when it is known
+
+    @property
+    def name(self) -> str:
+        return self.caffemodel.name
+
+    def identity(self) -> dict:
+        """What params.json records of the model, and a resumed run must match."""
+        return {"model": str(self.caffemodel.resolve()), "model_sha1": sha1_of(self.caffemodel)}
+
+    def default_layers(self) -> tuple[str, ...]:
+        """The layers a sweep dreams on: the registry's, else the original's customloop."""
+        from . import schedules
+        return tuple(self.entry.layers) if self.entry else schedules.CUSTOM_LOOP
 
 
 def resolve(name: str | None = None, folder: str | Path | None = None,

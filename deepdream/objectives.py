@@ -23,23 +23,28 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 @dataclasses.dataclass(frozen=True)
 class Term:
     """One term of what a frame is dreamed towards: ``weight`` times the L2 objective of
-    ``layer``'s activations (of its ``channels`` only, when given)."""
+    ``layer``'s activations, or of its ``channels`` only (the scores of those classes, on a
+    classifier)."""
     layer: str
     weight: float = 1.0
     channels: tuple[int, ...] | None = None
 
     def objective(self) -> Objective:
-        return l2 if self.channels is None else channel_l2(self.channels, self.layer)
+        return l2 if self.channels is None else channels(self.channels, self.layer)
 
 
-_WEIGHTED = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*(.+)")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_WEIGHTED = re.compile(rf"\s*({_NUMBER})\s*\*\s*(.+)")
+# a negative weight may join its term by its sign alone: 'a-0.5*b' is 'a+-0.5*b'
+_MINUS_JOIN = re.compile(r"(?<=[^+\s])\s*-\s*(?=(?:\d+\.?\d*|\.\d+)\s*\*)")
 
 
 def parse(spec: str) -> tuple[Term, ...]:
-    """The terms of a layer specification: 'LAYER', 'LAYER:C1,C2', 'W*TERM+W*TERM'.
+    """The terms of a layer specification: 'LAYER', 'LAYER:C1,C2', 'W*TERM+W*TERM' (or
+    'W*TERM-W*TERM').
     Raises SettingsError for one that cannot be read."""
     terms = []
-    for piece in spec.split("+"):
+    for piece in _MINUS_JOIN.sub("+-", spec).split("+"):
         weighted = _WEIGHTED.fullmatch(piece)
         weight, rest = (float(weighted.group(1)), weighted.group(2)) if weighted else \
             (1.0, piece)
@@ -71,15 +76,18 @@ def plain_layer(terms: tuple[Term, ...]) -> str | None:
     return None
 
 
-def channel_l2(channels: tuple[int, ...], layer: str = "the layer") -> Objective:
-    """0.5 * ||features[:, channels]||^2: the dream of those channels (classes) alone."""
-    index = list(channels)
+def channels(index: tuple[int, ...], layer: str = "the layer") -> Objective:
+    """The dream of those channels alone: 0.5 * ||features[:, index]||^2 of a layer's
+    feature maps (N, C, H, W), as the classic dream of the whole layer; on a classifier's
+    scores (N, classes) their sum, so that each class's score rises, whatever its sign."""
+    index = list(index)
 
     def objective(features: torch.Tensor) -> torch.Tensor:
         if max(index) >= features.shape[1]:
             raise DeepDreamError(f"{layer} has {features.shape[1]} channels (0 to "
                                  f"{features.shape[1] - 1}): there is no channel {max(index)}")
-        return 0.5 * features[:, index].square().sum()
+        chosen = features[:, index]
+        return chosen.sum() if features.dim() == 2 else 0.5 * chosen.square().sum()
 
     return objective
 

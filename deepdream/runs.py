@@ -74,8 +74,18 @@ _PARAMS_WRITE = threading.Lock()
 
 # What decides the pixels of a run, and so must match for a run to be continued: the dream
 # settings, the model, the engine and its arithmetic, and the frames it dreams on.
-_RUN_IDENTITY = ("dream", "model_sha1", "image_type", "engine", "precision", "input",
-                 "input_first_frame")
+_RUN_IDENTITY = ("dream", "model_sha1", "model_code_sha1", "preprocess", "image_type",
+                 "engine", "precision", "input", "input_first_frame")
+
+
+def model_identity(model) -> dict:
+    """What params.json records of ``model``: its ``identity()``, or for a caffemodel's path
+    that path and its sha1 (None: nothing)."""
+    if model is None:
+        return {"model": None, "model_sha1": None}
+    if hasattr(model, "identity"):
+        return model.identity()
+    return {"model": str(Path(model).resolve()), "model_sha1": sha1_of(model)}
 
 
 def _check_params(output: Path, old: dict | None, params: dict) -> None:
@@ -134,13 +144,14 @@ class Job:
 
 
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
-            engine: str, device: str, model_path: str | Path | None = None,
+            engine: str, device: str, model=None,
             image_type: str | None = None, start_frame: int | None = None,
             end_frame: int | None = None, overwrite: bool = False,
             precision: str = "fp32") -> Job:
     """List the frames of a run and check that ``output_dir`` holds no run made with other
-    settings (unless ``overwrite``, which removes that run's frames). Its params.json is
-    written when its first frame is (``Job.begin``)."""
+    settings (unless ``overwrite``, which removes that run's frames). ``model`` is the
+    model's object (``identity()``) or a caffemodel's path. Its params.json is written when
+    its first frame is (``Job.begin``)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     available = frames.list_frames(input_dir, image_type)
     if not available and image_type:
@@ -163,8 +174,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
               "input_first_frame": {"name": first_path.name,
                                     "size": first_path.stat().st_size,
                                     "sha1": sha1_of(first_path)},
-              "model": str(Path(model_path).resolve()) if model_path else None,
-              "model_sha1": sha1_of(model_path) if model_path else None,
+              **model_identity(model),
               "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
                             guide_sha1=sha1_of(settings.guide_image)
                             if settings.guide_image else None)}

@@ -53,13 +53,14 @@ class _Recent:
 
 
 def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
-                 settings: DreamSettings, model_path: str | Path | None = None,
+                 settings: DreamSettings, model=None,
                  image_type: str | None = None, start_frame: int | None = None,
                  end_frame: int | None = None, overwrite: bool = False,
                  progress: bool = True, batch_segments: int = 1,
                  warmup: int = 10) -> DreamReport:
     """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
-    order) into ``output_dir`` under the same numbers.
+    order) into ``output_dir`` under the same numbers. ``model`` (the model's object, or a
+    caffemodel's path) is what params.json records the frames were dreamed with.
 
     ``image_type`` chooses the input frames' type when the folder holds several, and the
     type of the dreamed frames (default: the input's). Frame i is dreamed from
@@ -75,7 +76,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
         raise SettingsError("--batch-segments must be 1 or more and --warmup 0 or more")
     with frames.folder_lock(output_dir):
         job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
-                      model_path, image_type, start_frame, end_frame, overwrite, net.precision)
+                      model, image_type, start_frame, end_frame, overwrite, net.precision)
         if batch_segments <= 1:
             return run_frames(job, net, settings, [job.todo], progress=progress)
         cuts = known_cuts(job, settings)

@@ -531,10 +531,12 @@ def slow_precision(device: str, precision: str) -> bool:
     return not torch.ops.mkldnn._is_mkldnn_fp16_supported()
 
 
-class TorchNet(Net):
-    """A Caffe net on PyTorch. See ``deepdream.engine.Net`` for the interface."""
+class AutogradNet(Net):
+    """A net that PyTorch computes and autograd differentiates, in fp32, bf16 or fp16: what
+    the Caffe nets (``TorchNet``) and your own ``nn.Module`` nets (``torch_module.ModuleNet``)
+    share. A subclass says how to compute a blob (``_blob``)."""
 
-    def __init__(self, spec: NetSpec, device: str, mean, precision: str = "fp32"):
+    def __init__(self, device: str, precision: str):
         self.device = device
         self.precision = check_precision(precision)
         self.dtype = PRECISIONS[precision]
@@ -554,6 +556,57 @@ class TorchNet(Net):
                 "this CPU has no %s arithmetic, so --precision %s is emulated and slower "
                 "than fp32 (it pays on GPUs%s)", precision, precision,
                 "" if precision == "fp16" else " and CPUs with AVX512-BF16 or AMX")
+
+    def _blob(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        """The blob at ``end`` for the input ``x`` (already in the net's dtype)."""
+        raise NotImplementedError
+
+    def _output(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        """The blob at ``end`` for the float32 input ``x``, computed in the net's precision."""
+        return self._finite(self._blob(x.to(self.dtype), end), f"the blob '{end}'")
+
+    def forward(self, x: np.ndarray, end: str) -> np.ndarray:
+        with torch.no_grad():
+            return self._output(self.tensor(x), end).float().cpu().numpy()
+
+    def gradient(self, x: torch.Tensor, end: str,
+                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = self._output(x, end)
+            # The objective and its gradient at `end` in float32, then back through the net.
+            # In 16 bits that gradient is first scaled by a power of two (exact) so that the
+            # backward pass neither overflows nor underflows, and the result scaled back.
+            y32 = y.detach().float().requires_grad_(True)
+            (dy,) = torch.autograd.grad(objective(y32), y32)
+            scale = 1.0
+            if self.dtype != torch.float32:   # on the device: no wait for it at every step
+                largest = dy.abs().amax()
+                scale = torch.where(largest > 0, torch.exp2(-torch.ceil(torch.log2(largest))),
+                                    torch.ones_like(largest))
+            try:
+                (grad,) = torch.autograd.grad(y, x, (dy * scale).to(y.dtype))
+            except RuntimeError as e:
+                raise _out_of_memory(e, f"computing the gradient of a {tuple(x.shape)} input "
+                                        f"at '{end}'") or e from None
+        return self._finite(grad / scale, f"the gradient of '{end}'")
+
+    def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
+        """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
+        if self.dtype == torch.float32:
+            return t
+        # one float32 sum: an inf or NaN anywhere makes it inf or NaN
+        if not math.isfinite(torch.sum(t.detach(), dtype=torch.float32)):
+            raise PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
+                                 "--precision bf16 (the range of fp32) or fp32")
+        return t
+
+
+class TorchNet(AutogradNet):
+    """A Caffe net on PyTorch. See ``deepdream.engine.Net`` for the interface."""
+
+    def __init__(self, spec: NetSpec, device: str, mean, precision: str = "fp32"):
+        super().__init__(device, precision)
         self.mean = np.asarray(mean, dtype=np.float32).reshape(3)
         self.input_name = spec.input_name
         shape = spec.input_shape if spec.input_shape and all(spec.input_shape) else None
@@ -635,45 +688,8 @@ class TorchNet(Net):
         return values[blob]
 
     # -- the interface ----------------------------------------------------------------------
-    def _output(self, x: torch.Tensor, end: str) -> torch.Tensor:
-        """The blob at ``end`` for the float32 input ``x``, computed in the net's precision."""
-        return self._finite(self._run(x.to(self.dtype), end), f"the blob '{end}'")
-
-    def forward(self, x: np.ndarray, end: str) -> np.ndarray:
-        with torch.no_grad():
-            return self._output(self.tensor(x), end).float().cpu().numpy()
-
-    def gradient(self, x: torch.Tensor, end: str,
-                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            y = self._output(x, end)
-            # The objective and its gradient at `end` in float32, then back through the net.
-            # In 16 bits that gradient is first scaled by a power of two (exact) so that the
-            # backward pass neither overflows nor underflows, and the result scaled back.
-            y32 = y.detach().float().requires_grad_(True)
-            (dy,) = torch.autograd.grad(objective(y32), y32)
-            scale = 1.0
-            if self.dtype != torch.float32:   # on the device: no wait for it at every step
-                largest = dy.abs().amax()
-                scale = torch.where(largest > 0, torch.exp2(-torch.ceil(torch.log2(largest))),
-                                    torch.ones_like(largest))
-            try:
-                (grad,) = torch.autograd.grad(y, x, (dy * scale).to(y.dtype))
-            except RuntimeError as e:
-                raise _out_of_memory(e, f"computing the gradient of a {tuple(x.shape)} input "
-                                        f"at '{end}'") or e from None
-        return self._finite(grad / scale, f"the gradient of '{end}'")
-
-    def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
-        """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
-        if self.dtype == torch.float32:
-            return t
-        # one float32 sum: an inf or NaN anywhere makes it inf or NaN
-        if not math.isfinite(torch.sum(t.detach(), dtype=torch.float32)):
-            raise PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
-                                 "--precision bf16 (the range of fp32) or fp32")
-        return t
+    def _blob(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        return self._run(x, end)
 
     def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
         values = {self.input_name: torch.empty((1, self.input_shape[1], height, width),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream import cluster, frames, load_net, runs, scheduler
+from deepdream import cluster, frames, load_net, models, runs, scheduler
 
 from conftest import FIXTURES, ROOT
 
@@ -51,8 +51,9 @@ def test_segments_at_scene_cuts_equal_a_sequential_run(precision, tmp_path):
     settings = runs.DreamSettings(**SETTINGS)
     scheduler.dream_frames(src, tmp_path / "seq", net, settings, progress=False)
     report = cluster.dream_frames_ray(
-        src, tmp_path / "par", FIXTURES / "tiny_googlenet.caffemodel",
-        FIXTURES / "tiny_googlenet.prototxt", net.mean, settings, workers=2,
+        src, tmp_path / "par", models.ResolvedModel(
+            FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt", None),
+        settings, workers=2,
         segment_length=100, progress=False, precision=precision)
     assert report.dreamed == 9
     seq, par = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "par")

@@ -1,0 +1,358 @@
+"""Your own PyTorch net: a factory that returns an ``nn.Module`` -- from a file
+(``net.py:Factory``) or an installed package (``torchvision.models:googlenet``) -- with a
+state_dict, run behind the same ``Net`` interface as the Caffe nets.
+
+Layers are the names of ``named_modules()`` (``layer3``, ``inception4c``, ``features.28``); a
+layer's blob is the output of its first call in the forward pass, caught by a forward hook
+that also stops the pass there. The dream loop keeps its images in Caffe's convention (BGR,
+0..255 less a mean); the net turns them into the model's own (channel order, input range,
+mean, std) as its first, differentiable step, so a step size means pixels for every net.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .engine import resolve_device
+from .errors import DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError
+from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
+
+INPUT = "data"     # the name of the input blob, as in the Caffe nets
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """How the model wants its input: ``channel_order`` rgb or bgr, pixels in 0..``input_range``
+    (1 or 255), then ``(pixel - mean) / std`` per channel, ``mean`` and ``std`` listed in the
+    model's channel order and range. The default is torchvision's ImageNet convention."""
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    channel_order: str = "rgb"
+    input_range: float = 1.0
+
+    def check(self) -> None:
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ModelError(f"--channel-order must be rgb or bgr, not '{self.channel_order}'")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ModelError("--input-mean and --input-std take three numbers each (A,B,C)")
+        if min(self.std) <= 0:
+            raise ModelError("--input-std must be more than 0 for every channel")
+        if self.input_range <= 0:
+            raise ModelError("--input-range must be more than 0 (1 or 255)")
+
+    def mean_bgr(self) -> np.ndarray:
+        """The mean in the dream loop's terms: BGR, in 0..255 pixels."""
+        mean = [m * 255.0 / self.input_range for m in self.mean]
+        return np.asarray(mean[::-1] if self.channel_order == "rgb" else mean, np.float32)
+
+    def scale(self) -> np.ndarray:
+        """Per channel of the model's order, what a Caffe-convention value (pixel less
+        ``mean_bgr``) is multiplied by to become the model's input:
+        ``(pixel * range / 255 - mean) / std = (pixel - mean_255) * range / (255 * std)``."""
+        return np.asarray([self.input_range / (255.0 * s) for s in self.std], np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleModel:
+    """A PyTorch model as the flags name it: ``source`` (FILE.py:FACTORY or
+    package.module:FACTORY, a file's path absolute), its ``weights`` file (None: the factory's
+    own weights) and ``preprocessing``."""
+    source: str
+    weights: Path | None = None
+    preprocessing: Preprocessing = Preprocessing()
+
+    entry = None      # no registry facts
+
+    @classmethod
+    def named(cls, source: str, weights: str | Path | None = None,
+              preprocessing: Preprocessing | None = None) -> "ModuleModel":
+        """The model of ``--model SOURCE --weights FILE``, its files checked to be there."""
+        place, colon, factory = source.rpartition(":")
+        if not colon or not place or not factory.isidentifier():
+            raise ModelError(f"'{source}' is not FILE.py:FACTORY or package.module:FACTORY")
+        if _is_file(place):
+            path = Path(place).expanduser()
+            if not path.is_file():
+                raise ModelError(f"model file not found: {path}")
+            source = f"{path.resolve()}:{factory}"
+        if weights is not None:
+            weights = Path(weights).expanduser().resolve()
+            if not weights.is_file():
+                raise ModelError(f"weights file not found: {weights}")
+        preprocessing = preprocessing or Preprocessing()
+        preprocessing.check()
+        return cls(source, weights, preprocessing)
+
+    @property
+    def name(self) -> str:
+        place, _, factory = self.source.rpartition(":")
+        return f"{Path(place).name if _is_file(place) else place}:{factory}"
+
+    def identity(self) -> dict:
+        """What params.json records of the model, and a resumed run must match."""
+        place = self.source.rpartition(":")[0]
+        return {"model": self.source,
+                "model_sha1": _sha1(self.weights) if self.weights else None,
+                "weights": str(self.weights) if self.weights else None,
+                "model_code_sha1": _sha1(place) if _is_file(place) else None,
+                "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
+                               for k, v in dataclasses.asdict(self.preprocessing).items()}}
+
+    def default_layers(self) -> tuple[str, ...]:
+        raise ModelError(f"name the layers to dream on with -l for {self.name} (list them "
+                         "with --list-layers)")
+
+    def load(self, device: str = "auto", precision: str = "fp32") -> "ModuleNet":
+        module = build(self.source)
+        if self.weights is not None:
+            load_weights(module, self.weights)
+        return ModuleNet(module, resolve_device(device), self.preprocessing, precision,
+                         self.name)
+
+
+def _is_file(place: str) -> bool:
+    return place.endswith(".py") or "/" in place or "\\" in place
+
+
+def _sha1(path: str | Path) -> str:
+    from .models import sha1_of
+    return sha1_of(path)
+
+
+def build(source: str) -> torch.nn.Module:
+    """Call the factory ``source`` names and return its module. Raises ModelError in one line
+    for a file that does not import, a factory that is not there or does not make a module."""
+    place, _, name = source.rpartition(":")
+    if _is_file(place):
+        path = Path(place)
+        module_name = "deepdream_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None:
+            raise ModelError(f"cannot import {path}: it is not a Python file")
+        code = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = code       # for dataclasses and pickling inside it
+        try:
+            spec.loader.exec_module(code)
+        except Exception as e:
+            del sys.modules[module_name]
+            raise ModelError(f"cannot import {path}: {_where(e, path)}") from None
+    else:
+        try:
+            code = importlib.import_module(place)
+        except ModuleNotFoundError as e:
+            raise ModelError(f"cannot import {place}: no module named '{e.name}' (is it "
+                             "installed?)") from None
+        except Exception as e:
+            raise ModelError(f"cannot import {place}: {type(e).__name__}: {e}") from None
+    factory = getattr(code, name, None)
+    if not callable(factory):
+        known = [n for n, v in vars(code).items() if callable(v) and not n.startswith("_")]
+        near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(near)}?" if near else \
+            f" (it has {', '.join(sorted(known)[:8]) or 'nothing callable'})"
+        raise ModelError(f"{place} has no factory '{name}'{hint}")
+    try:
+        module = factory()
+    except Exception as e:
+        raise ModelError(f"{name}() failed: {type(e).__name__}: {e}") from None
+    if not isinstance(module, torch.nn.Module):
+        raise ModelError(f"{name}() returned a {type(module).__name__}, not a torch.nn.Module")
+    return module
+
+
+def _where(error: Exception, path: Path) -> str:
+    """``error`` in one line, with the line of ``path`` it was raised at."""
+    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    at = f" (line {line})" if line else ""
+    message = error.msg if isinstance(error, SyntaxError) else str(error)
+    return f"{type(error).__name__}: {message}{at}"
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict in ``path`` (saved with ``torch.save``; also under a 'state_dict' or
+    'model' key of a checkpoint), loaded with ``weights_only=True``: no code runs."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        if "Unsupported global" in str(e):      # pickled objects: a whole model, say
+            raise ModelError(f"{path} is not a plain state_dict (it holds objects that "
+                             "torch.load(weights_only=True) will not run); save "
+                             "model.state_dict() instead") from None
+        raise ModelError(f"{path} is not a PyTorch weights file ({type(e).__name__})") \
+            from None
+    for key in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not data or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
+        raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
+                         "with torch.save(model.state_dict(), FILE)")
+    return data
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> None:
+    """Load the state_dict in ``path`` into ``module``; raise ModelMismatchError naming the
+    first key that is missing, unexpected or of another shape."""
+    given = read_state_dict(path)
+    expected = module.state_dict()
+    if not set(given) & set(expected) and all(k.startswith("module.") for k in given):
+        given = {k.removeprefix("module."): v for k, v in given.items()}   # DataParallel's
+    shape = lambda t: "x".join(map(str, t.shape)) or "scalar"   # noqa: E731
+    for key, value in expected.items():
+        if key not in given:
+            raise ModelMismatchError(f"{path.name} does not fit the model: it lacks "
+                                     f"'{key}' ({shape(value)})")
+        if given[key].shape != value.shape:
+            raise ModelMismatchError(f"{path.name} does not fit the model: '{key}' is "
+                                     f"{shape(given[key])} in it but {shape(value)} in the model")
+    for key, value in given.items():
+        if key not in expected:
+            raise ModelMismatchError(f"{path.name} does not fit the model: it holds '{key}' "
+                                     f"({shape(value)}), which the model does not have")
+    module.load_state_dict(given)
+
+
+class _Reached(BaseException):
+    """Raised by the hook on the last layer needed, to stop the forward pass there. A
+    BaseException, so that a model's own ``except Exception`` does not swallow it."""
+
+
+def _first_tensor(output):
+    """The tensor of a module's output (the first, of a tuple or named tuple), else None."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        return next((t for t in output if isinstance(t, torch.Tensor)), None)
+    return None
+
+
+class ModuleNet(AutogradNet):
+    """An ``nn.Module`` behind the ``Net`` interface. ``Net.forward``/``gradient`` take
+    Caffe-convention input; the module sees its own."""
+
+    input_name = INPUT
+
+    def __init__(self, module: torch.nn.Module, device: str,
+                 preprocessing: Preprocessing = Preprocessing(), precision: str = "fp32",
+                 name: str = "model"):
+        super().__init__(device, precision)
+        self.name = name
+        self.module = module.eval().requires_grad_(False).to(device, self.dtype) \
+            .to(memory_format=torch.channels_last)
+        self._named = dict(module.named_modules())
+        self.layers = [n for n in self._named if n]
+        self.blobs = [INPUT] + self.layers
+        self.mean = preprocessing.mean_bgr()
+        self._order = [2, 1, 0] if preprocessing.channel_order == "rgb" else [0, 1, 2]
+        self._scale = torch.as_tensor(preprocessing.scale(), device=device,
+                                      dtype=self.dtype).reshape(1, 3, 1, 1)
+        self._meta_state = None
+
+    def _model_input(self, x: torch.Tensor) -> torch.Tensor:
+        # channels-last activations, as for the Caffe nets: faster convolutions and pooling
+        return (x[:, self._order] * self._scale).contiguous(memory_format=torch.channels_last)
+
+    def _blob(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        self.resolve(end)
+        if end == INPUT:
+            return x
+        return self._until(self._model_input(x), end, self.module)
+
+    def _until(self, x: torch.Tensor, end: str, call) -> torch.Tensor:
+        """Run ``call`` (the module, or it with other parameters) on ``x`` until ``end`` has
+        its output, and return that."""
+        caught = []
+
+        def hook(_module, _inputs, output):
+            caught.append(output)
+            raise _Reached
+
+        handle = self._named[end].register_forward_hook(hook)
+        try:
+            call(x)
+        except _Reached:
+            pass
+        except RuntimeError as e:
+            raise self._failure(e, x) from None
+        finally:
+            handle.remove()
+        if not caught:
+            raise ModelError(f"layer '{end}' of {self.name} does not run in its forward "
+                             "pass (an unused or training-only module): choose another")
+        tensor = _first_tensor(caught[0])
+        if tensor is None or not tensor.is_floating_point():
+            raise ModelError(f"layer '{end}' of {self.name} gives no tensor of numbers to "
+                             "dream on: choose another")
+        return tensor
+
+    def _failure(self, error: RuntimeError, x: torch.Tensor) -> Exception:
+        shape = tuple(x.shape)
+        memory = _out_of_memory(error, f"in {self.name} for input of shape {shape}")
+        if memory is not None:
+            return memory
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if _TOO_SMALL.search(str(error)):
+            return ImageTooSmallError(f"{self.name} cannot take input of shape {shape}: "
+                                      f"{first}")
+        return ModelError(f"{self.name} fails on input of shape {shape}: {first}")
+
+    # -- shapes, without arithmetic ---------------------------------------------------------
+    def _meta_call(self):
+        """The module called with its parameters and buffers on the meta device: shapes only."""
+        if self._meta_state is None:
+            state = dict(self.module.named_parameters())
+            state.update(self.module.named_buffers())
+            self._meta_state = {k: torch.empty_like(v, device="meta") for k, v in state.items()}
+
+        def call(x: torch.Tensor):
+            try:
+                return torch.func.functional_call(self.module, self._meta_state, (x,))
+            except NotImplementedError:      # an operation without shapes-only support
+                with torch.no_grad():
+                    return self.module(torch.zeros(x.shape, device=self.device,
+                                                   dtype=self.dtype))
+        return call
+
+    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
+        self.resolve(end)
+        x = torch.empty((1, 3, height, width), device="meta", dtype=self.dtype)
+        if end == INPUT:
+            return tuple(x.shape)
+        return tuple(self._until(x, end, self._meta_call()).shape)
+
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
+        """In run order (a container after its children), then with None the layers that an
+        input of this size cannot reach; layers that never run are left out."""
+        shapes: dict[str, tuple[int, ...] | None] = {INPUT: (1, 3, height, width)}
+
+        def record(name):
+            def hook(_module, _inputs, output):
+                tensor = _first_tensor(output)
+                if name not in shapes and tensor is not None:
+                    shapes[name] = tuple(tensor.shape)
+            return hook
+
+        handles = [self._named[n].register_forward_hook(record(n)) for n in self.layers]
+        try:
+            self._meta_call()(torch.empty((1, 3, height, width), device="meta",
+                                          dtype=self.dtype))
+        except (RuntimeError, DeepDreamError):
+            # the input is too small for a layer: it and those after it cannot be reached
+            shapes.update((name, None) for name in self.layers if name not in shapes)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return shapes

@@ -1,0 +1,38 @@
+"""PyTorch nets of a user's own, for the tests of --model FILE.py:FACTORY (plain torch.nn:
+torchvision does not import with the CPU torch we pin)."""
+import torch
+from torch import nn
+
+
+class Counter(nn.Module):
+    """The identity, counting its calls: shows how far a forward pass went."""
+    calls = 0
+
+    def forward(self, x):
+        Counter.calls += 1
+        return x
+
+
+class SmallNet(nn.Module):
+    """A small classifier: two conv stages, a late layer that counts, average pool, 10 classes,
+    and a module that its forward pass never uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2))
+        self.late = Counter()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+        self.unused = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.late(self.features(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def small_net():
+    """The factory: the same random weights every time."""
+    torch.manual_seed(0)
+    return SmallNet()
