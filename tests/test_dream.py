@@ -214,6 +214,23 @@ def test_a_channel_term_raises_its_channel_more_than_the_others(tiny_net, golden
     assert gain[channel] > whole[channel] / before[channel] + 0.2
 
 
+def test_a_class_term_raises_its_class_score_more_than_dreaming_other_classes_does(
+        tiny_net, golden):
+    from PIL import Image
+    image = np.asarray(Image.fromarray(golden["dream/input"].astype(np.uint8))
+                       .resize((224, 224)), np.float32)     # the classifier needs 224x224
+    layer, classes = "loss3/classifier", (3, 50, 100)
+    before = tiny_net.forward(caffe_input(image), layer)[0][list(classes)]
+    rises = np.stack([tiny_net.forward(caffe_input(dream(tiny_net, image, f"{layer}:{c}",
+                                                         iter_n=2, octave_n=1, jitter=0)),
+                                       layer)[0][list(classes)] - before
+                      for c in classes])                    # row: the class dreamed
+    # each class's score rises (scores may be negative: the term raises them, not their
+    # squares), and more when it is dreamed than when another class is
+    assert (np.diag(rises) > 0).all() and (np.diag(rises) == rises.max(axis=0)).all()
+    assert np.diag(rises).min() > 10                        # 17, 38, 37 here
+
+
 def test_weights_change_the_balance_between_layers(tiny_net, golden):
     x = tiny_net.tensor(caffe_input(golden["dream/input"]))
     a, b = "conv2/3x3", "inception_4c/output"
