@@ -111,6 +111,46 @@ def sha1_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _verified_record() -> Path:
+    return cache_dir() / "verified.json"
+
+
+def check_local(model: ModelEntry, path: Path) -> Path:
+    """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
+    and sha1 are the registry's: the sha1 checked the first time, then remembered by size and
+    modification time. Raises ModelError for a damaged or other file (left where it is)."""
+    stat = path.stat()
+    if model.size and stat.st_size != model.size:
+        raise ModelError(f"{path} is {stat.st_size} bytes, not the published {model.size} "
+                         f"of {model.name}: it is damaged or another file; delete it to "
+                         f"download it again, or download it by hand from {model.url}")
+    if not model.sha1:
+        return path
+    key, seen = str(path.resolve()), (stat.st_size, stat.st_mtime_ns, model.sha1)
+    record = _verified_record()
+    try:
+        known = json.loads(record.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if tuple(known.get(key, ())) == seen:
+        return path
+    log.info("checking %s against the published sha1 (once)", path)
+    actual = sha1_of(path)
+    if actual != model.sha1:
+        raise ModelError(f"{path} has sha1 {actual}, not the published {model.sha1} of "
+                         f"{model.name}: it is damaged or another file; delete it to "
+                         f"download it again, or download it by hand from {model.url}")
+    known[key] = list(seen)
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        temp = record.with_name(f"{record.name}.{os.getpid()}.part")
+        temp.write_text(json.dumps(known, indent=1))
+        os.replace(temp, record)
+    except OSError as e:          # a read-only cache: check again next time
+        log.debug("cannot remember the check in %s: %s", record, e)
+    return path
+
+
 def _download(url: str, target: Path, progress: bool, expected_size: int | None) -> None:
     """Fetch ``url`` into ``target``, continuing a partial ``target`` with an HTTP Range
     request (a server that ignores Range sends the whole file again)."""
@@ -141,9 +181,16 @@ def _download(url: str, target: Path, progress: bool, expected_size: int | None)
                     break
                 f.write(chunk)
                 bar.update(len(chunk))
-        if length and target.stat().st_size < total:
-            raise ModelError(f"the download of {url} broke off at {target.stat().st_size} "
-                             f"of {total} bytes; run the same command again to resume")
+        # the registry's size says whether the file is whole where the server sends no
+        # Content-Length, and whether it is the published file where no sha1 was published
+        size = target.stat().st_size
+        if total and size < total:
+            raise ModelError(f"the download of {url} broke off at {size} of {total} bytes; "
+                             "run the same command again to resume")
+        if expected_size and size != expected_size:
+            target.unlink()
+            raise ModelError(f"{url} sent {size} bytes, not the published {expected_size}: "
+                             "it is another file (deleted); check the URL or mirror")
 
 
 def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
@@ -154,7 +201,7 @@ def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
     model = entry(name)
     found = local_weights(model)
     if found:
-        return found
+        return check_local(model, found)
     mirror = mirror or os.environ.get("DEEPDREAM_MIRROR")
     source_name = Path(model.url).name if model.archive_member else model.file
     url = f"{mirror.rstrip('/')}/{source_name}" if mirror else model.url
@@ -167,7 +214,7 @@ def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
         raise ModelError(f"{model.name}: {model.manual}; then put it at {final}")
     log.info("fetching %s from %s", model.file, url)
     try:
-        _download(url, part, progress, model.size)
+        _download(url, part, progress, None if model.archive_member else model.size)
     except urllib.error.HTTPError as e:
         raise ModelError(f"cannot download {url}: HTTP {e.code} {e.reason}; {by_hand}") \
             from None
@@ -238,7 +285,8 @@ def resolve(name: str | None = None, folder: str | Path | None = None,
     original = ORIGINAL_FOLDER / model.file
     if name is None and not local_weights(model) and original.is_file():
         deploy = ORIGINAL_FOLDER / "deploy.prototxt"
-        return ResolvedModel(original, deploy if deploy.is_file() else model.deploy, model)
+        return ResolvedModel(check_local(model, original),
+                             deploy if deploy.is_file() else model.deploy, model)
     return ResolvedModel(fetch(model.name, mirror, progress), model.deploy, model)
 
 

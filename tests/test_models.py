@@ -20,10 +20,11 @@ TINY = (FIXTURES / "tiny_googlenet.caffemodel").read_bytes()
 
 class Server:
     """Serves ``files`` with HTTP Range support; ``cut_after`` bytes of a body, the connection
-    is dropped (a download broken off halfway)."""
+    is dropped (a download broken off halfway); with ``no_length`` it sends no
+    Content-Length (the end of the body is where the connection closes)."""
 
     def __init__(self):
-        self.files, self.requests, self.cut_after = {}, [], None
+        self.files, self.requests, self.cut_after, self.no_length = {}, [], None, False
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -46,7 +47,8 @@ class Server:
                 else:
                     self.send_response(200)
                 body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
+                if not server.no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.cut_after is not None:
                     self.wfile.write(body[:server.cut_after])
@@ -142,6 +144,57 @@ def test_weights_put_by_hand_in_models_folder_are_used(test_registry, server):
     assert models.fetch("tiny", mirror=server.url, progress=False) == \
         test_registry / "tiny" / "tiny.caffemodel"
     assert server.requests == []
+
+
+def test_weights_put_by_hand_are_checked_once_against_the_published_sha1(test_registry,
+                                                                          server):
+    import os
+    placed = test_registry / "tiny" / "tiny.caffemodel"
+    damaged = bytearray(TINY)
+    damaged[len(TINY) // 2] ^= 0xFF                   # one flipped byte: the same size
+    placed.write_bytes(bytes(damaged))
+    with pytest.raises(ModelError, match=r"tiny.caffemodel has sha1 \w+, not the published "
+                                         r".*damaged or another file"):
+        models.fetch("tiny", mirror=server.url, progress=False)
+    assert placed.read_bytes() == bytes(damaged) and server.requests == []   # left alone
+    placed.write_bytes(TINY)
+    assert models.fetch("tiny", progress=False) == placed
+    # remembered by size and modification time: the same size and time is not read again...
+    stamp = placed.stat().st_mtime_ns
+    placed.write_bytes(bytes(damaged))
+    os.utime(placed, ns=(stamp, stamp))
+    assert models.fetch("tiny", progress=False) == placed
+    # ...but a file changed since (another time) is checked again
+    os.utime(placed, ns=(stamp + 10**9, stamp + 10**9))
+    with pytest.raises(ModelError, match="not the published"):
+        models.fetch("tiny", progress=False)
+    placed.write_bytes(TINY[:-100])
+    with pytest.raises(ModelError, match=rf"is {len(TINY) - 100} bytes, not the published {len(TINY)}"):
+        models.fetch("tiny", progress=False)
+
+
+def test_a_download_without_content_length_is_checked_by_the_published_size(
+        server, test_registry):
+    server.files["tiny.caffemodel"] = TINY
+    server.no_length, server.cut_after = True, len(TINY) // 3
+    with pytest.raises(ModelError, match=rf"broke off at {len(TINY) // 3} of {len(TINY)} "
+                                         "bytes; run the same command again"):
+        models.fetch("tiny", mirror=server.url, progress=False)
+    assert models.fetch("tiny", mirror=server.url, progress=False).read_bytes() == TINY
+    assert server.requests[-1] == ("tiny.caffemodel", f"bytes={len(TINY) // 3}-")
+
+
+def test_a_download_of_another_size_is_refused_where_no_sha1_was_published(
+        server, test_registry):
+    registry = json.loads((test_registry / "registry.json").read_text())
+    registry["tiny"]["weights"]["sha1"] = None
+    (test_registry / "registry.json").write_text(json.dumps(registry))
+    server.files["tiny.caffemodel"] = TINY + b"<html>a mirror's error page</html>"
+    server.no_length = True
+    with pytest.raises(ModelError, match=rf"sent {len(TINY) + 34} bytes, not the published "
+                                         rf"{len(TINY)}: it is another file \(deleted\)"):
+        models.fetch("tiny", mirror=server.url, progress=False)
+    assert not list((models.cache_dir() / "tiny").iterdir())
 
 
 def run_dreaming(tmp_path, *args):
