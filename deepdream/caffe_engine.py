@@ -6,12 +6,12 @@ aborts the whole process (a failed CHECK) on an input too small for a layer.
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from google.protobuf import text_format
 
 from . import caffe_format, objectives
 from .engine import Net
@@ -45,11 +45,14 @@ class CaffeNet(Net):
         self.device, self.mean = "cpu", np.asarray(mean, dtype=np.float32).reshape(3)
         # Caffe computes input gradients only with force_backward (the original patched it
         # into a tmp.prototxt the same way).
-        net = caffe_format.pb.NetParameter()
-        text_format.Parse(Path(deploy).read_text(), net, allow_unknown_field=True)
-        net.force_backward = True
+        # The text is kept as it is (a Python layer's parameters too), after the same strict
+        # check as the torch engine's.
+        text = Path(deploy).read_text()
+        caffe_format.parse_prototxt(text, deploy)
+        text = re.sub(r"^\s*force_backward\s*:\s*\w+", "", text, flags=re.M) + \
+            "\nforce_backward: true\n"
         with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-            f.write(text_format.MessageToString(net))
+            f.write(text)
         try:
             self.net = caffe.Net(f.name, str(caffemodel), caffe.TEST)
         finally:

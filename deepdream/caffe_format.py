@@ -7,6 +7,7 @@ is the engine's business; this module only knows the file formats.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import re
 import typing
@@ -50,6 +51,18 @@ _V1_PARAM_FIELDS = ("accuracy_param", "concat_param", "convolution_param", "data
                     "inner_product_param", "lrn_param", "memory_data_param", "pooling_param",
                     "relu_param", "softmax_param", "transform_param", "loss_param")
 _SPLIT_NAME = re.compile(r".+_\d+_split_\d+")
+# The parameters in Caffe 1.0's caffe.proto of layer types that we never run (data sources,
+# losses, layers without a PyTorch counterpart here): our caffe.proto leaves them out, so a
+# prototxt's blocks of them are passed over. Any other field our proto lacks is refused, as
+# Caffe refuses a field it does not know.
+CAFFE_ONLY_PARAMS = {
+    "argmax_param", "clip_param", "contrastive_loss_param", "crop_param", "dummy_data_param",
+    "elu_param", "embed_param", "exp_param", "hdf5_data_param", "hdf5_output_param",
+    "hinge_loss_param", "infogain_loss_param", "log_param", "mvn_param", "parameter_param",
+    "power_param", "prelu_param", "python_param", "recurrent_param", "reduction_param",
+    "sigmoid_param", "spp_param", "slice_param", "swish_param", "tanh_param",
+    "threshold_param", "tile_param", "window_data_param"}
+_UNKNOWN_FIELD = re.compile(r'Message type "deepdream\.caffe\.(\w+)" has no field named "(\w+)"')
 
 
 @dataclasses.dataclass
@@ -90,14 +103,65 @@ def read_prototxt(path: str | Path) -> pb.NetParameter:
         raise ModelError(f"deploy prototxt not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ModelError(f"cannot read deploy prototxt {path}: {e}") from None
-    net = pb.NetParameter()
-    try:
-        # Parameters of layer types we never run (data sources, solvers' extras) are skipped
-        # rather than refused; every parameter of the layers we do run is in our caffe.proto.
-        text_format.Parse(text, net, allow_unknown_field=True)
-    except text_format.ParseError as e:
-        raise ModelError(f"{path} is not a valid Caffe prototxt: {e}") from None
-    return upgrade(net, str(path))
+    return upgrade(parse_prototxt(text, path), str(path))
+
+
+def parse_prototxt(text: str, source: str | Path = "prototxt") -> pb.NetParameter:
+    """Parse prototxt ``text`` strictly, as Caffe does: a field that Caffe does not know (a
+    misspelt one) is refused naming it and its line; the blocks of CAFFE_ONLY_PARAMS are
+    passed over. Raises ModelError."""
+    while True:
+        net = pb.NetParameter()
+        try:
+            text_format.Parse(text, net)
+            return net
+        except text_format.ParseError as e:
+            unknown = _UNKNOWN_FIELD.search(str(e))
+            if unknown is None:
+                raise ModelError(f"{source} is not a valid Caffe prototxt: "
+                                 f"{str(e).replace('deepdream.caffe.', 'caffe.')}") from None
+            message, field = unknown.groups()
+            if message in ("LayerParameter", "V1LayerParameter") and \
+                    field in CAFFE_ONLY_PARAMS and e.GetLine():
+                text = _blank_field(text, e.GetLine(), e.GetColumn())
+                continue
+            known = pb.DESCRIPTOR.message_types_by_name[message].fields_by_name
+            near = difflib.get_close_matches(field, list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise ModelError(f"{source}, line {e.GetLine()}: Caffe's {message} has no field "
+                             f"'{field}'{hint}") from None
+
+
+def _blank_field(text: str, line: int, column: int) -> str:
+    """``text`` with the field that starts at ``line``:``column`` (1-based) -- its name, and
+    its value or its { } block -- turned into spaces, so that later positions stay put."""
+    start = sum(len(t) + 1 for t in text.split("\n")[:line - 1]) + column - 1
+    i = start
+    while i < len(text) and (text[i].isalnum() or text[i] == "_"):    # the name
+        i += 1
+    while i < len(text) and (text[i].isspace() or text[i] == ":"):
+        i += 1
+    depth = 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":                        # a string, braces and all
+            i += 1
+            while i < len(text) and text[i] != c:
+                i += 2 if text[i] == "\\" else 1
+        elif c == "#":                         # a comment, to the end of its line
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        elif c in "{<":
+            depth += 1
+        elif c in "}>":
+            depth -= 1
+        elif depth == 0 and (c.isspace() or c in ";,"):
+            break                              # the end of a scalar value
+        i += 1
+        if depth == 0 and c in "}>\"'":
+            break                              # the end of the block or string
+    return text[:start] + "".join(ch if ch == "\n" else " " for ch in text[start:i]) + text[i:]
 
 
 def read_caffemodel(path: str | Path) -> pb.NetParameter:

@@ -69,6 +69,49 @@ def test_bad_prototxt(tmp_path):
         deepdream.load_net(MODEL, bad)
 
 
+def test_a_misspelt_field_is_refused_naming_it_its_line_and_the_right_name(tmp_path):
+    text = DEPLOY.read_text()
+    line = text[:text.index("kernel_size: 7")].count("\n") + 1
+    bad = tmp_path / "deploy.prototxt"
+    bad.write_text(text.replace("kernel_size: 7", "kernal_size: 7", 1))
+    with pytest.raises(ModelError, match=rf"deploy.prototxt, line {line}: Caffe's "
+                                         r"ConvolutionParameter has no field 'kernal_size'; "
+                                         r"did you mean 'kernel_size'\?"):
+        deepdream.load_net(MODEL, bad)
+    bad.write_text(text.replace("  bottom:", "  bottoms:", 1))
+    with pytest.raises(ModelError, match=r"LayerParameter has no field 'bottoms'; did you "
+                                         r"mean 'bottom'"):
+        deepdream.load_net(MODEL, bad)
+
+
+def test_parameters_of_caffe_layers_we_never_run_are_passed_over(tmp_path, golden):
+    # a Python data layer (braces inside its param_str) and a DummyData layer: Caffe knows
+    # their fields; the torch engine drops data layers after the input, as it always did
+    extra = """layer {
+  name: "feed"  # a data layer of one's own
+  type: "Python"
+  top: "feed"
+  python_param { module: "my.layers" layer: "Feed" param_str: "{'size': [1, 2]}" }
+}
+layer { name: "noise" type: "DummyData" top: "noise" dummy_data_param { shape { dim: 1 } } }
+"""
+    text = DEPLOY.read_text()
+    second = text.index("layer {", text.index("layer {") + 1)     # after the Input layer
+    text = text[:second] + extra + text[second:]
+    deploy = tmp_path / "deploy.prototxt"
+    deploy.write_text(text)
+    net = deepdream.load_net(MODEL, deploy)
+    assert "feed" not in net.layers and "noise" not in net.layers
+    x = caffe_input(golden["input/120x160"])
+    reference = deepdream.load_net(MODEL, DEPLOY)
+    np.testing.assert_array_equal(net.forward(x, "inception_3a/output"),
+                                  reference.forward(x, "inception_3a/output"))
+    # a field the blocks do not excuse is still refused after them
+    deploy.write_text(text.replace("kernel_size: 7", "kernal_size: 7", 1))
+    with pytest.raises(ModelError, match="no field 'kernal_size'"):
+        deepdream.load_net(MODEL, deploy)
+
+
 def test_deploy_and_caffemodel_shapes_do_not_match(tmp_path):
     net = pb.NetParameter()
     text_format.Parse(DEPLOY.read_text(), net)
