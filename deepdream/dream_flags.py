@@ -103,9 +103,10 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--keep-colors", action="store_true",
       help="every dreamed frame keeps its own frame's colours: the dream changes "
            "brightness detail only (no drift of the colours along the video)")
-    a("--recipe", metavar="PARAMS.json",
+    a("--recipe", metavar="PARAMS.json|NAME",
       help="dream with every setting an earlier run recorded in its params.json (dream "
-           "settings, seed, model, engine, precision); flags given here override it")
+           "settings, seed, model, engine, precision), or the name of a recipe in recipes/ "
+           "(see README); flags given here override it")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
@@ -133,12 +134,14 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
         return
     from . import frames
     from .models import sha1_of
+    path = recipe_path(args.recipe)
     try:
-        recipe = frames.read_json(args.recipe)
+        recipe = frames.read_json(path)
     except DeepDreamError:
         recipe = None
     if not isinstance(recipe, dict) or not isinstance(recipe.get("dream"), dict):
-        raise DeepDreamError(f"{args.recipe} is not the params.json of a dreaming run")
+        raise DeepDreamError(f"{args.recipe} is not the params.json of a dreaming run, nor "
+                             f"a named recipe ({', '.join(named_recipes())})")
     given = _given(parser, argv)
     values = {dest: recipe["dream"][field] for field, dest in _RECIPE_FLAGS.items()
               if field in recipe["dream"]}
@@ -160,6 +163,23 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
             Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
         raise DeepDreamError(f"the recipe's guide image {args.guide_image} has changed since "
                              "its run (another sha1)")
+
+
+# Named recipes: recipes/NAME.json, dream settings that users share, for the GoogLeNets
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def named_recipes() -> dict[str, str]:
+    """The named recipes and what each is for."""
+    from . import frames
+    return {path.stem: (frames.read_json(path) or {}).get("about", "")
+            for path in sorted(RECIPES_DIR.glob("*.json"))}
+
+
+def recipe_path(recipe: str) -> Path:
+    """A params.json's path, or a named recipe's file (``--recipe classic``)."""
+    named = RECIPES_DIR / f"{recipe}.json"
+    return named if not Path(recipe).exists() and named.is_file() else Path(recipe)
 
 
 def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:

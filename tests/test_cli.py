@@ -339,6 +339,31 @@ def test_a_recipe_repeats_a_run_exactly_and_flags_override_it(extracted, tiny_mo
             dream["layers"]) == (3, 0.7, 9, True, ["inception_3b/output:2+conv2/3x3"])
 
 
+def test_named_recipes_set_their_settings_and_flags_override_them(extracted, tiny_model_dir,
+                                                                   tmp_path):
+    from deepdream.dream_flags import named_recipes
+    from deepdream.engine import random_net
+    from deepdream.models import MODELS_DIR
+    from deepdream.runs import DreamSettings
+    googlenet = random_net(MODELS_DIR / "bvlc_googlenet" / "deploy.prototxt")
+    assert {"classic", "deep", "subtle", "smooth"} <= set(named_recipes())
+    for name, about in named_recipes().items():     # each one reads, and fits GoogLeNet
+        recipe = frames.read_json(ROOT / "recipes" / f"{name}.json")
+        settings = DreamSettings(**{k: tuple(v) if k == "layers" else v
+                                    for k, v in recipe["dream"].items()})
+        settings.check()
+        assert about and all(googlenet.resolve(layer) for layer in settings.layers)
+    script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "smooth",
+           "-t", tiny_model_dir, "--recipe", "smooth", "-itr", "1", "-oct", "2", "-ef", "2")
+    dream = frames.read_json(tmp_path / "smooth" / "params.json")["dream"]
+    assert (dream["flow"], dream["keep_colors"], dream["layers"], dream["iterations"],
+            dream["octaves"]) == ("dis", True, ["inception_4c/output"], 1, 2)
+    result = script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "x",
+                    "-t", tiny_model_dir, "--recipe", "smoth", check=False)
+    assert result.returncode == 1 and "nor a named recipe (classic, deep, smooth, subtle)" \
+        in result.stderr
+
+
 def test_a_recipe_refuses_a_model_that_changed_since(extracted, tiny_model_dir, tmp_path):
     import shutil
     model = tmp_path / "model"

@@ -246,6 +246,10 @@ def test_a_run_with_terms_resumes_only_with_the_same_model_and_repeats_from_its_
            "fc:4", "0.5*features.1-0.2*late"]
     dreaming(tmp_path, *own, check=True)
     src, out = tmp_path / "in", tmp_path / "out"
+    listed = script("2_dreaming_time.py", "-i", src, "--list-layers", *own[:4]).stdout
+    assert "blobs of own_nets.py:small_net for a 64x48 frame:" in listed
+    assert [line.split() for line in listed.splitlines() if "features.6" in line] == \
+        [["features.6", "16", "x", "12", "x", "16"]]
     params = json.loads((out / "params.json").read_text())
     assert params["engine"] == "ModuleNet" and params["model"].endswith("own_nets.py:small_net")
     assert params["preprocess"]["mean"] == [0.485, 0.456, 0.406]
