@@ -142,6 +142,18 @@ def test_a_factory_from_an_installed_package(tmp_path, monkeypatch):
         ModuleModel.named("lab.nope:make").load("cpu")
 
 
+def test_a_batch_of_frames_dreams_each_as_alone(weights):
+    from deepdream.ascent import dream_batch
+    net = ModuleModel.named(f"{OWN}:small_net", weights).load("cpu")
+    images = [IMAGE, IMAGE[::-1].copy(), 255 - IMAGE]
+    kw = dict(iter_n=2, octave_n=2, octave_scale=1.4, jitter=8)
+    batch = dream_batch(net, images, "features.4+fc:2", seeds=[1, 2, 3], **kw)
+    for image, seed, dreamed in zip(images, [1, 2, 3], batch):
+        alone = dream(net, image, "features.4+fc:2", seed=seed, **kw)
+        np.testing.assert_allclose(dreamed, alone, atol=0.05)
+        assert np.abs(alone - image).mean() > 0.5
+
+
 def test_bf16_and_tiles_work_unchanged(weights):
     model = ModuleModel.named(f"{OWN}:small_net", weights)
     net32, net16 = model.load("cpu"), model.load("cpu", "bf16")
