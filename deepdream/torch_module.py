@@ -285,7 +285,7 @@ class ModuleNet(AutogradNet):
             call(x)
         except _Reached:
             pass
-        except RuntimeError as e:
+        except Exception as e:       # whatever the model's code raises: one line
             raise self._failure(e, x) from None
         finally:
             handle.remove()
@@ -298,16 +298,20 @@ class ModuleNet(AutogradNet):
                              "dream on: choose another")
         return tensor
 
-    def _failure(self, error: RuntimeError, x: torch.Tensor) -> Exception:
+    def _failure(self, error: Exception, x: torch.Tensor) -> Exception:
+        """Our error for the model's failure on ``x``: out of memory, an input too small for
+        it, or anything else its code raised (a fixed input size, say), in one line."""
         shape = tuple(x.shape)
-        memory = _out_of_memory(error, f"in {self.name} for input of shape {shape}")
-        if memory is not None:
-            return memory
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if isinstance(error, RuntimeError):
+            memory = _out_of_memory(error, f"in {self.name} for input of shape {shape}")
+            if memory is not None:
+                return memory
+        first = (str(error).strip().splitlines() or [""])[0]
         if _TOO_SMALL.search(str(error)):
             return ImageTooSmallError(f"{self.name} cannot take input of shape {shape}: "
                                       f"{first}")
-        return ModelError(f"{self.name} fails on input of shape {shape}: {first}")
+        return ModelError(f"{self.name} fails on input of shape {shape}: "
+                          f"{type(error).__name__}: {first}")
 
     # -- shapes, without arithmetic ---------------------------------------------------------
     def _meta_call(self):
@@ -320,10 +324,12 @@ class ModuleNet(AutogradNet):
         def call(x: torch.Tensor):
             try:
                 return torch.func.functional_call(self.module, self._meta_state, (x,))
-            except NotImplementedError:      # an operation without shapes-only support
-                with torch.no_grad():
-                    return self.module(torch.zeros(x.shape, device=self.device,
-                                                   dtype=self.dtype))
+            except Exception as e:
+                if _TOO_SMALL.search(str(e)):
+                    raise
+            # an operation without shapes-only support: the shapes of a real pass on zeros
+            with torch.no_grad():
+                return self.module(torch.zeros(x.shape, device=self.device, dtype=self.dtype))
         return call
 
     def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:

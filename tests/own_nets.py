@@ -36,3 +36,36 @@ def small_net():
     """The factory: the same random weights every time."""
     torch.manual_seed(0)
     return SmallNet()
+
+
+class FixedSize(nn.Module):
+    """A net that takes 32x32 input only (as a ViT's patch embedding does), and asserts it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        assert x.shape[-2:] == (32, 32), f"input must be 32x32, not {tuple(x.shape[-2:])}"
+        return self.conv(x)
+
+
+def fixed_size():
+    return FixedSize()
+
+
+class NoMeta(nn.Module):
+    """A net whose code needs real numbers (.item()), which the meta device has not."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.after = nn.Conv2d(4, 4, 3, stride=2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.after(y * (1 + 0 * float(y.mean().item())))
+
+
+def no_meta():
+    return NoMeta()

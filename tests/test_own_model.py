@@ -154,6 +154,19 @@ def test_a_batch_of_frames_dreams_each_as_alone(weights):
         assert np.abs(alone - image).mean() > 0.5
 
 
+def test_a_model_that_cannot_run_on_shapes_alone_or_takes_one_size_only():
+    # .item() in its forward: the layer sizes come from a real pass on zeros instead
+    net = ModuleModel.named(f"{OWN}:no_meta").load("cpu")
+    assert net.end_shape(40, 56, "after") == (1, 4, 19, 27)
+    assert net.blob_shapes(40, 56)["after"] == (1, 4, 19, 27)
+    assert np.abs(dream(net, IMAGE, "after", iter_n=1, octave_n=1) - IMAGE).mean() > 0.1
+    # an assertion in the model's own code is the user's matter: one line, no traceback
+    fixed = ModuleModel.named(f"{OWN}:fixed_size").load("cpu")
+    with pytest.raises(ModelError, match=r"fixed_size fails on input of shape \(1, 3, \d+, "
+                                         r"\d+\): AssertionError: input must be 32x32"):
+        dream(fixed, IMAGE, "conv", iter_n=1, octave_n=2)
+
+
 def test_bf16_and_tiles_work_unchanged(weights):
     model = ModuleModel.named(f"{OWN}:small_net", weights)
     net32, net16 = model.load("cpu"), model.load("cpu", "bf16")
