@@ -33,8 +33,7 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     info = video.probe(movie)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    existing = [p for ext in frames.FRAME_EXTENSIONS
-                for p in frames.list_frames(folder, ext).values()]
+    existing = frames.every_frame(folder)
     if existing and not overwrite:
         raise FramesError(f"{folder} already holds {len(existing)} frames; use --overwrite to "
                           "replace them (nothing else in the folder is touched), or choose "

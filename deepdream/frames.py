@@ -35,6 +35,24 @@ def list_frames(folder: str | Path, ext: str | None = None) -> dict[int, Path]:
     Raises FramesError if the folder is missing or holds frames of several extensions and
     ``ext`` does not choose.
     """
+    found = _scan(folder)
+    if ext is not None:
+        found = {e: paths for e, paths in found.items() if e == ext.lower()}
+    if len(found) > 1:
+        raise FramesError(f"{folder} holds frames of several types ({', '.join(sorted(found))})"
+                          "; choose one with -it/--image_type")
+    frames = next(iter(found.values()), {})
+    return dict(sorted(frames.items()))
+
+
+def every_frame(folder: str | Path) -> list[Path]:
+    """Every numbered frame in ``folder``, of every image type (what a run of ours wrote
+    there and may replace). Raises FramesError if the folder is missing."""
+    return [path for paths in _scan(folder).values() for path in paths.values()]
+
+
+def _scan(folder: str | Path) -> dict[str, dict[int, Path]]:
+    """The numbered frames in ``folder`` by extension, then number: one listing."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FramesError(f"frame folder not found: {folder}")
@@ -42,13 +60,8 @@ def list_frames(folder: str | Path, ext: str | None = None) -> dict[int, Path]:
     for entry in os.scandir(folder):
         match = _FRAME_NAME.fullmatch(entry.name)
         if match and entry.is_file() and match[2].lower() in FRAME_EXTENSIONS:
-            if ext is None or match[2].lower() == ext.lower():
-                found.setdefault(match[2].lower(), {})[int(match[1])] = Path(entry.path)
-    if len(found) > 1:
-        raise FramesError(f"{folder} holds frames of several types ({', '.join(sorted(found))})"
-                          "; choose one with -it/--image_type")
-    frames = next(iter(found.values()), {})
-    return dict(sorted(frames.items()))
+            found.setdefault(match[2].lower(), {})[int(match[1])] = Path(entry.path)
+    return found
 
 
 def read_frame(path: str | Path, width: int | None = None) -> np.ndarray:

@@ -186,9 +186,8 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     if overwrite and old is not None:
         # the folder holds a run of ours made otherwise: none of its frames may stay
         # among the new ones (also after the new run's last frame)
-        for ext_ in frames.FRAME_EXTENSIONS:
-            for path in frames.list_frames(output_dir, ext_).values():
-                path.unlink()
+        for path in frames.every_frame(output_dir):
+            path.unlink()
         (output_dir / frames.PARAMS).unlink()
         old = None
     params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
