@@ -91,6 +91,18 @@ class PlainNet(nn.Module):
         raise KeyError(end)
 
 
+class OwnNet(nn.Module):
+    """The plain module as a user's own net (``--model FILE.py:FACTORY``): its forward pass
+    ends at ``end``, whose output a module of its own (``tap``) passes on."""
+
+    def __init__(self, plain, end):
+        super().__init__()
+        self.plain, self.end, self.tap = plain, end, nn.Identity()
+
+    def forward(self, x):
+        return self.tap(self.plain(x, self.end))
+
+
 def plain_dream(model, image, end, device, iter_n=10, octave_n=4, octave_scale=1.4,
                 jitter=32, step_size=1.5, rng=None):
     """The original notebook's deepdream() with the net swapped for a PyTorch module."""
@@ -265,6 +277,15 @@ def main(argv=None):
         plain = best_time(lambda: plain_dream(model, image, args.end, device, **kw),
                           args.repeats, device)
         progress(f"plain PyTorch: {plain:.3f} s/frame")
+        # the same module dreamed as your own net: deepdream's loop, forward hooks, Caffe's
+        # input convention (so that the frames are the same)
+        from deepdream.torch_module import ModuleNet, Preprocessing
+        caffe = Preprocessing(mean=(104.0, 116.0, 122.0), std=(1.0, 1.0, 1.0),
+                              channel_order="bgr", input_range=255)
+        own_net = ModuleNet(OwnNet(PlainNet(net), args.end), device, caffe)
+        own = best_time(lambda: dream(own_net, image, "tap", seed=0, **kw), args.repeats,
+                        device)
+        progress(f"own net: {own:.3f} s/frame")
 
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else \
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
@@ -280,7 +301,8 @@ def main(argv=None):
         label = f"deepdream.dream ({precision})" if b == 1 else \
             f"deepdream.dream_batch of {b} ({precision}), per frame"
         rows.append((label, seconds, precision))
-    rows += [("plain PyTorch", plain, "fp32")] if plain else []
+    rows += [("the plain module as your own net (--model FILE.py:FACTORY)", own, "fp32"),
+             ("plain PyTorch", plain, "fp32")] if plain else []
     for label, seconds, precision in rows:
         ratio = f"{plain / seconds:.2f}x" if plain else "-"
         print(f"| {label} | {seconds:.3f} | {1 / seconds:.2f} | {ratio} | "

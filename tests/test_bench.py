@@ -14,6 +14,7 @@ def test_benchmark_runs_on_a_small_net():
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| deepdream.dream (fp32) |" in result.stdout and "| plain PyTorch |" in result.stdout
+    assert "| the plain module as your own net (--model FILE.py:FACTORY) |" in result.stdout
     assert "GFLOP" in result.stdout
     # the default --precision bf16: its row, and its gradients' agreement at the seed's layers
     assert "| deepdream.dream (bf16) |" in result.stdout
