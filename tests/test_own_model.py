@@ -167,6 +167,31 @@ def test_a_model_that_cannot_run_on_shapes_alone_or_takes_one_size_only():
         dream(fixed, IMAGE, "conv", iter_n=1, octave_n=2)
 
 
+class CaffeAsModule(torch.nn.Module):
+    """The fixture's Caffe net, up to ``end``, as a module of one's own whose last step is a
+    module of its own (``tap``)."""
+
+    def __init__(self, net, end):
+        super().__init__()
+        self.net, self.end, self.tap = net, end, torch.nn.Identity()
+
+    def forward(self, x):
+        return self.tap(self.net._run(x, self.end))
+
+
+@pytest.mark.parametrize("end", ["conv2/norm2", "inception_4c/output"])
+def test_caffes_net_as_your_own_matches_caffes_numbers(tiny_net, golden, end):
+    from conftest import TEST_DEVICE, caffe_input, relative_error
+    caffe = Preprocessing(mean=(104.0, 116.0, 122.0), std=(1.0, 1.0, 1.0),
+                          channel_order="bgr", input_range=255)
+    from deepdream.torch_module import ModuleNet
+    own = ModuleNet(CaffeAsModule(tiny_net, end), TEST_DEVICE, caffe)
+    x = caffe_input(golden["input/120x160"])
+    assert relative_error(own.forward(x, "tap"), golden[f"fwd/{end}/120x160"]) < 1e-4
+    grad = own.input_gradient(x, "tap")
+    assert relative_error(grad, golden[f"grad/{end}/120x160"]) < 1e-4
+
+
 def test_bf16_and_tiles_work_unchanged(weights):
     model = ModuleModel.named(f"{OWN}:small_net", weights)
     net32, net16 = model.load("cpu"), model.load("cpu", "bf16")
