@@ -23,6 +23,7 @@ import torch
 
 from .engine import resolve_device
 from .errors import DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError
+from .models import sha1_of
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
@@ -100,9 +101,9 @@ class ModuleModel:
         """What params.json records of the model, and a resumed run must match."""
         place = self.source.rpartition(":")[0]
         return {"model": self.source,
-                "model_sha1": _sha1(self.weights) if self.weights else None,
+                "model_sha1": sha1_of(self.weights) if self.weights else None,
                 "weights": str(self.weights) if self.weights else None,
-                "model_code_sha1": _sha1(place) if _is_file(place) else None,
+                "model_code_sha1": sha1_of(place) if _is_file(place) else None,
                 "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
                                for k, v in dataclasses.asdict(self.preprocessing).items()}}
 
@@ -122,11 +123,6 @@ def _is_file(place: str) -> bool:
     return place.endswith(".py") or "/" in place or "\\" in place
 
 
-def _sha1(path: str | Path) -> str:
-    from .models import sha1_of
-    return sha1_of(path)
-
-
 def build(source: str) -> torch.nn.Module:
     """Call the factory ``source`` names and return its module. Raises ModelError in one line
     for a file that does not import, a factory that is not there or does not make a module."""
@@ -139,6 +135,9 @@ def build(source: str) -> torch.nn.Module:
             raise ModelError(f"cannot import {path}: it is not a Python file")
         code = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = code       # for dataclasses and pickling inside it
+        # its neighbours import as they do when the file runs as a script
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
         try:
             spec.loader.exec_module(code)
         except Exception as e:

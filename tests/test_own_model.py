@@ -129,6 +129,16 @@ def test_weights_change_the_dream_and_a_checkpoint_or_dataparallel_file_loads(we
     np.testing.assert_array_equal(again, own)
 
 
+def test_a_model_file_imports_its_neighbours(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))   # restored afterwards
+    (tmp_path / "blocks.py").write_text("from torch import nn\n\n"
+                                        "def block():\n    return nn.Conv2d(3, 5, 3)\n")
+    (tmp_path / "model.py").write_text("from torch import nn\nfrom blocks import block\n\n"
+                                       "def make():\n    return nn.Sequential(block())\n")
+    net = ModuleModel.named(f"{tmp_path}/model.py:make").load("cpu")
+    assert net.end_shape(20, 30, "0") == (1, 5, 18, 28)
+
+
 def test_a_factory_from_an_installed_package(tmp_path, monkeypatch):
     package = tmp_path / "lab"
     package.mkdir()
