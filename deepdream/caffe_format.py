@@ -53,8 +53,10 @@ _V1_PARAM_FIELDS = ("accuracy_param", "concat_param", "convolution_param", "data
 _SPLIT_NAME = re.compile(r".+_\d+_split_\d+")
 # The parameters in Caffe 1.0's caffe.proto of layer types that we never run (data sources,
 # losses, layers without a PyTorch counterpart here): our caffe.proto leaves them out, so a
-# prototxt's blocks of them are passed over. Any other field our proto lacks is refused, as
-# Caffe refuses a field it does not know.
+# prototxt's blocks of them are passed over, as are a layer's *_param blocks that are no near
+# miss of a field we know (the layer types of Caffe's forks: permute_param, prior_box_param;
+# such a layer is then refused by its type, or dropped as a data layer). Any other field our
+# proto lacks is refused, as Caffe refuses a field it does not know.
 CAFFE_ONLY_PARAMS = {
     "argmax_param", "clip_param", "contrastive_loss_param", "crop_param", "dummy_data_param",
     "elu_param", "embed_param", "exp_param", "hdf5_data_param", "hdf5_output_param",
@@ -108,8 +110,8 @@ def read_prototxt(path: str | Path) -> pb.NetParameter:
 
 def parse_prototxt(text: str, source: str | Path = "prototxt") -> pb.NetParameter:
     """Parse prototxt ``text`` strictly, as Caffe does: a field that Caffe does not know (a
-    misspelt one) is refused naming it and its line; the blocks of CAFFE_ONLY_PARAMS are
-    passed over. Raises ModelError."""
+    misspelt one) is refused naming it, its line and the field meant; the parameter blocks
+    of layer types we never run are passed over (CAFFE_ONLY_PARAMS). Raises ModelError."""
     while True:
         net = pb.NetParameter()
         try:
@@ -121,12 +123,13 @@ def parse_prototxt(text: str, source: str | Path = "prototxt") -> pb.NetParamete
                 raise ModelError(f"{source} is not a valid Caffe prototxt: "
                                  f"{str(e).replace('deepdream.caffe.', 'caffe.')}") from None
             message, field = unknown.groups()
-            if message in ("LayerParameter", "V1LayerParameter") and \
-                    field in CAFFE_ONLY_PARAMS and e.GetLine():
+            known = list(pb.DESCRIPTOR.message_types_by_name[message].fields_by_name)
+            if message in ("LayerParameter", "V1LayerParameter") and e.GetLine() and (
+                    field in CAFFE_ONLY_PARAMS or field.endswith("_param") and
+                    not difflib.get_close_matches(field, known, n=1, cutoff=0.9)):
                 text = _blank_field(text, e.GetLine(), e.GetColumn())
                 continue
-            known = pb.DESCRIPTOR.message_types_by_name[message].fields_by_name
-            near = difflib.get_close_matches(field, list(known), n=1, cutoff=0.6)
+            near = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
             hint = f"; did you mean '{near[0]}'?" if near else ""
             raise ModelError(f"{source}, line {e.GetLine()}: Caffe's {message} has no field "
                              f"'{field}'{hint}") from None

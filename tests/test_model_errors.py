@@ -110,6 +110,19 @@ layer { name: "noise" type: "DummyData" top: "noise" dummy_data_param { shape { 
     deploy.write_text(text.replace("kernel_size: 7", "kernal_size: 7", 1))
     with pytest.raises(ModelError, match="no field 'kernal_size'"):
         deepdream.load_net(MODEL, deploy)
+    # a layer type of a Caffe fork (SSD's Permute) is refused by its type, not by its block;
+    # a near miss of a block of ours is a misspelling
+    fork = """layer { name: "perm" type: "Permute" bottom: "conv1/7x7_s2" top: "perm"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+"""
+    deploy.write_text(text + fork)
+    with pytest.raises(ModelError, match="layer 'perm' has type 'Permute', which is not "
+                                         "supported"):
+        deepdream.load_net(MODEL, deploy)
+    deploy.write_text(text.replace("convolution_param", "convolution_parm", 1))
+    with pytest.raises(ModelError, match="no field 'convolution_parm'; did you mean "
+                                         "'convolution_param'"):
+        deepdream.load_net(MODEL, deploy)
 
 
 def test_deploy_and_caffemodel_shapes_do_not_match(tmp_path):
