@@ -150,6 +150,31 @@ def _search_smallest_side(net: Net, end: str, limit: int) -> int | None:
     return low
 
 
+def fixed_view(net: Net, end: str) -> tuple[int, int] | None:
+    """The (height, width) at which ``end`` sees every image if it can take no other size
+    (a classifier behind a fixed-size InnerProduct, as GoogLeNet's loss3/classifier: only
+    224x224 reaches it), else None."""
+    def compute():
+        if _smallest_side(net, end) is not None:
+            return None
+        size = tuple(net.input_shape[2:4])
+        return size if _reaches(net, end, *size) else None
+    return _layer_fact(net, ("fixed view", end), compute)
+
+
+def view_gradient(net: Net, x: torch.Tensor, end: str, objective: objectives.Objective,
+                  size: tuple[int, int]) -> torch.Tensor:
+    """The input gradient of ``objective`` at ``end`` seeing the images ``x`` scaled to
+    ``size`` (bilinear, antialiased): the gradient at the scaled view, carried back through
+    the scaling to every pixel of ``x``."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        view = torch.nn.functional.interpolate(x, size=size, mode="bilinear",
+                                               align_corners=False, antialias=True)
+        (g,) = torch.autograd.grad(view, x, net.gradient(view.detach(), end, objective))
+    return g
+
+
 def tile_bounds(size: int, tile: int, align: int = 1, offset: int = 0) -> list[tuple[int, int]]:
     """0..size cut by a grid of lines ``tile`` apart starting at ``offset`` (on multiples of
     ``align``), with pieces shorter than half a tile merged into their neighbour."""
@@ -192,10 +217,14 @@ Target = list[tuple[str, float, objectives.Objective]]
 def target_gradient(net: Net, x: torch.Tensor, target: Target, tile: int | None,
                     rng: np.random.Generator) -> torch.Tensor:
     """The input gradient of the weighted sum of the target's objectives (in tiles of
-    ``tile`` pixels where the images are larger)."""
+    ``tile`` pixels where the images are larger; a layer that takes one input size only
+    seeing the images scaled to it)."""
     g = None
     for layer, weight, objective in target:
-        if tile and (x.shape[2] > tile or x.shape[3] > tile):
+        view = fixed_view(net, layer)
+        if view is not None and tuple(x.shape[2:]) != view:
+            term = view_gradient(net, x, layer, objective, view)
+        elif tile and (x.shape[2] > tile or x.shape[3] > tile):
             term = tiled_gradient(net, x, layer, objective, tile, rng)
         else:
             term = net.gradient(x, layer, objective)
@@ -288,6 +317,8 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
         raise ValueError("dream_batch() takes images of one size")
     height, width = images[0].shape[:2]
     for layer, _, _ in target:
+        if fixed_view(net, layer) is not None:
+            continue                   # it sees every octave scaled to its one size
         check_size(net, layer, height, width, octave_n, octave_scale)
         if tile:
             need = _smallest_side(net, layer)

@@ -63,6 +63,7 @@ class CaffeNet(Net):
                        if layer.type != "Input"]
         from .torch_engine import TorchNet
         self._shapes = TorchNet(caffe_format.read_net(caffemodel, deploy), "cpu", mean)
+        self.input_shape = self._shapes.input_shape
 
     def _top(self, end: str) -> str:
         self.resolve(end)

@@ -141,9 +141,15 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
         if found:
             height, width = frames.read_frame(next(iter(found.values())),
                                               preview or None).shape[:2]
+    from .ascent import fixed_view
     lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
     for name, shape in net.blob_shapes(height, width).items():
+        view = fixed_view(net, name) if shape is None else None
+        if view is not None:
+            shape = net.blob_shapes(*view)[name]
         size = " x ".join(map(str, shape[1:])) if shape else \
             "(the frame is too small to reach it)"
+        if view is not None:
+            size += f" (sees the frame scaled to {view[1]}x{view[0]})"
         lines.append(f"  {name:40s} {size}")
     return "\n".join(lines)

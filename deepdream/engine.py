@@ -38,6 +38,9 @@ class Net(abc.ABC):
     device: str
     #: the arithmetic it computes in, a key of PRECISIONS; inputs and gradients are float32
     precision: str = "fp32"
+    #: the input shape the net was made for (its deploy's): a layer that takes no other size
+    #: (a classifier behind a fixed-size InnerProduct) sees each image scaled to it
+    input_shape: tuple[int, ...] = (1, 3, 224, 224)
 
     @abc.abstractmethod
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:

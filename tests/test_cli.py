@@ -177,6 +177,9 @@ def test_list_layers(extracted, tiny_model_dir):
     assert "161x121" in result.stdout and "inception_4c/output" in result.stdout
     assert "64 x 7 x 10" in result.stdout
     assert "pool5/7x7_s1" in result.stdout and "too small to reach it" in result.stdout
+    classifier = [line.split(None, 1)[1] for line in result.stdout.splitlines()
+                  if line.split()[:1] == ["loss3/classifier"]]
+    assert classifier == ["125 (sees the frame scaled to 224x224)"]
 
 
 def test_hyphenated_readme_spellings_and_loop_blend(extracted, tiny_model_dir, tmp_path):
