@@ -48,6 +48,10 @@ class Preprocessing:
             raise ModelError("--input-std must be more than 0 for every channel")
         if self.input_range <= 0:
             raise ModelError("--input-range must be more than 0 (1 or 255)")
+        if max(map(abs, self.mean)) > self.input_range:
+            raise ModelError(f"--input-mean {','.join(f'{m:g}' for m in self.mean)} lies "
+                             f"outside pixels of 0 to {self.input_range:g}: give the mean in "
+                             "the net's input range, or --input-range 255")
 
     def mean_bgr(self) -> np.ndarray:
         """The mean in the dream loop's terms: BGR, in 0..255 pixels."""

@@ -270,6 +270,10 @@ def test_user_mistakes_with_a_model_file_are_one_line(tmp_path, weights):
                    r"--weights.* are for your own PyTorch net")
     one_line_error(dreaming(tmp_path, "--model", f"{OWN}:small_net", "-l", "features.3",
                             "--engine", "caffe"), r"--engine caffe runs Caffe nets")
+    one_line_error(dreaming(tmp_path, "--model", f"{OWN}:small_net", "-l", "features.3",
+                            "--input-mean", "123.68,116.78,103.94"),
+                   r"--input-mean 123.68,116.78,103.94 lies outside pixels of 0 to 1: .* "
+                   r"--input-range 255")
     assert not (tmp_path / "out" / "params.json").exists()
 
 
