@@ -185,7 +185,7 @@ def recipe_path(recipe: str) -> Path:
 def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
     """Set the model flags to the model the recipe's run used, refusing one whose files are
     not there or have changed since (another sha1)."""
-    from .models import sha1_of
+    from .models import model_sha1
     model = recipe.get("model")
     if not model:
         return
@@ -198,7 +198,7 @@ def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> No
         if path and not Path(path).is_file():
             raise DeepDreamError(f"the recipe's model file {path} is not there: name the "
                                  "model with -t/--model")
-        if path and sha1 and sha1_of(path) != sha1:
+        if path and sha1 and model_sha1(path) != sha1:
             raise DeepDreamError(f"the recipe's model file {path} has changed since its run "
                                  "(another sha1)")
     if not own:

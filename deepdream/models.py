@@ -111,43 +111,46 @@ def sha1_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _verified_record() -> Path:
-    return cache_dir() / "verified.json"
-
-
-def check_local(model: ModelEntry, path: Path) -> Path:
-    """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
-    and sha1 are the registry's: the sha1 checked the first time, then remembered by size and
-    modification time. Raises ModelError for a damaged or other file (left where it is)."""
+def model_sha1(path: str | Path) -> str:
+    """The sha1 of a model file, read once and then remembered by its size and modification
+    time (in the cache's verified.json): model files are large, and a run asks for it to check
+    them, to record them in params.json and to compare them with a recipe's."""
+    path = Path(path)
     stat = path.stat()
-    if model.size and stat.st_size != model.size:
-        raise ModelError(f"{path} is {stat.st_size} bytes, not the published {model.size} "
-                         f"of {model.name}: it is damaged or another file; delete it to "
-                         f"download it again, or download it by hand from {model.url}")
-    if not model.sha1:
-        return path
-    key, seen = str(path.resolve()), (stat.st_size, stat.st_mtime_ns, model.sha1)
-    record = _verified_record()
+    key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+    record = cache_dir() / "verified.json"
     try:
         known = json.loads(record.read_text())
     except (OSError, ValueError):
         known = {}
-    if tuple(known.get(key, ())) == seen:
-        return path
-    log.info("checking %s against the published sha1 (once)", path)
-    actual = sha1_of(path)
-    if actual != model.sha1:
-        raise ModelError(f"{path} has sha1 {actual}, not the published {model.sha1} of "
-                         f"{model.name}: it is damaged or another file; delete it to "
-                         f"download it again, or download it by hand from {model.url}")
-    known[key] = list(seen)
+    if known.get(key, [])[:2] == seen:
+        return known[key][2]
+    log.debug("reading the sha1 of %s (once)", path)
+    known[key] = seen + [sha1_of(path)]
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         temp = record.with_name(f"{record.name}.{os.getpid()}.part")
         temp.write_text(json.dumps(known, indent=1))
         os.replace(temp, record)
-    except OSError as e:          # a read-only cache: check again next time
-        log.debug("cannot remember the check in %s: %s", record, e)
+    except OSError as e:          # a read-only cache: read it again next time
+        log.debug("cannot remember the sha1 in %s: %s", record, e)
+    return known[key][2]
+
+
+def check_local(model: ModelEntry, path: Path) -> Path:
+    """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
+    and sha1 are the registry's (the sha1 read the first time, then remembered by size and
+    modification time). Raises ModelError for a damaged or other file (left where it is)."""
+    size = path.stat().st_size
+    if model.size and size != model.size:
+        raise ModelError(f"{path} is {size} bytes, not the published {model.size} "
+                         f"of {model.name}: it is damaged or another file; delete it to "
+                         f"download it again, or download it by hand from {model.url}")
+    actual = model_sha1(path) if model.sha1 else None
+    if actual != model.sha1:
+        raise ModelError(f"{path} has sha1 {actual}, not the published {model.sha1} of "
+                         f"{model.name}: it is damaged or another file; delete it to "
+                         f"download it again, or download it by hand from {model.url}")
     return path
 
 
@@ -256,7 +259,8 @@ class ResolvedModel:
 
     def identity(self) -> dict:
         """What params.json records of the model, and a resumed run must match."""
-        return {"model": str(self.caffemodel.resolve()), "model_sha1": sha1_of(self.caffemodel)}
+        return {"model": str(self.caffemodel.resolve()),
+                "model_sha1": model_sha1(self.caffemodel)}
 
     def default_layers(self) -> tuple[str, ...]:
         """The layers a sweep dreams on: the registry's, else the original's customloop."""

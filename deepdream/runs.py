@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import __version__, frames, scenes, schedules
 from .errors import FramesError, ResumeError, SettingsError
-from .models import sha1_of
+from .models import model_sha1, sha1_of
 
 
 @dataclasses.dataclass
@@ -85,7 +85,7 @@ def model_identity(model) -> dict:
         return {"model": None, "model_sha1": None}
     if hasattr(model, "identity"):
         return model.identity()
-    return {"model": str(Path(model).resolve()), "model_sha1": sha1_of(model)}
+    return {"model": str(Path(model).resolve()), "model_sha1": model_sha1(model)}
 
 
 def _check_params(output: Path, old: dict | None, params: dict) -> None:

@@ -23,7 +23,7 @@ import torch
 
 from .engine import resolve_device
 from .errors import DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError
-from .models import sha1_of
+from .models import model_sha1
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
@@ -105,9 +105,9 @@ class ModuleModel:
         """What params.json records of the model, and a resumed run must match."""
         place = self.source.rpartition(":")[0]
         return {"model": self.source,
-                "model_sha1": sha1_of(self.weights) if self.weights else None,
+                "model_sha1": model_sha1(self.weights) if self.weights else None,
                 "weights": str(self.weights) if self.weights else None,
-                "model_code_sha1": sha1_of(place) if _is_file(place) else None,
+                "model_code_sha1": model_sha1(place) if _is_file(place) else None,
                 "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
                                for k, v in dataclasses.asdict(self.preprocessing).items()}}
 

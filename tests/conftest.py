@@ -57,6 +57,15 @@ def ffmpeg_binary(request):
         yield request.param
 
 
+@pytest.fixture(scope="session", autouse=True)
+def deepdream_home(tmp_path_factory):
+    """The tests' own $DEEPDREAM_HOME (the scripts they run inherit it): what runs remember of
+    model files (verified.json) stays out of the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPDREAM_HOME", str(tmp_path_factory.mktemp("deepdream-home")))
+        yield
+
+
 def script(name, *args, cwd=None, check=True):
     """Run one of the scripts (``"-m deepdream"`` for the one-command form) as a user would:
     a subprocess with its own output. Asserts success unless ``check`` is False."""
