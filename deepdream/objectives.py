@@ -33,10 +33,10 @@ class Term:
         return l2 if self.channels is None else channels(self.channels, self.layer)
 
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_WEIGHTED = re.compile(rf"\s*({_NUMBER})\s*\*\s*(.+)")
+_DIGITS = r"(?:\d+\.?\d*|\.\d+)"
+_WEIGHTED = re.compile(rf"\s*([-+]?{_DIGITS}(?:[eE][-+]?\d+)?)\s*\*\s*(.+)")
 # a negative weight may join its term by its sign alone: 'a-0.5*b' is 'a+-0.5*b'
-_MINUS_JOIN = re.compile(r"(?<=[^+\s])\s*-\s*(?=(?:\d+\.?\d*|\.\d+)\s*\*)")
+_MINUS_JOIN = re.compile(rf"(?<=[^+\s])\s*-\s*(?={_DIGITS}\s*\*)")
 
 
 def parse(spec: str) -> tuple[Term, ...]:
