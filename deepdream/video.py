@@ -75,7 +75,7 @@ def ffmpeg_version(exe: str) -> tuple[int, int] | None:
     return version
 
 
-def _newer_than(version: tuple[int, int]) -> bool:
+def _at_least(version: tuple[int, int]) -> bool:
     """Whether the ffmpeg in use is at least ``version`` (an unknown build counts as new)."""
     found = ffmpeg_version(ffmpeg_exe())
     return found is None or found >= version
@@ -238,7 +238,7 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     if start is not None and cut > 0:
         stream = stream.filter("trim", start=f"{cut:.6f}")
     stream = stream.filter("setpts", "PTS-STARTPTS")
-    options = {"fps_mode" if _newer_than((5, 1)) else "vsync": "cfr", "r": str(fps),
+    options = {"fps_mode" if _at_least((5, 1)) else "vsync": "cfr", "r": str(fps),
                "start_number": 1}
     if duration is not None:
         options["t"] = f"{duration:.6f}"
