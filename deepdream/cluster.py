@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import frames, runs, scheduler
 from .cli import Progress
-from .errors import DeepDreamError, FramesError, SettingsError
+from .errors import DeepDreamError, FramesError, SettingsError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
                      progress: bool = True, threads: int | None = None,
                      precision: str = "fp32", retries: int = 3) -> runs.DreamReport:
     """``scheduler.dream_frames`` of ``model`` (a ``models.resolve`` result or a
-    ``torch_module.ModuleModel``, loaded by every worker) spread over ``workers`` Ray actors (a local Ray when
+    ``torch_module.ModuleModel``, loaded by every worker) spread over ``workers`` Ray actors
+    (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
@@ -105,7 +106,7 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
             ray.init(address=address, log_to_driver=False)
     except Exception as e:            # Ray raises many kinds; the user needs one line
         raise DeepDreamError(f"cannot start or join Ray at '{address}': "
-                             f"{_first_line(e)}") from None
+                             f"{first_line(e)}") from None
     try:
         if address != "local":    # a cluster's GPUs, whatever this head has
             gpu, workers = plan_workers(device, workers,
@@ -180,11 +181,11 @@ def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: in
             if isinstance(cause, DeepDreamError):
                 raise type(cause)(str(cause)) from None
             raise DeepDreamError(f"frames {piece[0]}-{piece[-1]} failed on a worker: "
-                                 f"{_first_line(cause or e)}") from None
+                                 f"{first_line(cause or e)}") from None
         except RayActorError as e:
             raise DeepDreamError(
                 f"frames {piece[0]}-{piece[-1]} failed {retries + 1} times, their worker "
-                f"dying each time (last: {_first_line(e)}); the finished frames are kept: "
+                f"dying each time (last: {first_line(e)}); the finished frames are kept: "
                 "run the same command again to continue") from None
         bar.step(count)
         log.debug("worker %d: frames %d-%d, %d dreamed in %.1f s", pid, piece[0], piece[-1],
@@ -192,11 +193,6 @@ def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: in
         if waiting:
             piece = waiting.pop(0)
             running[actor.dream.remote(piece, warmup)] = (actor, piece)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _gpu_count() -> int:

@@ -9,6 +9,13 @@ class DeepDreamError(Exception):
     """
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message in one line (its first), or its type's name if it has none:
+    how an error from a library or a model's own code is quoted in one of ours."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class ModelError(DeepDreamError):
     """A model file is missing, truncated, corrupt, or uses something we do not support."""
 

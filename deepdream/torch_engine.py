@@ -21,7 +21,7 @@ from . import objectives
 from .caffe_format import LayerSpec, NetSpec
 from .engine import PRECISIONS, Net, check_precision
 from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
-                     OutOfMemoryError, PrecisionError)
+                     OutOfMemoryError, PrecisionError, first_line)
 
 
 class Layer:
@@ -516,9 +516,8 @@ def _wrap_failure(layer: Layer, shapes, error: RuntimeError) -> Exception:
         return memory
     if not _TOO_SMALL.search(str(error)):
         return error
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     return ImageTooSmallError(f"layer '{layer.name}' ({layer.type}) cannot take input of "
-                              f"shape {shapes}: {first_line}")
+                              f"shape {shapes}: {first_line(error)}")
 
 
 def slow_precision(device: str, precision: str) -> bool:
@@ -631,7 +630,7 @@ class TorchNet(AutogradNet):
             except RuntimeError as e:
                 raise ModelMismatchError(
                     f"layer '{layer.name}' ({layer.type}) does not fit its input of shape "
-                    f"{bottom_shapes}: {str(e).strip().splitlines()[0]}") from None
+                    f"{bottom_shapes}: {first_line(e)}") from None
             for name, top in zip(layer_spec.tops, tops):
                 shapes[name], meta[name] = tuple(top.shape), top
             built.append((layer, layer_spec.bottoms, layer_spec.tops))

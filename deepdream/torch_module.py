@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from .engine import resolve_device
-from .errors import DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError
+from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
+                     first_line)
 from .models import model_sha1
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
@@ -73,8 +74,6 @@ class ModuleModel:
     source: str
     weights: Path | None = None
     preprocessing: Preprocessing = Preprocessing()
-
-    entry = None      # no registry facts
 
     @classmethod
     def named(cls, source: str, weights: str | Path | None = None,
@@ -309,12 +308,13 @@ class ModuleNet(AutogradNet):
             memory = _out_of_memory(error, f"in {self.name} for input of shape {shape}")
             if memory is not None:
                 return memory
-        first = (str(error).strip().splitlines() or [""])[0]
         if _TOO_SMALL.search(str(error)):
             return ImageTooSmallError(f"{self.name} cannot take input of shape {shape}: "
-                                      f"{first}")
-        return ModelError(f"{self.name} fails on input of shape {shape}: "
-                          f"{type(error).__name__}: {first}")
+                                      f"{first_line(error)}")
+        what = first_line(error)           # the type's name alone when there is no message
+        if str(error).strip():
+            what = f"{type(error).__name__}: {what}"
+        return ModelError(f"{self.name} fails on input of shape {shape}: {what}")
 
     # -- shapes, without arithmetic ---------------------------------------------------------
     def _meta_call(self):

@@ -169,7 +169,8 @@ def test_weights_put_by_hand_are_checked_once_against_the_published_sha1(test_re
     with pytest.raises(ModelError, match="not the published"):
         models.fetch("tiny", progress=False)
     placed.write_bytes(TINY[:-100])
-    with pytest.raises(ModelError, match=rf"is {len(TINY) - 100} bytes, not the published {len(TINY)}"):
+    with pytest.raises(ModelError,
+                       match=rf"is {len(TINY) - 100} bytes, not the published {len(TINY)}"):
         models.fetch("tiny", progress=False)
 
 
