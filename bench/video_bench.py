@@ -107,9 +107,7 @@ def main(argv=None):
             net = load_net(model / "bvlc_googlenet.caffemodel", model / "deploy.prototxt",
                            device=args.device, precision=precision)
             images = [frames.read_frame(path) for path in frames.list_frames(clip).values()]
-            kw = dict(iter_n=settings.iterations, octave_n=settings.octaves,
-                      octave_scale=settings.octave_scale, jitter=settings.jitter,
-                      step_size=settings.step_size)
+            kw = settings.ascent_options()
             for passes in range(2):      # the first pass warms up (cuDNN's choices per size)
                 start = time.perf_counter()
                 for n, image in enumerate(images, 1):

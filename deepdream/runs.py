@@ -35,6 +35,13 @@ class DreamSettings:
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
     keep_colors: bool = False          # each dream keeps its frame's colours (luma only)
 
+    def ascent_options(self) -> dict:
+        """The keyword arguments of ``ascent.dream``/``dream_batch`` that these settings give
+        (the layer, guide and seeds are the caller's)."""
+        return dict(iter_n=self.iterations, octave_n=self.octaves,
+                    octave_scale=self.octave_scale, jitter=self.jitter,
+                    step_size=self.step_size, tile=self.tile)
+
     def check(self) -> None:
         """Raise a DeepDreamError naming the first setting that cannot work, before anything
         is loaded or written."""

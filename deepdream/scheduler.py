@@ -246,13 +246,10 @@ def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
     with nothing to dream (a zero gradient) is kept as it is."""
     from .ascent import dream_batch
 
-    options = dict(iter_n=settings.iterations, octave_n=settings.octaves,
-                   octave_scale=settings.octave_scale, jitter=settings.jitter,
-                   step_size=settings.step_size, guide=guide, tile=settings.tile)
     seeds = [schedules.seed_for_frame(settings.seed, number) for _, number, _ in items]
     try:
-        return dream_batch(net, [source for _, _, source in items], end, seeds=seeds,
-                           **options)
+        return dream_batch(net, [source for _, _, source in items], end, guide=guide,
+                           seeds=seeds, **settings.ascent_options())
     except ZeroGradientError as e:
         if len(items) == 1:
             log.warning("frame %d kept as it is: %s", items[0][1], e)

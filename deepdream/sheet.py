@@ -53,11 +53,9 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     tiles = [("frame %d" % number, image)]
     for layer in dict.fromkeys(settings.layers):      # a layer, or objective terms
         log.info("dreaming frame %d at %s", number, layer)
-        dreamed = dream(net, image, layer, iter_n=settings.iterations,
-                        octave_n=settings.octaves, octave_scale=settings.octave_scale,
-                        jitter=settings.jitter, step_size=settings.step_size,
+        dreamed = dream(net, image, layer,
                         guide=None if guide is None else guide_features(net, guide, layer),
-                        seed=settings.seed, tile=settings.tile)
+                        seed=settings.seed, **settings.ascent_options())
         if settings.keep_colors:
             dreamed = keep_colors(dreamed, image)
         tiles.append((layer, frames.to_uint8(dreamed)))
