@@ -1,5 +1,5 @@
 """Optical flow between frames (OpenCV's DIS or Farneback), warping, occlusion, and a cache of
-the flow next to the frames so that a resumed run does not compute it again.
+the flows in the run's output folder so that a resumed run does not compute them again.
 
 Conventions: ``backward_flow(prev, cur)`` is the (H, W, 2) field that maps each pixel x of
 ``cur`` to its match ``x + flow(x)`` in ``prev`` (x, y order, in pixels); ``warp(image, flow)``
@@ -75,20 +75,28 @@ def flow_and_mask(previous: np.ndarray, current: np.ndarray,
 
 
 class FlowCache:
-    """Backward flows and masks of a frame folder, kept in ``<frames>/.flow/<method>-WxH/``
-    as compressed int16 (1/16 pixel) files written atomically."""
+    """Backward flows and masks, kept in ``<folder>/.flow/<method>-WxH/`` (the run's output
+    folder) as compressed int16 (1/16 pixel) files written atomically, each named by its
+    frame number and a hash of the two pictures it was computed from: frames extracted
+    again from another movie never meet the flows of the old ones."""
 
-    def __init__(self, frames_dir: str | Path, method: str):
-        self.folder = Path(frames_dir) / ".flow"
+    def __init__(self, folder: str | Path, method: str):
+        self.folder = Path(folder) / ".flow"
         self.method = method
 
-    def path(self, number: int, width: int, height: int) -> Path:
-        return self.folder / f"{self.method}-{width}x{height}" / f"{number:08d}.npz"
+    def path(self, number: int, previous: np.ndarray, current: np.ndarray) -> Path:
+        import hashlib
+        key = hashlib.sha1(np.ascontiguousarray(previous).tobytes())
+        key.update(np.ascontiguousarray(current).tobytes())
+        height, width = current.shape[:2]
+        return (self.folder / f"{self.method}-{width}x{height}" /
+                f"{number:08d}-{key.hexdigest()[:16]}.npz")
 
     def get(self, number: int, previous: np.ndarray,
             current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The flow from frame ``number`` to the frame before it, computed once."""
-        path = self.path(number, current.shape[1], current.shape[0])
+        """The flow from frame ``number`` (``current``) to the frame before it
+        (``previous``), computed once for these two pictures."""
+        path = self.path(number, previous, current)
         if path.exists():
             try:
                 with np.load(path) as data:
@@ -100,6 +108,10 @@ class FlowCache:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, flow=quantised, mask=mask)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # the flows of this frame number made from other pictures (frames extracted again)
+        # are ours and of no further use
+        for stale in path.parent.glob(f"{number:08d}-*.npz"):
+            stale.unlink(missing_ok=True)
         from .frames import atomic_write_bytes
         atomic_write_bytes(path, buffer.getvalue())
         return quantised.astype(np.float32) / _QUANTUM, mask

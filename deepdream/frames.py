@@ -18,6 +18,7 @@ FRAME_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 _FRAME_NAME = re.compile(r"(\d+)\.([A-Za-z]+)")
 MOVIE_INFO = "movie.json"   # written by stage 1 into its frame folder
 PARAMS = "params.json"      # written by stage 2 into its output folder
+LEDGER = "frames.tsv"       # written by stage 2: every frame it wrote there (see Ledger)
 _PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF",
                 "tiff": "TIFF", "webp": "WEBP"}
 
@@ -27,20 +28,22 @@ def frame_name(number: int, ext: str) -> str:
     return f"{number:08d}.{ext}"
 
 
-def list_frames(folder: str | Path, ext: str | None = None) -> dict[int, Path]:
+def list_frames(folder: str | Path, ext: str | None = None,
+                choose: str = "choose one with -it/--image_type") -> dict[int, Path]:
     """The numbered frames in ``folder`` as {frame number: path}, sorted by number (not by
     name: 100 comes after 99 whatever the padding). Only names made of digits and an image
     extension count; ``ext`` keeps one extension.
 
     Raises FramesError if the folder is missing or holds frames of several extensions and
-    ``ext`` does not choose.
+    ``ext`` does not choose (the message ends with ``choose``: how the caller's user picks
+    one).
     """
     found = _scan(folder)
     if ext is not None:
         found = {e: paths for e, paths in found.items() if e == ext.lower()}
     if len(found) > 1:
         raise FramesError(f"{folder} holds frames of several types ({', '.join(sorted(found))})"
-                          "; choose one with -it/--image_type")
+                          f"; {choose}")
     frames = next(iter(found.values()), {})
     return dict(sorted(frames.items()))
 
@@ -102,8 +105,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is always either absent or whole."""
+# the temporary files of atomic_write_bytes: ".NAME.PID-THREAD.part"
+_PART_NAME = re.compile(r"\..+\.\d+-\d+\.part")
+
+
+def atomic_write_bytes(path: Path, data: bytes, before_replace=None) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is always either absent or whole.
+    ``before_replace(tmp)`` is called once the bytes are on disk under the temporary name,
+    before they take ``path``'s place."""
     # one temporary name per process and thread: two writers of one file never share it
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     try:
@@ -111,14 +120,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
-    """Save an H x W x 3 image (float or uint8) atomically; its type from the extension."""
+def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95,
+                ledger: Ledger | None = None) -> None:
+    """Save an H x W x 3 image (float or uint8) atomically; its type from the extension.
+    With a ``ledger``, the frame is recorded there before it takes its name."""
     import io
 
     path = Path(path)
@@ -126,7 +139,72 @@ def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> 
     buffer = io.BytesIO()
     options = {"quality": jpeg_quality} if fmt == "JPEG" else {}
     Image.fromarray(to_uint8(image)).save(buffer, fmt, **options)
-    atomic_write_bytes(path, buffer.getvalue())
+    data = buffer.getvalue()
+    record = None if ledger is None else (lambda tmp: ledger.record(path.name, tmp, data))
+    atomic_write_bytes(path, data, record)
+
+
+class Ledger:
+    """What stage 2 wrote into its output folder: ``frames.tsv``, a line per frame written
+    (name, size, modification time, sha1), appended before the frame takes its name. A
+    numbered picture in the folder is the run's own only if the ledger's last line for its
+    name has its size and its modification time (or, for a copy that lost its time, its
+    sha1): a user's pictures, or another stage's frames, are never taken for dreams."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / LEDGER
+        self._lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def record(self, name: str, written: Path, data: bytes) -> None:
+        """Note frame ``name``, whose bytes ``data`` are on disk at ``written``."""
+        import hashlib
+        stat = written.stat()
+        line = f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\t{hashlib.sha1(data).hexdigest()}\n"
+        with self._lock, open(self.path, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def entries(self) -> dict[str, tuple[int, int, str]]:
+        """{name: (size, mtime_ns, sha1)} of the last line for each name."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise FramesError(f"cannot read {self.path}: {e.strerror}") from None
+        found = {}
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if len(fields) == 4 and fields[1].isdigit() and fields[2].isdigit():
+                found[fields[0]] = (int(fields[1]), int(fields[2]), fields[3])
+        return found
+
+    def ours(self, paths: list[Path]) -> list[Path]:
+        """Those of ``paths`` (files in the ledger's folder) that the ledger vouches for."""
+        entries, vouched = self.entries(), []
+        for path in paths:
+            entry = entries.get(path.name)
+            if entry is None:
+                continue
+            stat = path.stat()
+            if stat.st_size == entry[0] and (stat.st_mtime_ns == entry[1] or
+                                             sha1_of(path) == entry[2]):
+                vouched.append(path)
+        return vouched
+
+
+def sha1_of(path: str | Path) -> str:
+    """The sha1 of a file's bytes, read in blocks."""
+    import hashlib
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -175,9 +253,11 @@ def read_json(path: str | Path) -> dict | None:
 
 
 def remove_stale_parts(folder: Path) -> None:
-    """Remove temporary files that an interrupted atomic write of ours left behind."""
+    """Remove temporary files that an interrupted atomic write of ours left behind (named as
+    ``atomic_write_bytes`` names them, and only those)."""
     for entry in folder.glob(".*.part"):
-        entry.unlink(missing_ok=True)
+        if _PART_NAME.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
 
 
 class BackgroundIO:

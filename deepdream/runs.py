@@ -130,18 +130,16 @@ class Job:
     todo: list[int]                # the frame numbers of this run, in order
     params: dict
     redo: bool                     # --overwrite: frames already written are dreamed again
-    started: bool = False          # a frame of this run is written (and so is params.json)
+    done: set[int] = dataclasses.field(default_factory=set)   # frames of ours already there
+    started: bool = False          # params.json is written: the output folder is this run's
 
     def output(self, number: int) -> Path:
         """The path of dreamed frame ``number``."""
         return self.output_dir / frames.frame_name(number, self.ext)
 
-    def begin(self) -> None:
-        """The run's first frame is written: from now on the output folder is this run's,
-        and its params.json says how it was made. (Before that, a run that fails leaves no
-        params.json to refuse the next one.)"""
-        self.started = True
-        self.save_params()
+    def save_frame(self, number: int, image) -> None:
+        """Write dreamed frame ``number`` and record it in the folder's ledger."""
+        frames.write_frame(self.output(number), image, ledger=frames.Ledger(self.output_dir))
 
     def save_params(self) -> None:
         """Write params.json (with the scene cuts found so far), once the run has begun."""
@@ -150,16 +148,56 @@ class Job:
                 frames.write_json(self.output_dir / frames.PARAMS, self.params)
 
 
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file or folder (links resolved)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _our_frames(output_dir: Path, old: dict | None) -> list[Path]:
+    """The numbered frames in ``output_dir`` that a run of ours made: those its ledger
+    vouches for; a run of an earlier version, which kept no ledger, made the frames named
+    as it names them (eight digits, its image type). Raises FramesError naming the numbered
+    pictures that no run of ours made: they are never read as dreams nor deleted."""
+    numbered = frames.every_frame(output_dir)
+    ledger = frames.Ledger(output_dir)
+    if ledger.exists() or (old or {}).get("ledger"):
+        ours = ledger.ours(numbered)
+    elif old is not None:        # an earlier version's run
+        ext = old.get("image_type")
+        ours = [path for path in numbered if path.name == frames.frame_name(
+            int(path.stem), ext)]
+    else:
+        ours = []
+    foreign = sorted(set(numbered) - set(ours))
+    if foreign:
+        names = ", ".join(path.name for path in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise FramesError(f"{output_dir} holds numbered pictures that no dreaming run of ours "
+                          f"made ({names}{more}): dream into an empty folder, or move them "
+                          "away; nothing was changed")
+    return ours
+
+
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
             engine: str, device: str, model=None,
             image_type: str | None = None, start_frame: int | None = None,
             end_frame: int | None = None, overwrite: bool = False,
             precision: str = "fp32") -> Job:
-    """List the frames of a run and check that ``output_dir`` holds no run made with other
-    settings (unless ``overwrite``, which removes that run's frames). ``model`` is the
-    model's object (``identity()``) or a caffemodel's path. Its params.json is written when
-    its first frame is (``Job.begin``)."""
+    """List the frames of a run and check that ``output_dir`` holds nothing but a run of
+    ours made with the same settings (unless ``overwrite``, which removes that run's frames,
+    and only those). ``model`` is the model's object (``identity()``) or a caffemodel's
+    path. Its params.json is written just before its first frame (``Job.started``).
+    Raises FramesError for a folder that holds pictures of anyone else's, ResumeError for a
+    run of ours made otherwise."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if _same_path(input_dir, output_dir):
+        raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
+                          "would replace the frames; give another -o")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FramesError(f"the output {output_dir} is a file, not a folder")
     available = frames.list_frames(input_dir, image_type)
     if not available and image_type:
         # the original needed -it for the frames it read and wrote; frames of another type
@@ -176,7 +214,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     settings.check()
     first_path = available[next(iter(available))]
     params = {"version": __version__, "engine": engine, "device": device,
-              "precision": precision,
+              "precision": precision, "ledger": frames.LEDGER,
               "input": str(input_dir.resolve()), "image_type": ext,
               "input_first_frame": {"name": first_path.name,
                                     "size": first_path.stat().st_size,
@@ -187,16 +225,19 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
     old = frames.read_json(output_dir / frames.PARAMS)
+    ours = _our_frames(output_dir, old)
     if not overwrite:
         _check_params(output_dir, old, params)
     frames.remove_stale_parts(output_dir)
     if overwrite and old is not None:
         # the folder holds a run of ours made otherwise: none of its frames may stay
         # among the new ones (also after the new run's last frame)
-        for path in frames.every_frame(output_dir):
+        for path in ours:
             path.unlink()
+        frames.Ledger(output_dir).path.unlink(missing_ok=True)
         (output_dir / frames.PARAMS).unlink()
-        old = None
+        old, ours = None, []
     params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
-    return Job(input_dir, output_dir, available, ext, todo, params, overwrite,
+    done = {int(path.stem) for path in ours if path.suffix.lstrip(".").lower() == ext}
+    return Job(input_dir, output_dir, available, ext, todo, params, overwrite, done,
                started=old is not None)

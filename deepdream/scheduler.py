@@ -134,7 +134,7 @@ class _Sequence:
         self.raws = _Recent(lambda n: frames.read_frame(job.available[n], width)
                             .astype(np.float32) if n in job.available else None, io)
         self.dreams = _Recent(lambda n: frames.read_frame(job.output(n), width)
-                              .astype(np.float32) if job.output(n).exists() else None, io)
+                              .astype(np.float32) if n in done else None, io)
         self.moved = self.mask = self.raw = None
 
     def next(self) -> tuple[int, np.ndarray, str]:
@@ -178,9 +178,11 @@ class _Sequence:
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False
-        self.io.write(_save_dream, self.job, number, dreamed, bool(self.settings.preview))
         if not self.job.started:
-            self.io.write(self.job.begin)       # params.json after the first frame
+            # params.json goes first: no frame of ours is ever on disk without it
+            self.job.started = True
+            self.io.write(self.job.save_params)
+        self.io.write(_save_dream, self.job, number, dreamed, bool(self.settings.preview))
         return True
 
 
@@ -189,7 +191,7 @@ def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> No
     if preview:
         full = frames.read_frame(job.available[number])
         dreamed = transforms.resize(dreamed, full.shape[1], full.shape[0])
-    frames.write_frame(job.output(number), dreamed)
+    job.save_frame(number, dreamed)
 
 
 def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
@@ -199,9 +201,9 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
     skipping those already written: one piece as a whole run when ``warmup`` is None, else
     each piece as a segment (see ``_Sequence``), ``batch`` segments at a time in lockstep so
     that frames of the same layer and size share one ``dream_batch``."""
-    done = set() if job.redo else set(frames.list_frames(job.output_dir, job.ext))
+    done = set() if job.redo else set(job.done)
     cuts = set(job.params["scene_cuts"])
-    flows = flow.FlowCache(job.input_dir, settings.flow) if settings.flow else None
+    flows = flow.FlowCache(job.output_dir, settings.flow) if settings.flow else None
     io = frames.BackgroundIO()
     pending = [_Sequence(job, settings, piece, warmup, done, cuts, record_cuts, flows, io)
                for piece in pieces]

@@ -57,9 +57,9 @@ def test_cut_detector_finds_the_cut_and_nothing_in_a_pan(tmp_path):
 FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=2, jitter=0, seed=1)
 
 
-def run(net, src, out, **kw):
+def run(net, src, out, overwrite=False, **kw):
     settings = runs.DreamSettings(**{**FAST, **kw})
-    scheduler.dream_frames(src, out, net, settings, progress=False)
+    scheduler.dream_frames(src, out, net, settings, overwrite=overwrite, progress=False)
     return [frames.read_frame(p).astype(np.float32)
             for p in frames.list_frames(out).values()]
 
@@ -83,7 +83,7 @@ def test_flow_carries_the_dream_with_a_pan(tiny_net, tmp_path):
     src = write_clip(tmp_path / "in", images)
     blended = run(tiny_net, src, tmp_path / "blend", blend=0.5)
     flowed = run(tiny_net, src, tmp_path / "flow", flow="dis")
-    assert (src / ".flow" / "dis-128x96" / "00000002.npz").exists()   # cached next to frames
+    assert len(list((tmp_path / "flow" / ".flow" / "dis-128x96").glob("00000002-*.npz"))) == 1
     b = metrics.measure(src, tmp_path / "blend")
     f = metrics.measure(src, tmp_path / "flow")
     assert f.pairs == b.pairs == 5
@@ -91,14 +91,34 @@ def test_flow_carries_the_dream_with_a_pan(tiny_net, tmp_path):
     assert len(blended) == len(flowed) == 6
 
 
-def test_flow_cache_is_reused(tiny_net, tmp_path):
+def test_flow_cache_is_reused_on_resume(tiny_net, tmp_path):
     images = [crop(PHOTO, 150 + 3 * i) for i in range(3)]
     src = write_clip(tmp_path / "in", images)
     run(tiny_net, src, tmp_path / "a", flow="dis")
-    cached = src / ".flow" / "dis-128x96" / "00000003.npz"
+    [cached] = (tmp_path / "a" / ".flow" / "dis-128x96").glob("00000003-*.npz")
     stamp = cached.stat().st_mtime_ns
-    run(tiny_net, src, tmp_path / "b", flow="dis")
-    assert cached.stat().st_mtime_ns == stamp
+    (tmp_path / "a" / "00000003.png").unlink()          # frame 3 is dreamed again
+    run(tiny_net, src, tmp_path / "a", flow="dis")
+    assert (tmp_path / "a" / "00000003.png").exists()
+    assert cached.stat().st_mtime_ns == stamp           # from the cache
+
+
+def test_flow_cache_never_serves_another_movies_frames(tiny_net, tmp_path):
+    """Frames extracted again from another movie into the same folder, dreamed again into the
+    same output with --overwrite: the old frames' flows are not used (they are keyed by the
+    pictures, not by the frame number)."""
+    src = write_clip(tmp_path / "in", [crop(PHOTO, 150 + 3 * i) for i in range(3)])
+    first = run(tiny_net, src, tmp_path / "a", flow="dis")
+    cache = tmp_path / "a" / ".flow" / "dis-128x96"
+    old = sorted(p.name for p in cache.glob("00000003-*.npz"))
+    for n in range(1, 4):                                           # another "movie"
+        frames.write_frame(src / frames.frame_name(n, "png"), crop(PHOTO, 240 - 5 * n))
+    fresh = run(tiny_net, src, tmp_path / "b", flow="dis")
+    again = run(tiny_net, src, tmp_path / "a", flow="dis", overwrite=True)
+    new = sorted(p.name for p in cache.glob("00000003-*.npz"))
+    assert new != old and len(new) == 1                            # the stale flow replaced
+    np.testing.assert_array_equal(again[2], fresh[2])              # as if no cache had been
+    assert np.abs(again[2].astype(float) - first[2]).mean() > 1
 
 
 def test_long_static_clip_does_not_brighten(tiny_net, tmp_path):
