@@ -209,33 +209,44 @@ def sha1_of(path: str | Path) -> str:
 
 @contextlib.contextmanager
 def folder_lock(folder: str | Path):
-    """Hold ``folder``'s lock (an OS lock on ``folder/.lock``, which a crash or kill -9
-    releases with the process) while the block runs: one run at a time per output folder.
-    Raises ResumeError at once if another process holds it."""
+    """Hold ``folder``'s lock (an OS lock on the folder itself, which a crash or kill -9
+    releases with the process, and which leaves no file behind) while the block runs: one
+    run at a time per output folder. A folder that the block's failure leaves as this made
+    it, new and empty, is removed again. Raises ResumeError at once if another process
+    holds the lock."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:          # Windows: no lock
+    try:
+        with _locked(folder):
             yield
-            return
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()           # only if empty: nothing was written into it
+        raise
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    try:
+        import fcntl
+    except ImportError:          # Windows: no lock
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            raise ResumeError(f"another run{f' (process {holder})' if holder else ''} is "
-                              f"dreaming into {folder}: wait for it to finish, or stop it "
-                              "first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+            raise ResumeError(f"another run is dreaming into {folder}: wait for it to "
+                              "finish, or stop it first") from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
 def write_json(path: str | Path, data: dict) -> None:
