@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import weakref
 
 import numpy as np
@@ -101,14 +102,33 @@ def check_size(net: Net, end: str, height: int, width: int, octave_n: int,
     if need is None:
         raise ImageTooSmallError(f"layer '{end}' cannot be reached from a {width}x{height} "
                                  "image at any octave size; dream on an earlier layer")
-    side = need
-    while min(octave_sizes(side, side, octave_n, octave_scale)[-1]) < need:
-        side += 1
+    side = smallest_frame_side(need, octave_n, octave_scale)
+    use = f"frames of at least {side}x{side} pixels, " if side else ""
     raise ImageTooSmallError(
         f"a {width}x{height} image is too small for {octave_n} octaves of scale "
         f"{octave_scale} at layer '{end}': the smallest octave would be "
-        f"{small_w}x{small_h}, and that layer needs at least {need}x{need}. Use frames of at "
-        f"least {side}x{side} pixels, fewer octaves (-oct) or an earlier layer (-l)")
+        f"{small_w}x{small_h}, and that layer needs at least {need}x{need}. Use "
+        f"{use}fewer octaves (-oct) or an earlier layer (-l)")
+
+
+def smallest_frame_side(need: int, octave_n: int, octave_scale: float) -> int | None:
+    """The smallest side whose smallest octave is still ``need`` pixels (None: over a
+    million): a bisection over the side (each octave's size grows with it), bounded by
+    need * scale**(octaves - 1) plus the rounding of each octave."""
+    if (octave_n - 1) * math.log(octave_scale) > math.log(1e6 / need):
+        return None
+
+    def enough(side: int) -> bool:
+        return min(octave_sizes(side, side, octave_n, octave_scale)[-1]) >= need
+    high = int(math.ceil(need * octave_scale ** (octave_n - 1))) + octave_n
+    low = need
+    while low < high:
+        mid = (low + high) // 2
+        if enough(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def _reaches(net: Net, end: str, height: int, width: int) -> bool:
@@ -248,6 +268,21 @@ def make_target(net: Net, spec: str, guide: np.ndarray | None = None) -> Target:
     return [(layer, 1.0, objectives.guided(guide))]
 
 
+def check_target(net: Net, target: Target, height: int, width: int, octave_n: int,
+                 octave_scale: float, tile: int | None = None) -> None:
+    """Raise ImageTooSmallError if a height x width image cannot be dreamed towards
+    ``target`` with these octaves (or tiles): before any work, and at every frame."""
+    for layer, _, _ in target:
+        if fixed_view(net, layer) is not None:
+            continue                   # it sees every octave scaled to its one size
+        check_size(net, layer, height, width, octave_n, octave_scale)
+        if tile:
+            need = _smallest_side(net, layer)
+            if need is None or tile < 2 * need:
+                raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
+                                         f"'{layer}': use --tile {2 * (need or 1)} or more")
+
+
 def make_step(net: Net, x: torch.Tensor, target: Target, step_size: float, jitter: int,
               clip_low: torch.Tensor | None, clip_high: torch.Tensor | None,
               rngs: list[np.random.Generator],
@@ -316,15 +351,7 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
     if len({im.shape for im in images}) != 1:
         raise ValueError("dream_batch() takes images of one size")
     height, width = images[0].shape[:2]
-    for layer, _, _ in target:
-        if fixed_view(net, layer) is not None:
-            continue                   # it sees every octave scaled to its one size
-        check_size(net, layer, height, width, octave_n, octave_scale)
-        if tile:
-            need = _smallest_side(net, layer)
-            if need is None or tile < 2 * need:
-                raise ImageTooSmallError(f"tiles of {tile} pixels are too small for layer "
-                                         f"'{layer}': use --tile {2 * (need or 1)} or more")
+    check_target(net, target, height, width, octave_n, octave_scale, tile)
     seeds = seeds or [None] * len(images)
     rngs = [s if isinstance(s, np.random.Generator) else np.random.default_rng(s)
             for s in seeds]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import frames
-from .errors import DeepDreamError
+from .errors import DeepDreamError, first_line
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from .engine import Net
@@ -29,8 +29,9 @@ def setup_logging(verbose: int = 1) -> None:
 
 def run(main: Callable[[list[str] | None], int | None],
         interrupted_hint: str = "") -> None:
-    """Call ``main`` and exit: 0 on success, 1 with one line for a DeepDreamError, 130 with
-    ``interrupted_hint`` on Ctrl-C."""
+    """Call ``main`` and exit: 0 on success; 1 with one line for a DeepDreamError or for an
+    OSError (a full disk, a permission, a path under a file: from any thread, the path and
+    the cause); 130 with ``interrupted_hint`` on Ctrl-C."""
     debug = os.environ.get("DEEPDREAM_DEBUG", "") not in ("", "0")
     try:
         code = main(None)
@@ -39,12 +40,25 @@ def run(main: Callable[[list[str] | None], int | None],
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        if debug:
+            raise
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"\ninterrupted. {interrupted_hint}".rstrip(), file=sys.stderr)
+        print(f"\nstopped. {interrupted_hint}".rstrip(), file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def os_error_line(error: OSError) -> str:
+    """An OSError as one line: the path and the cause ("/x/y.png: No space left on
+    device")."""
+    cause = error.strerror or first_line(error)
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, list[str],

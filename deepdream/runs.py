@@ -4,6 +4,7 @@ A resumed run and a fresh run go through the same code."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from pathlib import Path
 
@@ -45,7 +46,12 @@ class DreamSettings:
     def check(self) -> None:
         """Raise a DeepDreamError naming the first setting that cannot work, before anything
         is loaded or written."""
-        rules = [(self.octaves >= 1, "-oct/--octaves must be 1 or more"),
+        finite = all(math.isfinite(v) for v in (
+            self.octave_scale, self.step_size, self.zoom, self.flow_blend, self.flow_decay,
+            self.flow_smooth, self.scene_threshold))
+        rules = [(finite, "-octs, -s, -z, --flow-blend, --flow-decay, --flow-smooth and "
+                          "--scene-threshold take finite numbers (not inf or nan)"),
+                 (self.octaves >= 1, "-oct/--octaves must be 1 or more"),
                  (self.octave_scale >= 1, "-octs/--octavescale must be 1 or more"),
                  (self.iterations >= 1, "-itr/--iterations must be 1 or more"),
                  (self.jitter >= 0, "-j/--jitter must be 0 or more"),
@@ -57,6 +63,8 @@ class DreamSettings:
                  (0 <= self.flow_smooth <= 1, "--flow-smooth must be from 0 to 1"),
                  (self.flow_blend >= 0, "--flow-blend must be 0 or more"),
                  (0 <= self.scene_threshold <= 255, "--scene-threshold must be from 0 to 255"),
+                 (self.seed is None or 0 <= self.seed < 2 ** 32,
+                  "--seed must be from 0 to 4294967295"),
                  (len(self.layers) >= 1, "-l/--layers needs at least one layer")]
         for ok, message in rules:
             if not ok:
