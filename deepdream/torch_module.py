@@ -14,7 +14,10 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import torch
 from .engine import resolve_device
 from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
                      first_line)
-from .models import model_sha1
+from .models import model_sha1, sha1_of
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
@@ -97,16 +100,15 @@ class ModuleModel:
 
     @property
     def name(self) -> str:
-        place, _, factory = self.source.rpartition(":")
-        return f"{Path(place).name if _is_file(place) else place}:{factory}"
+        return short_name(self.source)
 
     def identity(self) -> dict:
-        """What params.json records of the model, and a resumed run must match."""
-        place = self.source.rpartition(":")[0]
+        """What params.json records of the model, and a resumed run must match: its source,
+        its weights' sha1 and its code (``code_identity``). Imports nothing."""
         return {"model": self.source,
                 "model_sha1": model_sha1(self.weights) if self.weights else None,
                 "weights": str(self.weights) if self.weights else None,
-                "model_code_sha1": model_sha1(place) if _is_file(place) else None,
+                "model_code_sha1": code_identity(self.source),
                 "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
                                for k, v in dataclasses.asdict(self.preprocessing).items()}}
 
@@ -124,6 +126,84 @@ class ModuleModel:
 
 def _is_file(place: str) -> bool:
     return place.endswith(".py") or "/" in place or "\\" in place
+
+
+def short_name(source: str) -> str:
+    """``FILE.py:FACTORY`` without the file's folder, or ``package.module:FACTORY``."""
+    place, _, factory = source.rpartition(":")
+    return f"{Path(place).name if _is_file(place) else place}:{factory}"
+
+
+# -- the identity of the code -------------------------------------------------------------
+# The folders and files a net's code may span: past these, the folder is not the net's own
+# (a home folder, a whole project) and hashing it would take long.
+_CODE_LIMIT = 1000
+_INSTALLED = {"site-packages", "dist-packages"}
+_NOT_CODE = {"__pycache__", "node_modules"} | _INSTALLED
+
+
+def code_identity(source: str) -> dict[str, str]:
+    """What the code of the net ``source`` is, read from the files alone (nothing imported,
+    so that a recipe's code can be checked before it runs, and every process -- a resume, a
+    Ray worker -- gets the same answer whatever it imported before):
+
+    - ``FILE.py:FACTORY``: the sha1 of every Python file under FILE's folder, by its path
+      there: the factory's file and every module of yours that it imports, at once or later
+      in its forward pass (a module found only in ``sys.modules`` would miss those);
+    - ``package.module:FACTORY``: the version of the distribution that installed the
+      package, and for a package outside site-packages (yours: editable, on PYTHONPATH; the
+      standard library's) the sha1 of every Python file under its folder, by its path from
+      the package's name.
+
+    Raises ModelError for a package that is not there, or a folder with more than
+    ``_CODE_LIMIT`` Python files and folders."""
+    place = source.rpartition(":")[0]
+    if _is_file(place):
+        folder = Path(place).parent
+        return _python_files(folder, folder)
+    top = place.split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)        # a top-level name: imports nothing
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ModelError(f"cannot import {place}: no module named '{top}' (is it installed?)")
+    roots = [Path(r) for r in spec.submodule_search_locations or []] or \
+        ([Path(spec.origin)] if spec.has_location and spec.origin else [])
+    if not roots:                                     # built into Python
+        return {top: f"python {platform.python_version()}"}
+    code = _distributions(top)
+    if code and all(_INSTALLED & set(root.parts) for root in roots):
+        return code                  # installed: its version says what its files are
+    for root in roots:
+        code.update(_python_files(root, root.parent) if root.is_dir() else
+                    {root.name: sha1_of(root)})
+    return code
+
+
+def _distributions(top: str) -> dict[str, str]:
+    """The versions of the installed distributions that provide the package ``top``."""
+    names = importlib.metadata.packages_distributions().get(top, [])
+    return {name: f"version {importlib.metadata.version(name)}" for name in sorted(set(names))}
+
+
+def _python_files(folder: Path, base: Path) -> dict[str, str]:
+    """The sha1 of every .py file under ``folder`` by its path from ``base``, leaving out
+    hidden folders, virtual environments, site-packages and caches."""
+    code, seen = {}, 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _NOT_CODE
+                         and not (Path(root, d) / "pyvenv.cfg").exists())
+        python = sorted(f for f in files if f.endswith(".py"))
+        seen += len(dirs) + len(python)
+        if seen > _CODE_LIMIT:
+            raise ModelError(f"{folder} holds more than {_CODE_LIMIT} Python files and "
+                             "folders: keep your net's code in a folder of its own (all of "
+                             "them make its identity)")
+        for name in python:
+            path = Path(root, name)
+            code[path.relative_to(base).as_posix()] = sha1_of(path)
+    return dict(sorted(code.items()))
 
 
 def build(source: str) -> torch.nn.Module:
