@@ -264,8 +264,37 @@ def _where(error: Exception, path: Path) -> str:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The state_dict in ``path`` (saved with ``torch.save``; also under a 'state_dict' or
-    'model' key of a checkpoint), loaded with ``weights_only=True``: no code runs."""
+    """The state_dict in ``path``: a ``.safetensors`` file (read by the safetensors library:
+    tensors and their names, no pickle), else one saved with ``torch.save`` (also under a
+    'state_dict' or 'model' key of a checkpoint), loaded with ``weights_only=True``: no code
+    runs. Raises ModelError for a file that holds no state_dict."""
+    if path.name.lower().endswith(".safetensors"):
+        data = _read_safetensors(path)
+    else:
+        data = _read_pickled(path)
+    if not isinstance(data, dict) or not data or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
+        raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
+                         "with torch.save(model.state_dict(), FILE)")
+    return data
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, on the CPU."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError(f"{path.name} is a safetensors file: reading it needs the "
+                         "safetensors package (pip install 'safetensors>=0.4')") from None
+    try:
+        return load_file(path, device="cpu")
+    except Exception as e:         # safetensors' SafetensorError, or an OSError
+        raise ModelError(f"{path} is not a safetensors weights file ({first_line(e)})") \
+            from None
+
+
+def _read_pickled(path: Path):
+    """What ``torch.save`` wrote in ``path`` (plain data only), or a checkpoint's state_dict."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -278,10 +307,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
-    if not isinstance(data, dict) or not data or \
-            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
-        raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
-                         "with torch.save(model.state_dict(), FILE)")
     return data
 
 

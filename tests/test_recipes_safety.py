@@ -109,3 +109,38 @@ def test_an_installed_packages_code_is_its_version_and_a_package_of_yours_its_fi
                           "lab/nets.py"]
     (package / "layers" / "conv.py").write_text("# changed\n")
     assert code_identity("lab.nets:make")["lab/layers/conv.py"] != code["lab/layers/conv.py"]
+
+
+def test_safetensors_weights_are_read_without_pickle(tmp_path):
+    # safetensors is in requirements.txt (safetensors>=0.4): without it this fails, loudly
+    from safetensors.torch import save_file
+    torch.manual_seed(7)
+    state = own_nets.SmallNet().state_dict()
+    pt, safe = tmp_path / "small.pt", tmp_path / "small.safetensors"
+    torch.save(state, pt)
+    save_file(state, str(safe))
+    x = (IMAGE.transpose(2, 0, 1)[None] - 120).astype(np.float32)
+    from_pt = ModuleModel.named(f"{OWN}:small_net", pt).load("cpu").forward(x, "fc")
+    from_safe = ModuleModel.named(f"{OWN}:small_net", safe).load("cpu").forward(x, "fc")
+    factory = ModuleModel.named(f"{OWN}:small_net").load("cpu").forward(x, "fc")
+    np.testing.assert_array_equal(from_safe, from_pt)
+    assert np.abs(from_safe - factory).max() > 1e-3
+
+    # a pickle named .safetensors is refused, and what it would run never runs
+    marker = tmp_path / "ran"
+
+    class Trap:
+        def __reduce__(self):
+            return open, (str(marker), "w")
+
+    disguised = tmp_path / "trap.safetensors"
+    disguised.write_bytes(pickle.dumps({"fc.weight": Trap()}))
+    with pytest.raises(ModelError, match=r"trap.safetensors is not a safetensors weights "
+                                         r"file"):
+        ModuleModel.named(f"{OWN}:small_net", disguised).load("cpu")
+    assert not marker.exists()
+    # weights that do not fit are named as for a state_dict
+    part = tmp_path / "part.safetensors"
+    save_file({k: v for k, v in state.items() if k != "fc.bias"}, str(part))
+    with pytest.raises(ModelError, match=r"it lacks 'fc.bias' \(10\)"):
+        ModuleModel.named(f"{OWN}:small_net", part).load("cpu")
