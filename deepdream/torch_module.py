@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import platform
 import sys
@@ -25,12 +26,13 @@ import numpy as np
 import torch
 
 from .engine import resolve_device
-from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
-                     first_line)
+from .errors import ImageTooSmallError, ModelError, ModelMismatchError, first_line
 from .models import model_sha1, sha1_of
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,6 +348,13 @@ def _first_tensor(output):
     return None
 
 
+def _needs_numbers(error: Exception) -> bool:
+    """Whether ``error``, raised on the meta device, says that the code needs real numbers
+    (``.item()``, numpy, an operation with no shapes-only version) rather than that the input
+    does not fit (which a real pass would say too)."""
+    return isinstance(error, NotImplementedError) or "meta" in str(error).lower()
+
+
 class ModuleNet(AutogradNet):
     """An ``nn.Module`` behind the ``Net`` interface. ``Net.forward``/``gradient`` take
     Caffe-convention input; the module sees its own."""
@@ -366,7 +375,9 @@ class ModuleNet(AutogradNet):
         self._order = [2, 1, 0] if preprocessing.channel_order == "rgb" else [0, 1, 2]
         self._scale = torch.as_tensor(preprocessing.scale(), device=device,
                                       dtype=self.dtype).reshape(1, 3, 1, 1)
-        self._meta_state = None
+        self._meta_params = None         # its parameters on the meta device
+        self._real_shapes = False        # its code needs real numbers
+        self._shape_memory: dict = {}
 
     def _model_input(self, x: torch.Tensor) -> torch.Tensor:
         # channels-last activations, as for the Caffe nets: faster convolutions and pooling
@@ -376,11 +387,10 @@ class ModuleNet(AutogradNet):
         self.resolve(end)
         if end == INPUT:
             return x
-        return self._until(self._model_input(x), end, self.module)
+        return self._until(self._model_input(x), end)
 
-    def _until(self, x: torch.Tensor, end: str, call) -> torch.Tensor:
-        """Run ``call`` (the module, or it with other parameters) on ``x`` until ``end`` has
-        its output, and return that."""
+    def _until(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        """Run the module on ``x`` until ``end`` has its output, and return that."""
         caught = []
 
         def hook(_module, _inputs, output):
@@ -389,7 +399,7 @@ class ModuleNet(AutogradNet):
 
         handle = self._named[end].register_forward_hook(hook)
         try:
-            call(x)
+            self.module(x)
         except _Reached:
             pass
         except Exception as e:       # whatever the model's code raises: one line
@@ -421,52 +431,87 @@ class ModuleNet(AutogradNet):
             what = f"{type(error).__name__}: {what}"
         return ModelError(f"{self.name} fails on input of shape {shape}: {what}")
 
-    # -- shapes, without arithmetic ---------------------------------------------------------
-    def _meta_call(self):
-        """The module called with its parameters and buffers on the meta device: shapes only."""
-        if self._meta_state is None:
-            state = dict(self.module.named_parameters())
-            state.update(self.module.named_buffers())
-            self._meta_state = {k: torch.empty_like(v, device="meta") for k, v in state.items()}
+    # -- shapes ------------------------------------------------------------------------------
+    def _shapes(self, height: int, width: int) -> tuple[dict, Exception | None]:
+        """Every layer's output for a (1, 3, height, width) input, in run order, as (shape,
+        whether it is a tensor of numbers) of its first call; and our error for what stopped
+        the pass before its end, else None. The pass runs on the meta device (shapes without
+        arithmetic) where the model's code allows; a model whose code needs real numbers
+        (``.item()``, numpy) gets one real pass on zeros at that size instead, from then on.
+        Remembered by size: every layer's shape at a size costs one pass."""
+        key = (height, width)
+        if key not in self._shape_memory:
+            if len(self._shape_memory) > 64:        # tiles and octaves of many sizes
+                self._shape_memory.clear()
+            self._shape_memory[key] = self._shape_pass(height, width)
+        return self._shape_memory[key]
 
-        def call(x: torch.Tensor):
-            try:
-                return torch.func.functional_call(self.module, self._meta_state, (x,))
-            except Exception as e:
-                if _TOO_SMALL.search(str(e)):
-                    raise
-            # an operation without shapes-only support: the shapes of a real pass on zeros
-            with torch.no_grad():
-                return self.module(torch.zeros(x.shape, device=self.device, dtype=self.dtype))
-        return call
-
-    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
-        self.resolve(end)
-        x = torch.empty((1, 3, height, width), device="meta", dtype=self.dtype)
-        if end == INPUT:
-            return tuple(x.shape)
-        return tuple(self._until(x, end, self._meta_call()).shape)
-
-    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
-        """In run order (a container after its children), then with None the layers that an
-        input of this size cannot reach; layers that never run are left out."""
-        shapes: dict[str, tuple[int, ...] | None] = {INPUT: (1, 3, height, width)}
+    def _shape_pass(self, height: int, width: int) -> tuple[dict, Exception | None]:
+        shapes: dict[str, tuple[tuple[int, ...], bool]] = {}
 
         def record(name):
             def hook(_module, _inputs, output):
                 tensor = _first_tensor(output)
                 if name not in shapes and tensor is not None:
-                    shapes[name] = tuple(tensor.shape)
+                    shapes[name] = (tuple(tensor.shape), tensor.is_floating_point())
             return hook
 
         handles = [self._named[n].register_forward_hook(record(n)) for n in self.layers]
         try:
-            self._meta_call()(torch.empty((1, 3, height, width), device="meta",
-                                          dtype=self.dtype))
-        except (RuntimeError, DeepDreamError):
-            # the input is too small for a layer: it and those after it cannot be reached
-            shapes.update((name, None) for name in self.layers if name not in shapes)
+            if not self._real_shapes:
+                x = torch.empty((1, 3, height, width), device="meta", dtype=self.dtype)
+                try:
+                    torch.func.functional_call(self.module, self._meta_state(), (x,))
+                    return shapes, None
+                except Exception as e:
+                    if not _needs_numbers(e):     # the model's own failure at this size
+                        return shapes, self._failure(e, x)
+                    log.debug("%s cannot run on shapes alone (%s): its sizes come from "
+                              "real passes", self.name, first_line(e))
+                    self._real_shapes = True
+                    shapes.clear()
+            x = torch.zeros((1, 3, height, width), device=self.device, dtype=self.dtype)
+            try:
+                with torch.no_grad():
+                    self.module(x)
+            except Exception as e:
+                return shapes, self._failure(e, x)
+            return shapes, None
         finally:
             for handle in handles:
                 handle.remove()
-        return shapes
+
+    def _meta_state(self) -> dict[str, torch.Tensor]:
+        """The module's parameters and buffers on the meta device."""
+        if self._meta_params is None:
+            state = dict(self.module.named_parameters())
+            state.update(self.module.named_buffers())
+            self._meta_params = {k: torch.empty_like(v, device="meta") for k, v in state.items()}
+        return self._meta_params
+
+    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
+        self.resolve(end)
+        if end == INPUT:
+            return (1, 3, height, width)
+        shapes, error = self._shapes(height, width)
+        if end not in shapes:
+            if error is not None:
+                raise error.with_traceback(None)
+            raise ModelError(f"layer '{end}' of {self.name} does not run in its forward "
+                             "pass (an unused or training-only module): choose another")
+        shape, numbers = shapes[end]
+        if not numbers:
+            raise ModelError(f"layer '{end}' of {self.name} gives no tensor of numbers to "
+                             "dream on: choose another")
+        return shape
+
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
+        """In run order (a container after its children), then with None the layers that an
+        input of this size cannot reach; layers that never run are left out."""
+        shapes, error = self._shapes(height, width)
+        found: dict[str, tuple[int, ...] | None] = {INPUT: (1, 3, height, width)}
+        found.update((name, shape) for name, (shape, _) in shapes.items())
+        if error is not None:
+            # the input is too small for a layer: it and those after it cannot be reached
+            found.update((name, None) for name in self.layers if name not in found)
+        return found

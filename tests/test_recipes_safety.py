@@ -111,6 +111,36 @@ def test_an_installed_packages_code_is_its_version_and_a_package_of_yours_its_fi
     assert code_identity("lab.nets:make")["lab/layers/conv.py"] != code["lab/layers/conv.py"]
 
 
+def test_a_net_that_cannot_run_on_shapes_alone_makes_one_pass_per_size():
+    def passes(net):
+        """The sizes of the real passes the net made (its inputs, noted by its class)."""
+        inputs = type(net.module).inputs         # the class of own_nets.py as the net loaded it
+        real = [size for device, size in inputs if device != "meta"]
+        assert [device for device, _ in inputs].count("meta") <= 1    # tried once
+        inputs.clear()
+        return real
+
+    net = ModuleModel.named(f"{OWN}:no_meta").load("cpu")
+    passes(net)
+    dreamed = dream(net, IMAGE, "after", iter_n=1, octave_n=2, octave_scale=1.4)
+    assert np.abs(dreamed - IMAGE).mean() > 0.1
+    # no input larger than the frame (40x56): a shape pass and a step at each octave
+    assert passes(net) == [(29, 40), (29, 40), (40, 56), (40, 56)]
+
+    # the layer list of a 540x360 frame: one real pass at that size, and the right sizes
+    net = ModuleModel.named(f"{OWN}:no_meta").load("cpu")
+    assert net.blob_shapes(360, 540) == {"data": (1, 3, 360, 540), "conv": (1, 4, 360, 540),
+                                         "after": (1, 4, 179, 269)}
+    assert net.end_shape(360, 540, "after") == (1, 4, 179, 269)
+    assert passes(net) == [(360, 540)]
+
+    # too small: the size it needs, found with inputs no larger than twice that
+    with pytest.raises(ImageTooSmallError, match=r"needs at least 3x3"):
+        dream(net, IMAGE[:3, :3], "after", iter_n=1, octave_n=2, octave_scale=1.4)
+    sizes = passes(net)
+    assert sizes and max(max(size) for size in sizes) <= 6, sizes
+
+
 def test_safetensors_weights_are_read_without_pickle(tmp_path):
     # safetensors is in requirements.txt (safetensors>=0.4): without it this fails, loudly
     from safetensors.torch import save_file
