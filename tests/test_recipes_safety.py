@@ -99,16 +99,17 @@ def test_an_installed_packages_code_is_its_version_and_a_package_of_yours_its_fi
         tmp_path, monkeypatch):
     from deepdream.torch_module import code_identity
     assert code_identity("torch.nn:Conv2d") == {"torch": f"version {torch.__version__}"}
-    package = tmp_path / "lab"
+    package = tmp_path / "workshop"     # a name no other test imports
     (package / "layers").mkdir(parents=True)
     for name in ("__init__.py", "nets.py", "layers/__init__.py", "layers/conv.py"):
         (package / name).write_text(f"# {name}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    code = code_identity("lab.nets:make")
-    assert list(code) == ["lab/__init__.py", "lab/layers/__init__.py", "lab/layers/conv.py",
-                          "lab/nets.py"]
+    code = code_identity("workshop.nets:make")
+    assert list(code) == ["workshop/__init__.py", "workshop/layers/__init__.py",
+                          "workshop/layers/conv.py", "workshop/nets.py"]
     (package / "layers" / "conv.py").write_text("# changed\n")
-    assert code_identity("lab.nets:make")["lab/layers/conv.py"] != code["lab/layers/conv.py"]
+    changed = code_identity("workshop.nets:make")
+    assert [name for name in code if changed[name] != code[name]] == ["workshop/layers/conv.py"]
 
 
 def test_a_net_that_cannot_run_on_shapes_alone_makes_one_pass_per_size():
