@@ -156,8 +156,7 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
     for dest, value in values.items():
         if dest not in given:
             setattr(args, dest, value)
-    if not given & {"model", "model_path", "model_name", "weights"}:
-        _recipe_model(recipe, args, given)
+    _recipe_model(recipe, args, given)
     guide = recipe["dream"].get("guide_sha1")
     if guide and "guide_image" not in given and args.guide_image and \
             Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
@@ -183,33 +182,88 @@ def recipe_path(recipe: str) -> Path:
 
 
 def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
-    """Set the model flags to the model the recipe's run used, refusing one whose files are
-    not there or have changed since (another sha1)."""
-    from .models import model_sha1
+    """Set the model flags to the model the recipe's run used, unless the flags name one. A
+    recipe is data: it may name Caffe files (refused if they are not there or have changed
+    since: another sha1), but the code of your own PyTorch net runs only when ``--model``
+    names it; the recipe's sha1s must then match its files (``_own_net``)."""
     model = recipe.get("model")
     if not model:
         return
-    place, colon, factory = model.rpartition(":")
-    own = colon and factory.isidentifier()           # your own PyTorch net
-    checks = [(recipe.get("weights") if own else model, recipe.get("model_sha1"))]
-    if own and recipe.get("model_code_sha1"):
-        checks.append((place, recipe["model_code_sha1"]))
-    for path, sha1 in checks:
-        if path and not Path(path).is_file():
-            raise DeepDreamError(f"the recipe's model file {path} is not there: name the "
-                                 "model with -t/--model")
-        if path and sha1 and model_sha1(path) != sha1:
-            raise DeepDreamError(f"the recipe's model file {path} has changed since its run "
-                                 "(another sha1)")
-    if not own:
-        path = Path(model)
-        args.model, args.model_path, args.model_name = None, str(path.parent), path.name
+    _, colon, factory = model.rpartition(":")
+    if colon and factory.isidentifier():                # your own PyTorch net
+        if not given & {"model", "model_path", "model_name"} or \
+                (args.model and ":" in args.model):
+            _own_net(recipe, args, given)
         return
-    args.model, args.weights = model, recipe.get("weights")
+    if given & {"model", "model_path", "model_name", "weights"}:
+        return                                          # the flags' model, not the recipe's
+    _check_file(model, recipe.get("model_sha1"), "model file", "-t/--model")
+    path = Path(model)
+    args.model, args.model_path, args.model_name = None, str(path.parent), path.name
+
+
+def _own_net(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
+    """Check that ``--model`` (and ``--weights``, else the recipe's weights) is the recipe's
+    own PyTorch net: the same factory, weights and code (``code_identity``), read from the
+    files without importing them. Raises DeepDreamError in one line naming what differs."""
+    model = recipe["model"]
+    if "model" not in given:
+        raise DeepDreamError(f"the recipe names your own PyTorch net {model}: give it with "
+                             f"--model {model} to run its code")
+    from .torch_module import ModuleModel, short_name
+    weights = args.weights
+    if "weights" not in given and recipe.get("weights"):
+        weights = recipe["weights"]
+        _check_file(weights, recipe.get("model_sha1"), "weights file", "--weights")
+    mine = ModuleModel.named(args.model, weights)
+    identity, recorded = mine.identity(), recipe.get("model_sha1")
+    if short_name(model) != mine.name:
+        difference = f"its net is {short_name(model)}"
+    elif identity["model_sha1"] != recorded:
+        difference = (f"its run used the factory's own weights, not {weights}" if not recorded
+                      else f"{weights} is not its run's weights file (another sha1)" if weights
+                      else "its run used a weights file: give it with --weights")
+    else:
+        difference = _code_difference(recipe.get("model_code_sha1"),
+                                      identity["model_code_sha1"], model)
+    if difference:
+        raise DeepDreamError(f"the recipe does not fit --model {args.model}: {difference}")
+    args.weights = weights
     for flag, field in _MODULE_FLAGS.items():
         if flag not in given and field in (recipe.get("preprocess") or {}):
             value = recipe["preprocess"][field]
             setattr(args, flag, tuple(value) if isinstance(value, list) else value)
+
+
+def _code_difference(recorded, mine: dict[str, str], model: str) -> str | None:
+    """The first file (or package) whose code differs between what a recipe recorded
+    (``code_identity``: sha1s or versions by name; a string: an earlier version's sha1 of the
+    factory's file alone; None: nothing) and the net given, in words; else None."""
+    if not recorded:
+        return None
+    if isinstance(recorded, str):
+        name = Path(model.rpartition(":")[0]).name
+        recorded, mine = {name: recorded}, ({name: mine[name]} if name in mine else {})
+    for name in sorted(set(recorded) | set(mine)):
+        if name not in mine:
+            return f"its run had {name}, which is not there"
+        if name not in recorded:
+            return f"{name} was not there in its run"
+        if mine[name] != recorded[name]:
+            was = "another sha1" if len(recorded[name]) == 40 else \
+                f"{mine[name]}, not {recorded[name]}"
+            return f"{name} differs from its run's ({was})"
+    return None
+
+
+def _check_file(path: str, sha1: str | None, what: str, flag: str) -> None:
+    """Raise DeepDreamError if the recipe's file ``path`` is not there or has another sha1."""
+    from .models import model_sha1
+    if not Path(path).is_file():
+        raise DeepDreamError(f"the recipe's {what} {path} is not there: name it with {flag}")
+    if sha1 and model_sha1(path) != sha1:
+        raise DeepDreamError(f"the recipe's {what} {path} has changed since its run "
+                             "(another sha1)")
 
 
 def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:

@@ -14,7 +14,11 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
+import logging
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -22,12 +26,13 @@ import numpy as np
 import torch
 
 from .engine import resolve_device
-from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
-                     first_line)
-from .models import model_sha1
+from .errors import ImageTooSmallError, ModelError, ModelMismatchError, first_line
+from .models import model_sha1, sha1_of
 from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,16 +102,15 @@ class ModuleModel:
 
     @property
     def name(self) -> str:
-        place, _, factory = self.source.rpartition(":")
-        return f"{Path(place).name if _is_file(place) else place}:{factory}"
+        return short_name(self.source)
 
     def identity(self) -> dict:
-        """What params.json records of the model, and a resumed run must match."""
-        place = self.source.rpartition(":")[0]
+        """What params.json records of the model, and a resumed run must match: its source,
+        its weights' sha1 and its code (``code_identity``). Imports nothing."""
         return {"model": self.source,
                 "model_sha1": model_sha1(self.weights) if self.weights else None,
                 "weights": str(self.weights) if self.weights else None,
-                "model_code_sha1": model_sha1(place) if _is_file(place) else None,
+                "model_code_sha1": code_identity(self.source),
                 "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
                                for k, v in dataclasses.asdict(self.preprocessing).items()}}
 
@@ -124,6 +128,84 @@ class ModuleModel:
 
 def _is_file(place: str) -> bool:
     return place.endswith(".py") or "/" in place or "\\" in place
+
+
+def short_name(source: str) -> str:
+    """``FILE.py:FACTORY`` without the file's folder, or ``package.module:FACTORY``."""
+    place, _, factory = source.rpartition(":")
+    return f"{Path(place).name if _is_file(place) else place}:{factory}"
+
+
+# -- the identity of the code -------------------------------------------------------------
+# The folders and files a net's code may span: past these, the folder is not the net's own
+# (a home folder, a whole project) and hashing it would take long.
+_CODE_LIMIT = 1000
+_INSTALLED = {"site-packages", "dist-packages"}
+_NOT_CODE = {"__pycache__", "node_modules"} | _INSTALLED
+
+
+def code_identity(source: str) -> dict[str, str]:
+    """What the code of the net ``source`` is, read from the files alone (nothing imported,
+    so that a recipe's code can be checked before it runs, and every process -- a resume, a
+    Ray worker -- gets the same answer whatever it imported before):
+
+    - ``FILE.py:FACTORY``: the sha1 of every Python file under FILE's folder, by its path
+      there: the factory's file and every module of yours that it imports, at once or later
+      in its forward pass (a module found only in ``sys.modules`` would miss those);
+    - ``package.module:FACTORY``: the version of the distribution that installed the
+      package, and for a package outside site-packages (yours: editable, on PYTHONPATH; the
+      standard library's) the sha1 of every Python file under its folder, by its path from
+      the package's name.
+
+    Raises ModelError for a package that is not there, or a folder with more than
+    ``_CODE_LIMIT`` Python files and folders."""
+    place = source.rpartition(":")[0]
+    if _is_file(place):
+        folder = Path(place).parent
+        return _python_files(folder, folder)
+    top = place.split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)        # a top-level name: imports nothing
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ModelError(f"cannot import {place}: no module named '{top}' (is it installed?)")
+    roots = [Path(r) for r in spec.submodule_search_locations or []] or \
+        ([Path(spec.origin)] if spec.has_location and spec.origin else [])
+    if not roots:                                     # built into Python
+        return {top: f"python {platform.python_version()}"}
+    code = _distributions(top)
+    if code and all(_INSTALLED & set(root.parts) for root in roots):
+        return code                  # installed: its version says what its files are
+    for root in roots:
+        code.update(_python_files(root, root.parent) if root.is_dir() else
+                    {root.name: sha1_of(root)})
+    return code
+
+
+def _distributions(top: str) -> dict[str, str]:
+    """The versions of the installed distributions that provide the package ``top``."""
+    names = importlib.metadata.packages_distributions().get(top, [])
+    return {name: f"version {importlib.metadata.version(name)}" for name in sorted(set(names))}
+
+
+def _python_files(folder: Path, base: Path) -> dict[str, str]:
+    """The sha1 of every .py file under ``folder`` by its path from ``base``, leaving out
+    hidden folders, virtual environments, site-packages and caches."""
+    code, seen = {}, 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _NOT_CODE
+                         and not (Path(root, d) / "pyvenv.cfg").exists())
+        python = sorted(f for f in files if f.endswith(".py"))
+        seen += len(dirs) + len(python)
+        if seen > _CODE_LIMIT:
+            raise ModelError(f"{folder} holds more than {_CODE_LIMIT} Python files and "
+                             "folders: keep your net's code in a folder of its own (all of "
+                             "them make its identity)")
+        for name in python:
+            path = Path(root, name)
+            code[path.relative_to(base).as_posix()] = sha1_of(path)
+    return dict(sorted(code.items()))
 
 
 def build(source: str) -> torch.nn.Module:
@@ -184,8 +266,37 @@ def _where(error: Exception, path: Path) -> str:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The state_dict in ``path`` (saved with ``torch.save``; also under a 'state_dict' or
-    'model' key of a checkpoint), loaded with ``weights_only=True``: no code runs."""
+    """The state_dict in ``path``: a ``.safetensors`` file (read by the safetensors library:
+    tensors and their names, no pickle), else one saved with ``torch.save`` (also under a
+    'state_dict' or 'model' key of a checkpoint), loaded with ``weights_only=True``: no code
+    runs. Raises ModelError for a file that holds no state_dict."""
+    if path.name.lower().endswith(".safetensors"):
+        data = _read_safetensors(path)
+    else:
+        data = _read_pickled(path)
+    if not isinstance(data, dict) or not data or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
+        raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
+                         "with torch.save(model.state_dict(), FILE)")
+    return data
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, on the CPU."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError(f"{path.name} is a safetensors file: reading it needs the "
+                         "safetensors package (pip install 'safetensors>=0.4')") from None
+    try:
+        return load_file(path, device="cpu")
+    except Exception as e:         # safetensors' SafetensorError, or an OSError
+        raise ModelError(f"{path} is not a safetensors weights file ({first_line(e)})") \
+            from None
+
+
+def _read_pickled(path: Path):
+    """What ``torch.save`` wrote in ``path`` (plain data only), or a checkpoint's state_dict."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -198,10 +309,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
-    if not isinstance(data, dict) or not data or \
-            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
-        raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
-                         "with torch.save(model.state_dict(), FILE)")
     return data
 
 
@@ -241,6 +348,13 @@ def _first_tensor(output):
     return None
 
 
+def _needs_numbers(error: Exception) -> bool:
+    """Whether ``error``, raised on the meta device, says that the code needs real numbers
+    (``.item()``, numpy, an operation with no shapes-only version) rather than that the input
+    does not fit (which a real pass would say too)."""
+    return isinstance(error, NotImplementedError) or "meta" in str(error).lower()
+
+
 class ModuleNet(AutogradNet):
     """An ``nn.Module`` behind the ``Net`` interface. ``Net.forward``/``gradient`` take
     Caffe-convention input; the module sees its own."""
@@ -261,7 +375,9 @@ class ModuleNet(AutogradNet):
         self._order = [2, 1, 0] if preprocessing.channel_order == "rgb" else [0, 1, 2]
         self._scale = torch.as_tensor(preprocessing.scale(), device=device,
                                       dtype=self.dtype).reshape(1, 3, 1, 1)
-        self._meta_state = None
+        self._meta_params = None         # its parameters on the meta device
+        self._real_shapes = False        # its code needs real numbers
+        self._shape_memory: dict = {}
 
     def _model_input(self, x: torch.Tensor) -> torch.Tensor:
         # channels-last activations, as for the Caffe nets: faster convolutions and pooling
@@ -271,11 +387,10 @@ class ModuleNet(AutogradNet):
         self.resolve(end)
         if end == INPUT:
             return x
-        return self._until(self._model_input(x), end, self.module)
+        return self._until(self._model_input(x), end)
 
-    def _until(self, x: torch.Tensor, end: str, call) -> torch.Tensor:
-        """Run ``call`` (the module, or it with other parameters) on ``x`` until ``end`` has
-        its output, and return that."""
+    def _until(self, x: torch.Tensor, end: str) -> torch.Tensor:
+        """Run the module on ``x`` until ``end`` has its output, and return that."""
         caught = []
 
         def hook(_module, _inputs, output):
@@ -284,7 +399,7 @@ class ModuleNet(AutogradNet):
 
         handle = self._named[end].register_forward_hook(hook)
         try:
-            call(x)
+            self.module(x)
         except _Reached:
             pass
         except Exception as e:       # whatever the model's code raises: one line
@@ -316,52 +431,87 @@ class ModuleNet(AutogradNet):
             what = f"{type(error).__name__}: {what}"
         return ModelError(f"{self.name} fails on input of shape {shape}: {what}")
 
-    # -- shapes, without arithmetic ---------------------------------------------------------
-    def _meta_call(self):
-        """The module called with its parameters and buffers on the meta device: shapes only."""
-        if self._meta_state is None:
-            state = dict(self.module.named_parameters())
-            state.update(self.module.named_buffers())
-            self._meta_state = {k: torch.empty_like(v, device="meta") for k, v in state.items()}
+    # -- shapes ------------------------------------------------------------------------------
+    def _shapes(self, height: int, width: int) -> tuple[dict, Exception | None]:
+        """Every layer's output for a (1, 3, height, width) input, in run order, as (shape,
+        whether it is a tensor of numbers) of its first call; and our error for what stopped
+        the pass before its end, else None. The pass runs on the meta device (shapes without
+        arithmetic) where the model's code allows; a model whose code needs real numbers
+        (``.item()``, numpy) gets one real pass on zeros at that size instead, from then on.
+        Remembered by size: every layer's shape at a size costs one pass."""
+        key = (height, width)
+        if key not in self._shape_memory:
+            if len(self._shape_memory) > 64:        # tiles and octaves of many sizes
+                self._shape_memory.clear()
+            self._shape_memory[key] = self._shape_pass(height, width)
+        return self._shape_memory[key]
 
-        def call(x: torch.Tensor):
-            try:
-                return torch.func.functional_call(self.module, self._meta_state, (x,))
-            except Exception as e:
-                if _TOO_SMALL.search(str(e)):
-                    raise
-            # an operation without shapes-only support: the shapes of a real pass on zeros
-            with torch.no_grad():
-                return self.module(torch.zeros(x.shape, device=self.device, dtype=self.dtype))
-        return call
-
-    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
-        self.resolve(end)
-        x = torch.empty((1, 3, height, width), device="meta", dtype=self.dtype)
-        if end == INPUT:
-            return tuple(x.shape)
-        return tuple(self._until(x, end, self._meta_call()).shape)
-
-    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
-        """In run order (a container after its children), then with None the layers that an
-        input of this size cannot reach; layers that never run are left out."""
-        shapes: dict[str, tuple[int, ...] | None] = {INPUT: (1, 3, height, width)}
+    def _shape_pass(self, height: int, width: int) -> tuple[dict, Exception | None]:
+        shapes: dict[str, tuple[tuple[int, ...], bool]] = {}
 
         def record(name):
             def hook(_module, _inputs, output):
                 tensor = _first_tensor(output)
                 if name not in shapes and tensor is not None:
-                    shapes[name] = tuple(tensor.shape)
+                    shapes[name] = (tuple(tensor.shape), tensor.is_floating_point())
             return hook
 
         handles = [self._named[n].register_forward_hook(record(n)) for n in self.layers]
         try:
-            self._meta_call()(torch.empty((1, 3, height, width), device="meta",
-                                          dtype=self.dtype))
-        except (RuntimeError, DeepDreamError):
-            # the input is too small for a layer: it and those after it cannot be reached
-            shapes.update((name, None) for name in self.layers if name not in shapes)
+            if not self._real_shapes:
+                x = torch.empty((1, 3, height, width), device="meta", dtype=self.dtype)
+                try:
+                    torch.func.functional_call(self.module, self._meta_state(), (x,))
+                    return shapes, None
+                except Exception as e:
+                    if not _needs_numbers(e):     # the model's own failure at this size
+                        return shapes, self._failure(e, x)
+                    log.debug("%s cannot run on shapes alone (%s): its sizes come from "
+                              "real passes", self.name, first_line(e))
+                    self._real_shapes = True
+                    shapes.clear()
+            x = torch.zeros((1, 3, height, width), device=self.device, dtype=self.dtype)
+            try:
+                with torch.no_grad():
+                    self.module(x)
+            except Exception as e:
+                return shapes, self._failure(e, x)
+            return shapes, None
         finally:
             for handle in handles:
                 handle.remove()
-        return shapes
+
+    def _meta_state(self) -> dict[str, torch.Tensor]:
+        """The module's parameters and buffers on the meta device."""
+        if self._meta_params is None:
+            state = dict(self.module.named_parameters())
+            state.update(self.module.named_buffers())
+            self._meta_params = {k: torch.empty_like(v, device="meta") for k, v in state.items()}
+        return self._meta_params
+
+    def end_shape(self, height: int, width: int, end: str) -> tuple[int, ...]:
+        self.resolve(end)
+        if end == INPUT:
+            return (1, 3, height, width)
+        shapes, error = self._shapes(height, width)
+        if end not in shapes:
+            if error is not None:
+                raise error.with_traceback(None)
+            raise ModelError(f"layer '{end}' of {self.name} does not run in its forward "
+                             "pass (an unused or training-only module): choose another")
+        shape, numbers = shapes[end]
+        if not numbers:
+            raise ModelError(f"layer '{end}' of {self.name} gives no tensor of numbers to "
+                             "dream on: choose another")
+        return shape
+
+    def blob_shapes(self, height: int, width: int) -> dict[str, tuple[int, ...] | None]:
+        """In run order (a container after its children), then with None the layers that an
+        input of this size cannot reach; layers that never run are left out."""
+        shapes, error = self._shapes(height, width)
+        found: dict[str, tuple[int, ...] | None] = {INPUT: (1, 3, height, width)}
+        found.update((name, shape) for name, (shape, _) in shapes.items())
+        if error is not None:
+            # the input is too small for a layer: it and those after it cannot be reached
+            found.update((name, None) for name in self.layers if name not in found)
+        return found

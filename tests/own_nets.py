@@ -55,7 +55,9 @@ def fixed_size():
 
 
 class NoMeta(nn.Module):
-    """A net whose code needs real numbers (.item()), which the meta device has not."""
+    """A net whose code needs real numbers (.item()), which the meta device has not; it
+    notes the device and size of every input it is called with."""
+    inputs = []
 
     def __init__(self):
         super().__init__()
@@ -63,6 +65,7 @@ class NoMeta(nn.Module):
         self.after = nn.Conv2d(4, 4, 3, stride=2)
 
     def forward(self, x):
+        NoMeta.inputs.append((x.device.type, tuple(x.shape[-2:])))
         y = self.conv(x)
         return self.after(y * (1 + 0 * float(y.mean().item())))
 

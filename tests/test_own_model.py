@@ -333,9 +333,14 @@ def test_a_run_with_terms_resumes_only_with_the_same_model_and_repeats_from_its_
     one_line_error(dreaming(tmp_path, *own[:2], "--weights", other, *own[4:]),
                    r"model_sha1: ")
 
-    # --recipe: the same frames, byte for byte, from params.json alone
+    # --recipe: the net's code runs only when --model names it; then the same frames, byte
+    # for byte, with every setting and the weights from params.json
+    one_line_error(script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "again",
+                          "--recipe", out / "params.json", check=False),
+                   r"the recipe names your own PyTorch net .*own_nets.py:small_net: give it "
+                   r"with --model .*own_nets.py:small_net to run its code")
     again = script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "again", "--recipe",
-                   out / "params.json")
+                   out / "params.json", "--model", OWN + ":small_net")
     assert again.returncode == 0, again.stderr
     for n, path in dreamed.items():
         assert (tmp_path / "again" / path.name).read_bytes() == path.read_bytes(), n
@@ -347,8 +352,9 @@ def test_a_run_with_terms_resumes_only_with_the_same_model_and_repeats_from_its_
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     torch.save(own_nets.small_net().state_dict(), changed)
     one_line_error(script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "third",
-                          "--recipe", tmp_path / "recipe.json", check=False),
-                   r"recipe's model file .*changed.pt has changed since its run")
+                          "--recipe", tmp_path / "recipe.json", "--model",
+                          OWN + ":small_net", check=False),
+                   r"recipe's weights file .*changed.pt has changed since its run")
 
 
 def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weights):
