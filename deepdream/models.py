@@ -14,6 +14,7 @@ import os
 import http.client
 import shutil
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -111,22 +112,35 @@ def sha1_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# A file changed less than this long before its sha1 was read may be changed again with the
+# same timestamps (filesystems keep them in steps of up to 2 s): it is read again next time.
+SETTLED_NS = 2 * 10**9
+
+
 def model_sha1(path: str | Path) -> str:
-    """The sha1 of a model file, read once and then remembered by its size and modification
-    time (in the cache's verified.json): model files are large, and a run asks for it to check
-    them, to record them in params.json and to compare them with a recipe's."""
+    """The sha1 of a model file, read once and then remembered (in the cache's verified.json)
+    by its size, modification time and change time: model files are large, and a run asks
+    for it to check them, to record them in params.json and to compare them with a recipe's.
+    Any write to the file since makes it read again, even one that put back its size and
+    modification time (writing moves the change time, which no user can set back); so does
+    a file that had changed less than 2 s before it was read. Damage that no write made (a
+    failing disk) is not seen: delete verified.json to have every file read again."""
     path = Path(path)
     stat = path.stat()
-    key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+    key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
     record = cache_dir() / "verified.json"
     try:
         known = json.loads(record.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if known.get(key, [])[:2] == seen:
-        return known[key][2]
+        remembered = known[key] if isinstance(known.get(key), list) else []
+    except (OSError, ValueError, AttributeError):    # none yet, unreadable or not ours
+        known, remembered = {}, []
+    # remembered: size, modification and change times, sha1, when it was read
+    if len(remembered) == 5 and remembered[:3] == seen and \
+            remembered[4] - seen[2] >= SETTLED_NS:
+        return remembered[3]
     log.debug("reading the sha1 of %s (once)", path)
-    known[key] = seen + [sha1_of(path)]
+    read_at = time.time_ns()
+    known[key] = seen + [sha1_of(path), read_at]
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         temp = record.with_name(f"{record.name}.{os.getpid()}.part")
@@ -134,13 +148,13 @@ def model_sha1(path: str | Path) -> str:
         os.replace(temp, record)
     except OSError as e:          # a read-only cache: read it again next time
         log.debug("cannot remember the sha1 in %s: %s", record, e)
-    return known[key][2]
+    return known[key][3]
 
 
 def check_local(model: ModelEntry, path: Path) -> Path:
     """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
-    and sha1 are the registry's (the sha1 read the first time, then remembered by size and
-    modification time). Raises ModelError for a damaged or other file (left where it is)."""
+    and sha1 are the registry's (the sha1 read the first time, then remembered: see
+    ``model_sha1``). Raises ModelError for a damaged or other file (left where it is)."""
     size = path.stat().st_size
     if model.size and size != model.size:
         raise ModelError(f"{path} is {size} bytes, not the published {model.size} "
