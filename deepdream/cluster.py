@@ -63,7 +63,7 @@ def _dreamer(ray, retries: int):
             # ready: say so in the output folder (see WORKERS_DIR)
             card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
             card.parent.mkdir(exist_ok=True)
-            card.write_text(f"{torch.get_num_threads()} threads on {device}\n")
+            card.write_text(f"{torch.get_num_threads()} threads on {self.net.device}\n")
 
         def pid(self) -> int:
             """This worker's process id, once its net is loaded."""
