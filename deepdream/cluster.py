@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+import typing
 from pathlib import Path
 
 from . import frames, runs, scheduler
@@ -18,6 +20,22 @@ from .cli import Progress
 from .errors import DeepDreamError, FramesError, SettingsError, first_line
 
 log = logging.getLogger(__name__)
+
+# How long a run waits for its first worker to start (placed by Ray and its net loaded)
+# before it stops with one line; the environment variable changes it.
+WAIT_ENV, WAIT_S = "DEEPDREAM_RAY_WAIT", 300.0
+REPORT_S = 30.0           # how often a wait is reported
+# Each worker puts a file named <host>-<pid> here in the output folder while it runs, so that
+# one can see (and a test can find) the run's own worker processes.
+WORKERS_DIR = ".ray-workers"
+
+
+class WorkerPlan(typing.NamedTuple):
+    """How a run's workers are sized: whether each reserves a GPU, how many there are and how
+    many CPUs each asks Ray for (and computes with)."""
+    gpu: bool
+    workers: int
+    cpus: int
 
 
 def _ray():
@@ -33,15 +51,22 @@ def _dreamer(ray, retries: int):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, model, device, precision, threads, job, settings):
+        def __init__(self, model, device, precision, job, settings):
             import torch
 
             from .engine import load_model
-            torch.set_num_threads(threads)
+            # as many threads as the CPUs Ray gave this worker on its node
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+            torch.set_num_threads(max(1, int(cpus)))
             self.net = load_model(model, device, "torch", precision)
             self.job, self.settings = job, settings
+            # ready: say so in the output folder (see WORKERS_DIR)
+            card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
+            card.parent.mkdir(exist_ok=True)
+            card.write_text(f"{torch.get_num_threads()} threads on {self.net.device}\n")
 
         def pid(self) -> int:
+            """This worker's process id, once its net is loaded."""
             return os.getpid()
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
@@ -66,29 +91,30 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     (a local Ray when
     ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
     Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
-    scene cut, where a sequential run starts afresh too. ``threads``: CPU threads per worker
-    (default: this machine's cores shared out); ``precision`` that of the workers' nets. On
-    GPUs (``device`` cuda, cuda:N or auto with a GPU) each worker reserves one GPU and
-    computes on the one Ray gives it. A segment whose worker dies is retried ``retries``
-    times, then the run stops with one line (finished frames are kept)."""
-    if workers < 1 or segment_length < 1 or warmup < 0:
-        raise SettingsError("--workers and --segment-length must be 1 or more, --warmup 0 "
-                            "or more")
+    scene cut, where a sequential run starts afresh too. Workers are sized from the
+    cluster's nodes (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
+    ``precision`` is that of the workers' nets. On GPUs (``device`` cuda, cuda:N or auto
+    with a GPU) each worker reserves one GPU and computes on the one Ray gives it. A
+    segment whose worker dies is retried ``retries`` times, then the run stops with one line
+    (finished frames are kept); so does a run whose first worker has not started within
+    $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
+    if workers < 1 or segment_length < 1 or warmup < 0 or (threads or 1) < 1:
+        raise SettingsError("--workers, --segment-length and threads must be 1 or more, "
+                            "--warmup 0 or more")
+    wait_s = _wait_seconds()
     ray = _ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
         return _dream_on_ray(ray, input_dir, output_dir, model, settings,
                              address, workers, device, warmup, segment_length, image_type,
                              start_frame, end_frame, overwrite, progress, threads, precision,
-                             retries)
+                             retries, wait_s)
 
 
 def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
                   workers, device, warmup, segment_length, image_type, start_frame,
                   end_frame, overwrite, progress, threads, precision,
-                  retries) -> runs.DreamReport:
+                  retries, wait_s) -> runs.DreamReport:
     device = str(device)
-    if address == "local":     # a local Ray has this machine's GPUs
-        gpu, workers = plan_workers(device, workers, _gpu_count())
     from .torch_module import ModuleModel
     # the name of the workers' nets' class, as a single process records type(net)
     engine = "ModuleNet" if isinstance(model, ModuleModel) else "TorchNet"
@@ -97,36 +123,41 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
     pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
     done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
     todo = [p for p in pieces if not set(p) <= done]
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
     try:
-        if address == "local":
-            ray.init(address="local", num_cpus=workers * threads, include_dashboard=False,
-                     log_to_driver=False, object_store_memory=256 * 1024 * 1024)
+        if address == "local":     # this machine's cores (more if --threads asks) and GPUs
+            here = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+                os.cpu_count() or 1
+            cpus = max(here, workers * (threads or 1))
+            ray.init(address="local", num_cpus=cpus, num_gpus=_gpu_count(),
+                     include_dashboard=False, object_store_memory=256 * 1024 * 1024, **quiet)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, **quiet)
     except Exception as e:            # Ray raises many kinds; the user needs one line
         raise DeepDreamError(f"cannot start or join Ray at '{address}': "
                              f"{first_line(e)}") from None
+    cards = Path(job.output_dir) / WORKERS_DIR
+    bar = None
     try:
-        if address != "local":    # a cluster's GPUs, whatever this head has
-            gpu, workers = plan_workers(device, workers,
-                                        int(ray.cluster_resources().get("GPU", 0)))
-    except DeepDreamError:
-        ray.shutdown()
-        raise
-    log.info("%d segments (%d to do) of %d frames over %d workers%s", len(pieces), len(todo),
-             len(job.todo), workers, " (a GPU each)" if gpu else "")
-    bar = Progress(sum(len(set(p) - done) for p in todo), progress)
-    try:
-        Dreamer = _dreamer(ray, retries).options(num_cpus=threads, num_gpus=1 if gpu else 0)
+        plan = plan_workers(device, workers, [n["Resources"] for n in ray.nodes()
+                                              if n.get("Alive")], threads)
+        log.info("%d segments (%d to do) of %d frames over %d workers of %d CPU(s)%s",
+                 len(pieces), len(todo), len(job.todo), plan.workers, plan.cpus,
+                 " and a GPU" if plan.gpu else "")
+        _clear_cards(cards)
+        bar = Progress(sum(len(set(p) - done) for p in todo), progress)
+        Dreamer = _dreamer(ray, retries).options(num_cpus=plan.cpus,
+                                                 num_gpus=1 if plan.gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
-        actors = [Dreamer.remote(model, "cuda" if gpu else device, precision, threads, job,
+        actors = [Dreamer.remote(model, "cuda" if plan.gpu else device, precision, job,
                                  settings)
-                  for _ in range(min(workers, len(todo)))]
-        _run_segments(ray, actors, todo, warmup, retries, bar)
+                  for _ in range(min(plan.workers, len(todo)))]
+        _run_segments(ray, actors, todo, warmup, retries, bar, plan, wait_s)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         ray.shutdown()
+        _clear_cards(cards)
     missing = []
     for n in job.todo:
         try:
@@ -140,13 +171,18 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
     return runs.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
 
 
-def plan_workers(device: str, workers: int, gpus: int) -> tuple[bool, int]:
-    """Whether the workers dream on GPUs, and how many workers there are, for ``device`` (as
-    --device or --gpu give it) and a Ray cluster with ``gpus`` GPUs: "auto" means GPUs
-    where the cluster has them (also when this machine, its head, has none); each GPU
-    worker reserves a whole GPU, so there are never more GPU workers than GPUs (a worker
-    more would wait for ever). Raises DeepDreamError if GPUs are asked for and there are
-    none."""
+def plan_workers(device: str, workers: int, nodes: list[dict],
+                 threads: int | None = None) -> WorkerPlan:
+    """The workers of a run on a Ray cluster whose nodes have the resources ``nodes`` (one
+    dict a node, as Ray's ``ray.nodes()`` "Resources": {"CPU": 8.0, "GPU": 1.0}) for
+    ``device`` (as --device or --gpu give it): "auto" means GPUs where the cluster has them
+    (also when this machine, its head, has none). A GPU worker reserves a whole GPU. Each
+    worker asks for as many CPUs (``threads`` if given) as lets every worker be placed on
+    some node at once, the most that does: so none waits for ever, and a GPU worker gets its
+    node's CPUs shared among that node's GPUs. Where fewer workers fit than are asked for,
+    there are fewer, with a warning. Raises DeepDreamError if GPUs are asked for and there
+    are none, or no node can hold even one worker."""
+    gpus = sum(int(n.get("GPU", 0)) for n in nodes)
     gpu = device.startswith("cuda") or device.isdigit() or (device == "auto" and gpus > 0)
     if gpu and gpus == 0:
         raise DeepDreamError("--ray on GPUs, but Ray sees no GPU: use --device cpu, or join "
@@ -155,44 +191,128 @@ def plan_workers(device: str, workers: int, gpus: int) -> tuple[bool, int]:
         log.warning("%d workers asked for, but Ray has %d GPU(s): one worker per GPU, %d "
                     "workers", workers, gpus, gpus)
         workers = gpus
-    return gpu, workers
+    hosts = [(int(n.get("CPU", 0)), int(n.get("GPU", 0))) for n in nodes]
+    if gpu:
+        hosts = [(c, g) for c, g in hosts if g > 0]
+
+    def fitting(cpus: int) -> int:    # how many workers of ``cpus`` CPUs the nodes hold
+        return sum(min(g if gpu else workers, c // cpus if cpus else workers)
+                   for c, g in hosts)
+
+    cpus = threads or next((k for k in range(max((c for c, _ in hosts), default=0), 0, -1)
+                            if fitting(k) >= workers), 0 if gpu else 1)
+    fit = fitting(cpus)
+    if fit == 0:
+        sizes = ", ".join(str(c) for c, _ in hosts) or "no"
+        raise DeepDreamError(f"no Ray node has {cpus} CPU(s){' and a GPU' if gpu else ''} "
+                             f"for a worker (its nodes have {sizes} CPUs): give fewer "
+                             "threads, or join a larger cluster")
+    if fit < workers:
+        log.warning("%d workers asked for, but Ray's nodes hold %d of %d CPU(s) each: %d "
+                    "workers", workers, fit, cpus, fit)
+    return WorkerPlan(gpu, min(workers, fit), cpus)
 
 
 def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: int,
-                  bar) -> None:
-    """Hand the segments to the actors, a new one to each actor that finishes; stop with one
-    line at a segment that failed: its worker kept dying (after ``retries`` retries), or it
-    raised one of our errors (not retried: it would fail again)."""
-    from ray.exceptions import RayActorError, RayTaskError
+                  bar, plan: WorkerPlan, wait_s: float) -> None:
+    """Hand the segments to the actors as they start, a new one to each actor that
+    finishes; stop with one line at a segment that failed: its worker kept dying (after
+    ``retries`` retries), or it raised one of our errors (not retried: it would fail again);
+    or when no actor has started after ``wait_s`` seconds (reported every REPORT_S)."""
+    from ray.exceptions import RayActorError
 
     waiting = list(pieces)
+    starting = {actor.pid.remote(): actor for actor in actors}
     running = {}
-    for actor in actors:
+    began, started = time.monotonic(), 0
+    while running or (waiting and starting):
+        waited = time.monotonic() - began
+        if not started and waited >= wait_s:
+            raise DeepDreamError(_not_started(ray, plan, wait_s))
+        timeout = REPORT_S if started else min(REPORT_S, wait_s - waited)
+        ready, _ = ray.wait(list(running) + list(starting), num_returns=1, timeout=timeout)
+        if not ready:
+            if not started:
+                log.info("waiting for Ray to start a worker of %d CPU(s)%s: %d s so far",
+                         plan.cpus, " and a GPU" if plan.gpu else "",
+                         time.monotonic() - began)
+            continue
+        ready = ready[0]
+        if ready in starting:
+            actor = starting.pop(ready)
+            try:
+                pid = ray.get(ready)
+            except RayActorError as e:
+                raise DeepDreamError(f"a Ray worker could not start: {first_line(e)}") \
+                    from None
+            log.debug("worker %d started", pid)
+            started += 1
+        else:
+            actor, piece = running.pop(ready)
+            _finished(ray, ready, piece, retries, bar)
         if waiting:
             piece = waiting.pop(0)
             running[actor.dream.remote(piece, warmup)] = (actor, piece)
-    while running:
-        (ready,), _ = ray.wait(list(running), num_returns=1)
-        actor, piece = running.pop(ready)
-        try:
-            pid, count, seconds = ray.get(ready)
-        except RayTaskError as e:
-            cause = getattr(e, "cause", None)
-            if isinstance(cause, DeepDreamError):
-                raise type(cause)(str(cause)) from None
-            raise DeepDreamError(f"frames {piece[0]}-{piece[-1]} failed on a worker: "
-                                 f"{first_line(cause or e)}") from None
-        except RayActorError as e:
-            raise DeepDreamError(
-                f"frames {piece[0]}-{piece[-1]} failed {retries + 1} times, their worker "
-                f"dying each time (last: {first_line(e)}); the finished frames are kept: "
-                "run the same command again to continue") from None
-        bar.step(count)
-        log.debug("worker %d: frames %d-%d, %d dreamed in %.1f s", pid, piece[0], piece[-1],
-                  count, seconds)
-        if waiting:
-            piece = waiting.pop(0)
-            running[actor.dream.remote(piece, warmup)] = (actor, piece)
+
+
+def _finished(ray, ready, piece: list[int], retries: int, bar) -> None:
+    """Count the frames of a segment a worker has finished; raises DeepDreamError if it
+    failed."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    try:
+        pid, count, seconds = ray.get(ready)
+    except RayTaskError as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, DeepDreamError):
+            raise type(cause)(str(cause)) from None
+        raise DeepDreamError(f"frames {piece[0]}-{piece[-1]} failed on a worker: "
+                             f"{first_line(cause or e)}") from None
+    except RayActorError as e:
+        raise DeepDreamError(
+            f"frames {piece[0]}-{piece[-1]} failed {retries + 1} times, their worker "
+            f"dying each time (last: {first_line(e)}); the finished frames are kept: "
+            "run the same command again to continue") from None
+    bar.step(count)
+    log.debug("worker %d: frames %d-%d, %d dreamed in %.1f s", pid, piece[0], piece[-1],
+              count, seconds)
+
+
+def _not_started(ray, plan: WorkerPlan, wait_s: float) -> str:
+    """Why no worker started: what each asks for, and what the cluster has free."""
+    free, total = ray.available_resources(), ray.cluster_resources()
+    kinds = ["CPU", "GPU"] if plan.gpu else ["CPU"]
+    have = ", ".join(f"{int(free.get(k, 0))} of {int(total.get(k, 0))} {k}s" for k in kinds)
+    return (f"no Ray worker started within {wait_s:g} s: each asks for {plan.cpus} CPU(s)"
+            f"{' and a GPU' if plan.gpu else ''}, and Ray has {have} free (other work holds "
+            f"them, or a node left); set {WAIT_ENV} to wait longer")
+
+
+def _wait_seconds() -> float:
+    """$DEEPDREAM_RAY_WAIT, else WAIT_S. Raises SettingsError if it is not a number above
+    0."""
+    text = os.environ.get(WAIT_ENV, "")
+    try:
+        seconds = float(text) if text else WAIT_S
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise SettingsError(f"{WAIT_ENV} must be a number of seconds above 0, not '{text}'")
+    return seconds
+
+
+def _clear_cards(folder: Path) -> None:
+    """Remove the worker files (WORKERS_DIR) of this output folder, which only runs make
+    there: this run's at its end, and those a killed run left at the start of the next."""
+    if not folder.is_dir():
+        return
+    for card in folder.iterdir():
+        if card.is_file() and "-" in card.name and card.name.rsplit("-", 1)[1].isdigit():
+            card.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:               # something else is in it: leave it
+        pass
 
 
 def _gpu_count() -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import flow, frames, scenes
+from .errors import FramesError
 
 
 @dataclasses.dataclass
@@ -30,19 +31,26 @@ class Coherence:
 def measure(frames_dir: str | Path, dreamed_dir: str | Path, method: str = "dis",
             scene_threshold: float = scenes.DEFAULT_THRESHOLD) -> Coherence:
     """Warping error and dream strength of the frames of ``dreamed_dir`` (matched by number
-    with ``frames_dir``). Raises FramesError if they share no frames."""
+    with ``frames_dir``). Raises FramesError if they share no frames, if either folder's
+    frames are not all of one size or if the dreamed frames are not of the originals'
+    shape."""
     originals = frames.list_frames(frames_dir)
     dreamed = frames.list_frames(dreamed_dir)
     numbers = [n for n in dreamed if n in originals]
     if not numbers:
-        from .errors import FramesError
         raise FramesError(f"{dreamed_dir} and {frames_dir} have no frame numbers in common")
+    for folder in (originals, dreamed):
+        _check_one_size([folder[n] for n in numbers])
     cache = flow.FlowCache(frames_dir, method)
     errors, strengths, cuts = [], [], 0
     previous = None     # (number, original, dreamed, hsv)
     for n in numbers:
         original = frames.read_frame(originals[n]).astype(np.float32)
         dream = frames.read_frame(dreamed[n], original.shape[1]).astype(np.float32)
+        if dream.shape != original.shape:     # compared at the original's width
+            w, h = original.shape[1], original.shape[0]
+            raise FramesError(f"{dreamed[n]} is not of the shape of {originals[n]} "
+                              f"({w}x{h}): the dreamed frames must be of that movie")
         strengths.append(float(np.abs(dream - original).mean()))
         hsv = scenes.small_hsv(original)
         if previous is not None and previous[0] == n - 1:
@@ -58,13 +66,32 @@ def measure(frames_dir: str | Path, dreamed_dir: str | Path, method: str = "dis"
                      len(errors), cuts)
 
 
+def _check_one_size(paths: list[Path]) -> None:
+    """Raises FramesError naming two of ``paths`` whose pictures differ in size (read from
+    their headers, before any flow is worked out)."""
+    from PIL import Image
+
+    first = None
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                size = img.size
+        except (OSError, ValueError):
+            continue                # unreadable: read_frame names it in its turn
+        if first is None:
+            first = (path, size)
+        elif size != first[1]:
+            raise FramesError(f"{path} is {size[0]}x{size[1]} and {first[0]} "
+                              f"{first[1][0]}x{first[1][1]}: the frames of a folder must all "
+                              "be of one size")
+
+
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     from . import cli
+    from .models import OneLineParser
 
-    parser = argparse.ArgumentParser(prog="python -m deepdream.metrics",
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m deepdream.metrics",
+                           description=__doc__.splitlines()[0])
     parser.add_argument("frames_dir")
     parser.add_argument("dreamed_dir")
     parser.add_argument("--method", default="dis", choices=flow.METHODS)

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -14,11 +15,12 @@ import os
 import http.client
 import shutil
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import ModelError
+from .errors import ModelError, SettingsError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +59,37 @@ def models_dir() -> Path:
 
 
 def registry() -> dict[str, ModelEntry]:
-    """Every entry of registry.json, by name."""
-    raw = json.loads((models_dir() / "registry.json").read_text())
+    """Every entry of registry.json, by name. Raises ModelError naming the file (and
+    $DEEPDREAM_MODELS when it chose it) if it is missing, not JSON or an entry is
+    incomplete."""
+    path = models_dir() / "registry.json"
+    where = f"{path} ($DEEPDREAM_MODELS)" if os.environ.get("DEEPDREAM_MODELS") else str(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as e:
+        raise ModelError(f"cannot read the model registry {where}: "
+                         f"{e.strerror or first_line(e)}") from None
+    except ValueError as e:
+        raise ModelError(f"the model registry {where} is not valid JSON: {first_line(e)}") \
+            from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"the model registry {where} is not an object of entries by name")
     entries = {}
     for name, e in raw.items():
-        missing = [k for k in REQUIRED if k not in e]
+        missing = [k for k in REQUIRED if not isinstance(e, dict) or k not in e]
         if missing:
-            raise ModelError(f"registry entry '{name}' lacks {', '.join(missing)}")
-        w = e["weights"]
-        entries[name] = ModelEntry(
-            name, e["title"], w["url"], w["file"], w.get("size"), w.get("sha1"),
-            w.get("sha1_source", ""), models_dir() / name / "deploy.prototxt", e["deploy_url"],
-            tuple(e["mean_bgr"]), e["channel_order"], e["input_size"], tuple(e["layers"]),
-            e["licence"], w.get("archive_member"), w.get("manual"))
+            raise ModelError(f"registry entry '{name}' in {where} lacks {', '.join(missing)}")
+        try:
+            w = e["weights"]
+            entries[name] = ModelEntry(
+                name, e["title"], w["url"], w["file"], w.get("size"), w.get("sha1"),
+                w.get("sha1_source", ""), models_dir() / name / "deploy.prototxt",
+                e["deploy_url"], tuple(e["mean_bgr"]), e["channel_order"], e["input_size"],
+                tuple(e["layers"]), e["licence"], w.get("archive_member"), w.get("manual"))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ModelError(f"registry entry '{name}' in {where} is malformed (weights need "
+                             f"url and file; {type(error).__name__}: {first_line(error)})") \
+                from None
     return entries
 
 
@@ -93,6 +113,32 @@ def weights_path(model: ModelEntry) -> Path:
     return cache_dir() / model.name / model.file
 
 
+def _cache_folder(folder: Path) -> Path:
+    """``folder`` in the cache, made if needed. Raises ModelError naming $DEEPDREAM_HOME if
+    it cannot be made or written to."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        reason = None if os.access(folder, os.W_OK) else "not writable"
+    except OSError as e:
+        reason = e.strerror or first_line(e)
+    if reason:
+        raise ModelError(f"cannot keep models in {folder} ({reason}): set DEEPDREAM_HOME to "
+                         "a folder you can write")
+    return folder
+
+
+def mirror_url(mirror: str, name: str) -> str:
+    """The URL of file ``name`` on ``mirror`` (--mirror or $DEEPDREAM_MIRROR): a base URL,
+    or a folder (taken as a file:// URL). Raises ModelError if it is neither."""
+    if "://" not in mirror:
+        folder = Path(mirror).expanduser()
+        if not folder.is_dir():
+            raise ModelError(f"the mirror '{mirror}' is neither a URL (http://, https://, "
+                             "file://) nor a folder")
+        mirror = folder.resolve().as_uri()
+    return f"{mirror.rstrip('/')}/{name}"
+
+
 def local_weights(model: ModelEntry) -> Path | None:
     """The weights if they are already here: in the cache, or put by hand into
     models/<name>/ as the original README told users to."""
@@ -111,22 +157,35 @@ def sha1_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# A file changed less than this long before its sha1 was read may be changed again with the
+# same timestamps (filesystems keep them in steps of up to 2 s): it is read again next time.
+SETTLED_NS = 2 * 10**9
+
+
 def model_sha1(path: str | Path) -> str:
-    """The sha1 of a model file, read once and then remembered by its size and modification
-    time (in the cache's verified.json): model files are large, and a run asks for it to check
-    them, to record them in params.json and to compare them with a recipe's."""
+    """The sha1 of a model file, read once and then remembered (in the cache's verified.json)
+    by its size, modification time and change time: model files are large, and a run asks
+    for it to check them, to record them in params.json and to compare them with a recipe's.
+    Any write to the file since makes it read again, even one that put back its size and
+    modification time (writing moves the change time, which no user can set back); so does
+    a file that had changed less than 2 s before it was read. Damage that no write made (a
+    failing disk) is not seen: delete verified.json to have every file read again."""
     path = Path(path)
     stat = path.stat()
-    key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+    key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
     record = cache_dir() / "verified.json"
     try:
         known = json.loads(record.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if known.get(key, [])[:2] == seen:
-        return known[key][2]
+        remembered = known[key] if isinstance(known.get(key), list) else []
+    except (OSError, ValueError, AttributeError):    # none yet, unreadable or not ours
+        known, remembered = {}, []
+    # remembered: size, modification and change times, sha1, when it was read
+    if len(remembered) == 5 and remembered[:3] == seen and \
+            remembered[4] - seen[2] >= SETTLED_NS:
+        return remembered[3]
     log.debug("reading the sha1 of %s (once)", path)
-    known[key] = seen + [sha1_of(path)]
+    read_at = time.time_ns()
+    known[key] = seen + [sha1_of(path), read_at]
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         temp = record.with_name(f"{record.name}.{os.getpid()}.part")
@@ -134,13 +193,13 @@ def model_sha1(path: str | Path) -> str:
         os.replace(temp, record)
     except OSError as e:          # a read-only cache: read it again next time
         log.debug("cannot remember the sha1 in %s: %s", record, e)
-    return known[key][2]
+    return known[key][3]
 
 
 def check_local(model: ModelEntry, path: Path) -> Path:
     """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
-    and sha1 are the registry's (the sha1 read the first time, then remembered by size and
-    modification time). Raises ModelError for a damaged or other file (left where it is)."""
+    and sha1 are the registry's (the sha1 read the first time, then remembered: see
+    ``model_sha1``). Raises ModelError for a damaged or other file (left where it is)."""
     size = path.stat().st_size
     if model.size and size != model.size:
         raise ModelError(f"{path} is {size} bytes, not the published {model.size} "
@@ -207,9 +266,8 @@ def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
         return check_local(model, found)
     mirror = mirror or os.environ.get("DEEPDREAM_MIRROR")
     source_name = Path(model.url).name if model.archive_member else model.file
-    url = f"{mirror.rstrip('/')}/{source_name}" if mirror else model.url
-    final = weights_path(model)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    url = mirror_url(mirror, source_name) if mirror else model.url
+    final = _cache_folder(weights_path(model).parent) / model.file
     part = final.with_name(source_name + ".part")
     by_hand = (f"download it by hand from {model.url} and put it at {final} "
                f"(or at {models_dir() / model.name / model.file})")
@@ -226,8 +284,8 @@ def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
                          "resume it") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise ModelError(f"cannot reach {url} ({reason}); are you offline? {by_hand}") \
-            from None
+        offline = "" if url.startswith("file:") else "are you offline? "
+        raise ModelError(f"cannot reach {url} ({reason}); {offline}{by_hand}") from None
     if model.archive_member:
         part = _extract_member(part, model.archive_member, final)
     if model.sha1:
@@ -283,8 +341,8 @@ def resolve(name: str | None = None, folder: str | Path | None = None,
                              "folder holding deploy.prototxt and the caffemodel, or use "
                              "--model NAME (python -m deepdream.models list)")
         deploy = folder / "deploy.prototxt"
-        known = next((e for e in registry().values() if e.file == file), None)
-        return ResolvedModel(caffemodel, deploy if deploy.is_file() else None, known)
+        return ResolvedModel(caffemodel, deploy if deploy.is_file() else None,
+                             _known_file(file))
     model = entry(name or DEFAULT_MODEL)
     original = ORIGINAL_FOLDER / model.file
     if name is None and not local_weights(model) and original.is_file():
@@ -292,6 +350,26 @@ def resolve(name: str | None = None, folder: str | Path | None = None,
         return ResolvedModel(check_local(model, original),
                              deploy if deploy.is_file() else model.deploy, model)
     return ResolvedModel(fetch(model.name, mirror, progress), model.deploy, model)
+
+
+def _known_file(file: str) -> ModelEntry | None:
+    """The registry's entry of a caffemodel named ``file``, for its facts (mean, layers): a
+    model folder (-t) needs no registry, so one that cannot be read is passed over with a
+    warning."""
+    try:
+        entries = registry()
+    except ModelError as e:
+        log.warning("%s; %s is used without the registry's mean and layers", e, file)
+        return None
+    return next((e for e in entries.values() if e.file == file), None)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (a SettingsError for ``cli.run``), not
+    the usage and exit status 2: for the package's small commands."""
+
+    def error(self, message: str):
+        raise SettingsError(f"{message} (see {self.prog} --help)")
 
 
 def _extract_member(archive: Path, member: str, final: Path) -> Path:
@@ -313,11 +391,9 @@ def _extract_member(archive: Path, member: str, final: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     from . import cli
 
-    parser = argparse.ArgumentParser(prog="python -m deepdream.models",
+    parser = OneLineParser(prog="python -m deepdream.models",
                                      description="The Caffe models DeepDreamVideo knows.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the registry, and which models are here")

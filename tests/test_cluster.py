@@ -3,6 +3,7 @@ CPU thread each): equal to a sequential run at scene cuts, lost workers and driv
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,9 +93,13 @@ def check_whole(out, count, before):
     assert all(after[n] == value for n, value in before.items())     # none written twice
 
 
-def dreamer_pids() -> set[int]:
-    return {int(p) for p in subprocess.run(["pgrep", "-f", "ray::Dreamer"],
-                                           capture_output=True, text=True).stdout.split()}
+def worker_pids(out) -> set[int]:
+    """The processes of the run's own workers, as each reports itself while it runs: a file
+    <host>-<pid> in the output folder's .ray-workers/ (on this machine, a local Ray's)."""
+    host = socket.gethostname()
+    folder = out / cluster.WORKERS_DIR
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return {int(name.rsplit("-", 1)[1]) for name in names if name.startswith(f"{host}-")}
 
 
 def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
@@ -105,8 +110,12 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
                                text=True)
     try:
         wait_for_frames(out, 2, process)
-        workers = dreamer_pids()
-        assert workers, "no Ray worker process found"
+        workers = worker_pids(out)
+        assert len(workers) == 2, workers
+        # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
+        cores = len(os.sched_getaffinity(0))
+        assert {card.read_text() for card in (out / cluster.WORKERS_DIR).iterdir()} == \
+            {f"{max(1, cores // 2)} threads on cpu\n"}
         before = stamps(out)
         os.kill(min(workers), signal.SIGKILL)
         _, err = process.communicate(timeout=300)
@@ -115,6 +124,7 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
             process.kill()
     assert process.returncode == 0, err
     check_whole(out, 12, before)
+    assert not (out / cluster.WORKERS_DIR).exists()          # the reports go with the run
     # the retry happened: segments were finished by a worker started after the kill
     finishers = {int(pid) for pid in re.findall(r"worker (\d+): frames", err)}
     assert finishers - workers, (finishers, workers)
@@ -132,7 +142,7 @@ def test_a_segment_whose_worker_always_dies_stops_the_run_in_one_line(tmp_path,
     try:
         deadline = time.monotonic() + 240
         while process.poll() is None and time.monotonic() < deadline:
-            for pid in dreamer_pids() - killed:     # every worker, as soon as it starts
+            for pid in worker_pids(out) - killed:     # every worker, as soon as it starts
                 time.sleep(1.0)                     # (once it has taken its segment)
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -159,6 +169,40 @@ def test_an_error_inside_a_worker_is_one_line(tmp_path, tiny_model_dir):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "00000006.png" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_that_cannot_be_placed_stops_the_run_in_one_line(tmp_path, tiny_model_dir):
+    # a Ray cluster (the test's own) of one node of one CPU, which another job holds: the
+    # run's worker fits the node but cannot be placed, and the run says so within its wait
+    import ray
+    context = ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+                       object_store_memory=100 * 1024 * 1024)
+    try:
+        @ray.remote(num_cpus=1)
+        class Holder:
+            def ready(self):
+                return True
+
+        holder = Holder.remote()
+        assert ray.get(holder.ready.remote())
+        src = shots_clip(tmp_path / "in")
+        out = tmp_path / "out"
+        command = ray_command(src, out, tiny_model_dir)
+        command.insert(command.index("--ray") + 1, context.address_info["gcs_address"])
+        command[command.index("--workers") + 1] = "1"
+        started = time.monotonic()
+        result = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                                env=dict(os.environ, DEEPDREAM_RAY_WAIT="5"))
+        seconds = time.monotonic() - started
+    finally:
+        ray.shutdown()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.fullmatch(r"error: no Ray worker started within 5 s: each asks for 1 CPU\(s\), "
+                        r"and Ray has 0 of 1 CPUs free .*DEEPDREAM_RAY_WAIT.*", lines[0]), lines
+    assert seconds < 90, seconds
+    assert not frames.list_frames(out) and not (out / cluster.WORKERS_DIR).exists()
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
@@ -191,32 +235,94 @@ def test_batched_segments_match_a_sequential_run_at_scene_cuts(tiny_net, tmp_pat
         assert np.abs(a - b).max() <= 2 and np.abs(a - b).mean() < 0.05, n
 
 
-def test_batched_segments_with_warm_up_cover_every_frame(tiny_net, tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    for n in range(1, 9):     # one shot: segments of 4 frames, the second warmed up
-        frames.write_frame(src / frames.frame_name(n, "png"),
+def one_shot(folder, count=8):
+    """A slow pan of ``count`` frames, no cut."""
+    folder.mkdir()
+    for n in range(1, count + 1):
+        frames.write_frame(folder / frames.frame_name(n, "png"),
                            PHOTOS[0][60:156, 80 + 3 * n:208 + 3 * n])
+    return folder
+
+
+def mean_difference(a, b) -> float:
+    return float(np.abs(frames.read_frame(a).astype(int) - frames.read_frame(b).astype(int))
+                 .mean())
+
+
+def test_a_warmed_up_segment_starts_close_to_a_sequential_run(tiny_net, tmp_path):
+    # one shot of 8 frames in two segments of 4: the second starts --warmup frames early
+    # (dreamed, not written), so its first frame, 5, is close to the sequential run's frame
+    # 5, closer the longer the warm-up, and equal when the warm-up reaches back to where the
+    # sequential run started afresh (its first frame, as at a scene cut)
+    src = one_shot(tmp_path / "in")
     settings = runs.DreamSettings(**SETTINGS)
-    report = scheduler.dream_frames(src, tmp_path / "out", tiny_net, settings, progress=False,
-                                   batch_segments=2, warmup=2)
-    assert report.dreamed == 8 and list(frames.list_frames(tmp_path / "out")) == list(
-        range(1, 9))
+    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    seq = frames.list_frames(tmp_path / "seq")
+    gaps = {}
+    for warmup in (0, 2, 4):
+        out = tmp_path / f"warm{warmup}"
+        report = scheduler.dream_frames(src, out, tiny_net, settings, progress=False,
+                                       batch_segments=2, warmup=warmup)
+        batched = frames.list_frames(out)
+        assert report.dreamed == 8 and list(batched) == list(range(1, 9))
+        gaps[warmup] = mean_difference(batched[5], seq[5])
+        a, b = (frames.read_frame(p).astype(int) for p in (batched[5], seq[5]))
+        if warmup == 4:      # equal up to the float rounding of a batch
+            assert np.abs(a - b).max() <= 2 and gaps[4] < 0.05, gaps
+    assert gaps[2] < 0.7 * gaps[0] and gaps[0] > 3, gaps     # 4.9 against 9.3 here
+    # Ray's workers start their segments the same way (one frame at a time: the first
+    # segment is the sequential run's, byte for byte)
+    cluster.dream_frames_ray(src, tmp_path / "ray", models.ResolvedModel(
+        FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt", None),
+        settings, workers=2, segment_length=4, warmup=2, progress=False)
+    ray = frames.list_frames(tmp_path / "ray")
+    assert list(ray) == list(range(1, 9))
+    assert all(ray[n].read_bytes() == seq[n].read_bytes() for n in range(1, 5))
+    assert mean_difference(ray[5], seq[5]) < 0.7 * gaps[0]
 
 
-@pytest.mark.parametrize("device,workers,gpus,expected", [
-    ("cuda", 2, 1, (True, 1)),        # one GPU: one GPU worker, never one that waits for ever
-    ("cuda:0", 4, 8, (True, 4)),      # --gpu 0 is a GPU device, not a CPU one
-    ("auto", 2, 4, (True, 2)),        # a CPU-only head of a cluster with GPUs: GPUs
-    ("auto", 3, 0, (False, 3)),       # no GPU anywhere: CPU workers
-    ("cpu", 2, 4, (False, 2)),        # asked for the CPU: no GPU reserved
-])
-def test_workers_are_planned_on_the_clusters_gpus(device, workers, gpus, expected, caplog):
-    assert cluster.plan_workers(device, workers, gpus) == expected
-    assert ("one worker per GPU" in caplog.text) == (expected[0] and workers > gpus)
+HEAD64 = {"CPU": 64.0, "memory": 1e11}          # a CPU-only head of 64 cores
+GPU8 = {"CPU": 8.0, "GPU": 1.0}                  # a GPU node of 8 cores
+CASES = {   # device, workers, nodes, threads: (gpu, workers, CPUs each)
+    "gpu-nodes": ("cuda", 4, [HEAD64, GPU8, GPU8], None, (True, 2, 8)),
+    "one-gpu": ("cuda", 2, [{"CPU": 2.0, "GPU": 1.0}], None, (True, 1, 2)),
+    "gpu-index": ("cuda:0", 4, [{"CPU": 64.0, "GPU": 8.0}], None, (True, 4, 16)),
+    "auto-head": ("auto", 2, [HEAD64, GPU8, GPU8], None, (True, 2, 8)),
+    "gpu-node-no-cpu": ("cuda", 1, [{"GPU": 1.0}], None, (True, 1, 0)),
+    "auto-no-gpu": ("auto", 3, [{"CPU": 12.0}], None, (False, 3, 4)),
+    "cpu-on-gpus": ("cpu", 2, [{"CPU": 4.0, "GPU": 4.0}], None, (False, 2, 2)),
+    "cpu-mixed": ("cpu", 10, [HEAD64, GPU8, GPU8], None, (False, 10, 8)),
+    "cpu-few": ("cpu", 3, [HEAD64, GPU8, GPU8], None, (False, 3, 21)),
+    "cpu-two-cores": ("cpu", 2, [{"CPU": 2.0}], None, (False, 2, 1)),
+    "cpu-too-many": ("cpu", 5, [{"CPU": 2.0}, {"CPU": 1.0}], None, (False, 3, 1)),
+    "threads": ("cpu", 4, [HEAD64, GPU8], 16, (False, 4, 16)),
+    "threads-fewer": ("cpu", 8, [HEAD64, GPU8], 16, (False, 4, 16)),
+    "gpu-threads": ("cuda", 2, [HEAD64, GPU8, {"CPU": 2.0, "GPU": 1.0}], 4, (True, 1, 4)),
+}
 
 
-def test_gpus_asked_for_where_ray_has_none_is_one_line():
+@pytest.mark.parametrize("device,workers,nodes,threads,expected", CASES.values(),
+                         ids=CASES.keys())
+def test_workers_are_sized_from_the_clusters_nodes(device, workers, nodes, threads, expected,
+                                                    caplog):
+    plan = cluster.plan_workers(device, workers, nodes, threads)
+    assert plan == expected
+    # every worker fits on some node at once (each node holds its share)
+    room = [[int(n.get("CPU", 0)), int(n.get("GPU", 0))] for n in nodes]
+    for _ in range(plan.workers):
+        node = next(r for r in room if r[0] >= plan.cpus and r[1] >= plan.gpu)
+        node[0] -= plan.cpus
+        node[1] -= plan.gpu
+    assert ("workers asked for" in caplog.text) == (plan.workers < workers)
+
+
+@pytest.mark.parametrize("device,nodes,threads,message", [
+    ("cuda", [HEAD64], None, "Ray sees no GPU"),
+    ("cpu", [HEAD64, GPU8], 65, "no Ray node has 65 CPU"),
+    ("cuda", [HEAD64, GPU8], 9, "no Ray node has 9 CPU.* and a GPU"),
+    ("cpu", [], None, "no Ray node has 1 CPU"),
+], ids=["no-gpu", "threads", "gpu-threads", "no-node"])
+def test_workers_that_no_node_can_hold_are_one_line(device, nodes, threads, message):
     from deepdream.errors import DeepDreamError
-    with pytest.raises(DeepDreamError, match="Ray sees no GPU"):
-        cluster.plan_workers("cuda", 2, 0)
+    with pytest.raises(DeepDreamError, match=message):
+        cluster.plan_workers(device, 2, nodes, threads)

@@ -202,3 +202,32 @@ def test_unsupported_layer_type_is_named(tmp_path):
     model, deploy = write_net(tmp_path, [layer("weird", "Swish", ["data"], ["weird"])])
     with pytest.raises(ModelError, match="'weird'.*'Swish'"):
         deepdream.load_net(model, deploy)
+
+
+@pytest.mark.parametrize("size", [(12, 10), (5, 7)], ids=["larger", "smaller"])
+def test_a_fixed_size_classifier_sees_the_image_scaled_to_its_size(tmp_path, size):
+    # an InnerProduct on an 8x8 input (as GoogLeNet's loss3/classifier on 224x224) takes no
+    # other size: the dream's gradient is that of the class score of the image scaled to
+    # 8x8, carried back to every pixel. The reference: PIL's bilinear resize (antialiased
+    # when it shrinks) of each pixel alone, weighed by the class's weights.
+    from PIL import Image
+
+    from deepdream.ascent import fixed_view, make_target, target_gradient
+    w = rand(4, 3 * 8 * 8)
+    model, deploy = write_net(tmp_path, [layer("ip", "InnerProduct", ["data"], ["ip"],
+                                               [w, rand(4)],
+                                               inner_product_param=dict(num_output=4))],
+                              (1, 3, 8, 8))
+    net = deepdream.load_net(model, deploy)
+    assert fixed_view(net, "ip") == (8, 8)
+    x = rand(1, 3, *size)
+    g = target_gradient(net, net.tensor(x), make_target(net, "ip:2"), None,
+                        np.random.default_rng(0))
+    expected = np.zeros_like(x)
+    for c, i, j in np.ndindex(3, *size):
+        pixel = np.zeros(size, np.float32)
+        pixel[i, j] = 1
+        view = np.asarray(Image.fromarray(pixel, mode="F").resize((8, 8), Image.BILINEAR))
+        expected[0, c, i, j] = w[2].reshape(3, 8, 8)[c].ravel() @ view.ravel()
+    assert g.shape == x.shape
+    close(g.detach().cpu().numpy(), expected)

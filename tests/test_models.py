@@ -2,9 +2,12 @@
 import hashlib
 import http.server
 import json
+import logging
+import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -147,8 +150,7 @@ def test_weights_put_by_hand_in_models_folder_are_used(test_registry, server):
 
 
 def test_weights_put_by_hand_are_checked_once_against_the_published_sha1(test_registry,
-                                                                          server):
-    import os
+                                                                          server, caplog):
     placed = test_registry / "tiny" / "tiny.caffemodel"
     damaged = bytearray(TINY)
     damaged[len(TINY) // 2] ^= 0xFF                   # one flipped byte: the same size
@@ -159,13 +161,17 @@ def test_weights_put_by_hand_are_checked_once_against_the_published_sha1(test_re
     assert placed.read_bytes() == bytes(damaged) and server.requests == []   # left alone
     placed.write_bytes(TINY)
     assert models.fetch("tiny", progress=False) == placed
-    # remembered by size and modification time: the same size and time is not read again...
+    # remembered: once the file has settled (2 s), the same file is not read again...
+    time.sleep(models.SETTLED_NS / 1e9 + 0.1)
+    with caplog.at_level(logging.DEBUG, logger="deepdream.models"):
+        assert models.fetch("tiny", progress=False) == placed      # read: it had just changed
+        assert models.fetch("tiny", progress=False) == placed      # remembered
+    assert caplog.text.count("reading the sha1") == 1
+    # ...but one damaged since is read again, even with its size and modification time
     stamp = placed.stat().st_mtime_ns
     placed.write_bytes(bytes(damaged))
     os.utime(placed, ns=(stamp, stamp))
-    assert models.fetch("tiny", progress=False) == placed
-    # ...but a file changed since (another time) is checked again
-    os.utime(placed, ns=(stamp + 10**9, stamp + 10**9))
+    assert placed.stat().st_size == len(TINY) and placed.stat().st_mtime_ns == stamp
     with pytest.raises(ModelError, match="not the published"):
         models.fetch("tiny", progress=False)
     placed.write_bytes(TINY[:-100])
