@@ -121,7 +121,7 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
     job = runs.prepare(input_dir, output_dir, settings, engine, device, model,
                        image_type, start_frame, end_frame, overwrite, precision)
     pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
-    done = set() if overwrite else set(frames.list_frames(job.output_dir, job.ext))
+    done = set() if overwrite else job.done
     todo = [p for p in pieces if not set(p) <= done]
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
     try:

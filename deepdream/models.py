@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import ModelError, SettingsError, first_line
+from .frames import sha1_of
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +146,6 @@ def local_weights(model: ModelEntry) -> Path | None:
         if path.is_file():
             return path
     return None
-
-
-def sha1_of(path: str | Path) -> str:
-    """The sha1 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # A file changed less than this long before its sha1 was read may be changed again with the

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from deepdream import frames, runs
+from deepdream import frames
 from deepdream.errors import FramesError
 
-from conftest import FIXTURES, ROOT, script
+from conftest import ROOT, script
 from test_stage2 import frame_folder, run
 
 
