@@ -84,9 +84,10 @@ def _version_line(exe: str) -> str:
     return result.stdout.lstrip().partition("\n")[0]
 
 
+@functools.lru_cache(maxsize=None)
 def ffmpeg_version(exe: str) -> tuple[int, int] | None:
-    """(major, minor) of an ffmpeg binary, from ``ffmpeg -version``; None for a build that
-    gives no release number (a git snapshot: taken as new)."""
+    """(major, minor) of an ffmpeg binary, from ``ffmpeg -version`` (read once); None for a
+    build that gives no release number (a git snapshot: taken as new)."""
     match = re.match(r"ffmpeg version \D{0,2}(\d+)\.(\d+)", _version_line(exe))
     version = (int(match.group(1)), int(match.group(2))) if match else None
     log.debug("using %s, ffmpeg version %s", exe, ".".join(map(str, version)) if version
@@ -314,13 +315,20 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     if start is not None and cut > 0:
         stream = stream.filter("trim", start=f"{cut:.6f}")
     stream = stream.filter("setpts", "PTS-STARTPTS")
-    options = {"fps_mode" if _at_least((5, 1)) else "vsync": "cfr", "r": str(fps),
-               "start_number": 1}
+    options = {**_frame_rate_mode("cfr"), "r": str(fps), "start_number": 1}
     if duration is not None:
         options["t"] = f"{duration:.6f}"
     if pattern.lower().endswith((".jpg", ".jpeg")):
         options["q:v"] = jpeg_qscale
     return stream.output(pattern, **options).overwrite_output()
+
+
+def _frame_rate_mode(mode: str) -> dict[str, str]:
+    """The output option that sets how frames are timed: ``cfr`` (duplicated or dropped to a
+    constant rate), ``passthrough`` (each frame once, as it comes: a frame ffmpeg cannot
+    decode is missing from the output, where cfr filled the gap with its neighbour). It is
+    -vsync before ffmpeg 5.1, -fps_mode from then on."""
+    return {"fps_mode" if _at_least((5, 1)) else "vsync": mode}
 
 
 def first_frame_time(info: MovieInfo, fps: Fraction, start: float | None) -> float:
@@ -347,9 +355,9 @@ def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
                  audio: str | None = None, audio_offset: float = 0.0, crf: int = 18,
                  codec: str = "libx264", size: tuple[int, int] | None = None):
     """The ffmpeg command that encodes the ``count`` frames of ``pattern`` (numbered from 1,
-    each scaled to ``size``) at ``fps`` into ``output`` (H.264 yuv420p, +faststart), with
-    ``audio``'s sound from ``audio_offset`` seconds on its timeline, cut to exactly
-    count/fps. An odd ``size`` is cropped by one pixel to even, as yuv420p needs.
+    each scaled to ``size``, each written once) at ``fps`` into ``output`` (H.264 yuv420p,
+    +faststart), with ``audio``'s sound from ``audio_offset`` seconds on its timeline, cut
+    to exactly count/fps. An odd ``size`` is cropped by one pixel to even, as yuv420p needs.
 
     The length is set by -t alone, which every ffmpeg from 4.2 on applies to each stream
     (as trim filters): with a frame limit (-frames:v) on an output with sound, Debian 12's
@@ -363,7 +371,7 @@ def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
         streams.append(ffmpeg.input(ffmpeg_path(audio),
                                     ss=f"{max(0.0, audio_offset):.6f}").audio)
     options = {"t": f"{float(count / fps):.6f}", "vcodec": codec, "pix_fmt": "yuv420p",
-               "movflags": "+faststart"}
+               "movflags": "+faststart", **_frame_rate_mode("passthrough")}
     if codec in ("libx264", "libx265"):
         options["crf"] = crf
     if audio:
@@ -374,26 +382,29 @@ def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
 def gif_stream(pattern: str, count: int, fps: Fraction, output: Path,
                size: tuple[int, int] | None = None):
     """The ffmpeg command for an animated GIF of the ``count`` frames of ``pattern``
-    (numbered from 1, each scaled to ``size``), with a palette generated from the frames."""
+    (numbered from 1, each scaled to ``size``, each written once), with a palette generated
+    from the frames."""
     split = _frames_input(pattern, fps, size).filter_multi_output("split")
     palette = split[0].filter("palettegen")
     return (ffmpeg.filter([split[1], palette], "paletteuse")
-            .output(ffmpeg_path(output), **{"frames:v": count}).overwrite_output())
+            .output(ffmpeg_path(output), **{"frames:v": count},
+                    **_frame_rate_mode("passthrough")).overwrite_output())
 
 
 def written_length(path: str | Path) -> tuple[int, float | None]:
     """(pictures in the first video stream, the file's duration in seconds or None) of a
-    movie we wrote, read back with our ffmpeg (the packets copied, not decoded: quick).
+    movie we wrote, read back with our ffmpeg: its packets listed (framecrc of a stream copy,
+    nothing decoded: quick; ffmpeg 7.0 counts no frames in a copy's progress report).
     Raises VideoError if ffmpeg cannot read it."""
     result = _run_to_end([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_path(path),
-                          "-map", "0:v:0", "-c", "copy", "-progress", "pipe:1", "-nostats",
-                          "-f", "null", "-"])
-    frames = re.findall(r"^frame=(\d+)$", result.stdout, re.M)
-    if result.returncode != 0 or not frames:
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"])
+    if result.returncode != 0:
         tail = " | ".join(result.stderr.strip().splitlines()[-2:])
         raise VideoError(f"cannot read back the movie ffmpeg wrote ({tail})")
+    packets = sum(1 for line in result.stdout.splitlines()
+                  if line.strip() and not line.startswith("#"))
     duration = re.search(r"Duration: (\d+:\d+:[\d.]+)", result.stderr)
-    return int(frames[-1]), _seconds(duration.group(1)) if duration else None
+    return packets, _seconds(duration.group(1)) if duration else None
 
 
 def try_command(stream) -> str | None:
