@@ -41,4 +41,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "Run the same command with --overwrite to extract again.")
+    cli.run(main, "The frames of this run were not kept: run the same command again (with "
+                  "--overwrite where the folder already holds frames).")

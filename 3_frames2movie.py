@@ -20,7 +20,8 @@ def main(argv=None):
     parser.add_argument("--fps", help="frame rate of the movie (default: stage 1's, from "
                                       "movie.json; else the original movie's; else 25)")
     parser.add_argument("--gif", action="store_true", help="write an animated GIF instead")
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality (default 18)")
+    parser.add_argument("--crf", type=int, default=18,
+                        help="H.264 quality, 0 (lossless) to 51 (default 18)")
     parser.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
@@ -37,4 +38,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, "No movie was written: run the same command again.")

@@ -1,5 +1,6 @@
 """Stage 3: numbered frames and the original's sound, in sync and cut to length, back into a
-movie (or an animated GIF)."""
+movie (or an animated GIF): every frame checked before, the movie read back after, and only
+a whole movie of every frame put in place."""
 from __future__ import annotations
 
 import logging
@@ -11,9 +12,12 @@ from pathlib import Path
 from PIL import Image
 
 from . import frames, video
-from .errors import FramesError
+from .errors import FramesError, VideoError, first_line
+from .extraction import same_movie
 
 log = logging.getLogger(__name__)
+
+CRF_RANGE = range(0, 52)        # libx264's and libx265's for 8-bit video
 
 
 def _link(target: Path, link: Path) -> None:
@@ -39,45 +43,44 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
                image_type: str | None = None, gif: bool = False, crf: int = 18,
                codec: str = "libx264", progress: bool = True) -> Path:
     """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
-    cut to the frames' length (or an animated GIF). The frame rate is ``fps``, else stage
-    1's (movie.json), else ``movie``'s, else 25 with a warning; the sound is ``movie``'s,
-    else that of the movie stage 1 split, from the time of the first frame. Frames numbered
-    with any number of digits are taken in numeric order. Returns the path written
+    cut to the frames' length (or an animated GIF: ``gif``, or an output named .gif). The
+    frame rate is ``fps``, else stage 1's (movie.json), else ``movie``'s, else 25 with a
+    warning; the sound is ``movie``'s, else that of the movie stage 1 split if it is still
+    that movie, from the time of the first frame. Frames numbered with any number of digits
+    are taken in numeric order, each scaled to frame 1's size. Returns the path written
     (default ``<frames_dir name>_done.mp4`` in the current folder).
+
+    Every setting, the output's name and every frame are checked before anything is written
+    (a refusal writes nothing); the movie is written under a name of this process, read
+    back, and put in place only if it holds every frame.
     Raises FramesError or VideoError.
     """
     frames_dir = Path(frames_dir)
-    available = frames.list_frames(frames_dir, image_type)
-    if not available:
-        raise FramesError(f"no numbered frames (00000001.png, ...) in {frames_dir}")
+    rate = video.parse_rate(str(fps)) if fps is not None else None
+    if crf not in CRF_RANGE:
+        raise VideoError(f"the quality --crf must be from 0 (lossless) to 51, not {crf}")
+    output, gif = _output_for(output, frames_dir, gif)
     video.ffmpeg_exe()                  # which ffmpeg, and whether it will do, before anything
+    available = _numbered_frames(frames_dir, image_type)
     numbers = list(available)
     first = numbers[0]
     count = next((i for i, n in enumerate(numbers) if n != first + i), len(numbers))
     if count < len(numbers):
         log.warning("frame %d is missing: the movie ends at frame %d, %d later frames are "
                     "left out", first + count, first + count - 1, len(numbers) - count)
-    ext = available[first].suffix.lstrip(".")
-
+    used = [available[n] for n in numbers[:count]]
+    width, height = _check_frames(used)
     info = _movie_info_for(frames_dir)
+    _refuse_own_inputs(output, [movie, info and info.get("source")], available.values())
+
     probed = video.probe(movie) if movie else None
-    if fps:                                  # the one order: --fps, movie.json, the movie
-        rate = video.parse_rate(str(fps))
-    elif info:
-        rate = Fraction(info["fps"])
-    elif probed:
-        rate = probed.fps
-    else:
+    if rate is None:                         # the one order: --fps, movie.json, the movie
+        rate = Fraction(info["fps"]) if info else probed.fps if probed else None
+    if rate is None:
         rate = Fraction(25)
         log.warning("no frame rate known (no movie.json from 1_movie2frames.py and no "
                     "original movie given): using 25 fps; set it with --fps")
-    audio = None
-    if probed is not None:
-        audio = probed.path if probed.has_audio else None
-    elif info and info.get("has_audio") and Path(info["source"]).is_file():
-        audio = info["source"]
-    elif info and info.get("has_audio"):
-        log.warning("the original movie %s is gone: the movie will be silent", info["source"])
+    audio = None if gif else _sound(info, probed)
     # where frame 1 of the extraction is on the original's timeline: stage 1's metadata
     # knows (also when the movie is named: it may have been cut with --start), else the
     # named movie's first picture
@@ -91,30 +94,166 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
         offset = 0.0
     offset += (first - 1) / float(rate)
 
-    suffix = ".gif" if gif else ".mp4"
-    output = Path(output) if output else Path.cwd() / f"{frames_dir.resolve().name}_done{suffix}"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    width, height = Image.open(available[first]).size
-    if not gif and (width % 2 or height % 2):
-        log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
-                 width, height, width - width % 2, height - height % 2)
-    partial = output.with_name(f".{output.stem}.part{output.suffix}")
+    ext = used[0].suffix.lstrip(".")
     with tempfile.TemporaryDirectory(prefix="deepdream-frames-") as links:
         # the frames as 00000001.ext, ... in a folder of ours: names with any number of
         # digits, and folders whose names hold '%' or spaces, are all the same to ffmpeg
-        for i, number in enumerate(numbers[:count], 1):
-            _link(available[number], Path(links) / frames.frame_name(i, ext))
+        for i, path in enumerate(used, 1):
+            _link(path, Path(links) / frames.frame_name(i, ext))
         pattern = video.image_pattern(links, ext)
-        if gif:
-            stream = video.gif_stream(pattern, count, rate, partial)
-        else:
-            stream = video.movie_stream(pattern, count, rate, partial, audio, offset, crf,
-                                        codec, (width, height))
-        try:
-            video.run(stream, "encoding movie", count, progress)
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+
+        def command(frame_count: int, target: Path):
+            if gif:
+                return video.gif_stream(pattern, frame_count, rate, target, (width, height))
+            return video.movie_stream(pattern, frame_count, rate, target, audio, offset,
+                                      crf, codec, (width, height))
+
+        _try_output(command(1, Path(links) / f"first-frame{output.suffix}"), output, codec)
+        if not gif and (width % 2 or height % 2):
+            log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
+                     width, height, width - width % 2, height - height % 2)
+        with video.new_folder(output.parent):
+            _encode(command, count, rate, output, gif, progress)
     log.info("%d frames at %s fps%s written to %s", count, rate,
-             " with sound" if audio and not gif else "", output)
+             " with sound" if audio else "", output)
     return output
+
+
+def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple[Path, bool]:
+    """The movie to write (default ``<frames_dir name>_done.mp4``, or .gif, in the current
+    folder) and whether it is a GIF (``gif``, or an output named .gif). Raises VideoError for
+    a folder, a name without an extension, or --gif with another extension."""
+    if output is None:
+        name = f"{frames_dir.resolve().name}_done{'.gif' if gif else '.mp4'}"
+        return Path.cwd() / name, gif
+    output = Path(output)
+    if output.is_dir():
+        raise VideoError(f"the output {output} is a folder: give the movie's file name, e.g. "
+                         f"{output / 'dream.mp4'}")
+    if not output.suffix:
+        raise VideoError(f"the output {output} has no extension, which tells ffmpeg what kind "
+                         f"of movie to write: name it {output.name}.mp4 (or .mkv, .mov, .gif)")
+    if output.suffix.lower() == ".gif":
+        return output, True
+    if gif:
+        raise VideoError(f"--gif writes a GIF, not {output.suffix}: name the output "
+                         f"{output.stem}.gif, or leave --gif out")
+    return output, False
+
+
+def _numbered_frames(frames_dir: Path, image_type: str | None) -> dict[int, Path]:
+    """The frames to encode ({number: path}, in order), of ``image_type`` if given. Raises
+    FramesError if there are none, or several types and ``image_type`` does not choose."""
+    if image_type is None:
+        types = sorted({p.suffix.lstrip(".").lower() for p in frames.every_frame(frames_dir)})
+        if len(types) > 1:
+            raise FramesError(f"{frames_dir} holds frames of several types ({', '.join(types)})"
+                              ": name the one to encode, png or jpg, after the folder")
+    available = frames.list_frames(frames_dir, image_type)
+    if not available:
+        raise FramesError(f"no numbered frames (00000001.png, ...) in {frames_dir}")
+    return available
+
+
+def _refuse_own_inputs(output: Path, movies, frame_paths) -> None:
+    """Raise VideoError if ``output`` (links resolved) is one of ``movies`` (None skipped) or
+    FramesError if it is one of the frames: the movie is never written over its inputs."""
+    target = output.resolve()
+    for movie in movies:
+        if movie and Path(movie).resolve() == target:
+            raise VideoError(f"the output {output} is the original movie {movie}: write the "
+                             "new movie under another name")
+    for path in frame_paths:
+        if path.resolve() == target:
+            raise FramesError(f"the output {output} is the frame {path}: write the movie "
+                              "under another name")
+
+
+def _sound(info: dict | None, probed: video.MovieInfo | None) -> str | None:
+    """The movie whose sound goes in: the movie named (``probed``), else stage 1's source if
+    it is still the movie the frames came from (movie.json's identity). A source that is gone
+    or changed, or that an earlier version's movie.json cannot vouch for, gives a silent
+    movie with a warning rather than another movie's sound: the frames are the user's hours
+    of work, and the warning says how to add the sound."""
+    if probed is not None:
+        return probed.path if probed.has_audio else None
+    if not info or not info.get("has_audio"):
+        return None
+    source = info["source"]
+    if not Path(source).is_file():
+        problem = f"the original movie {source} is gone"
+    elif "identity" not in info:
+        problem = (f"movie.json (of an earlier version) cannot tell whether {source} is still "
+                   "the movie the frames came from")
+    elif not same_movie(info, source):
+        problem = f"{source} has changed since its frames were extracted"
+    else:
+        return source
+    log.warning("%s: the movie will be silent (name the original movie after the frame "
+                "folder to take its sound)", problem)
+    return None
+
+
+def _check_frames(paths: list[Path]) -> tuple[int, int]:
+    """Every frame checked whole before anything is encoded: a PNG's chunks and their
+    checksums (a twentieth of the time of decoding it: empty, cut short and damaged files
+    fail), any other type decoded. A frame that passes and that ffmpeg still cannot decode
+    is missing from what it writes, which the read-back refuses. Returns frame 1's size, to
+    which frames of other sizes are scaled (with a warning). Raises FramesError naming the
+    first frame that cannot be read."""
+    sizes: dict[tuple[int, int], int] = {}
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                sizes[image.size] = sizes.get(image.size, 0) + 1
+                if image.format == "PNG":
+                    image.verify()
+                else:
+                    image.load()
+        except (OSError, SyntaxError, ValueError) as e:
+            raise FramesError(f"cannot read frame {path}: it is empty or not a whole image "
+                              f"({first_line(e)}); nothing was written") from None
+    size = next(iter(sizes))
+    if len(sizes) > 1:
+        log.warning("the frames have %d sizes: %d of them are scaled to %dx%d, frame 1's",
+                    len(sizes), len(paths) - sizes[size], *size)
+    return size
+
+
+def _try_output(stream, output: Path, codec: str) -> None:
+    """Run ``stream`` (the encoding command for one frame, into our temporary folder) to
+    check, before the long encode, that this ffmpeg can write a movie named like ``output``
+    with ``codec``. Raises VideoError in one line if it cannot."""
+    reason = video.try_command(stream)
+    if reason is None:
+        return
+    if "output format" in reason:        # 4.2: "find a suitable", later: "choose an"
+        raise VideoError(f"ffmpeg cannot tell what kind of movie to write from the extension "
+                         f"{output.suffix} of {output}: name it .mp4, .mkv, .mov or .gif")
+    raise VideoError(f"ffmpeg cannot write {output.name} with --codec {codec}: {reason}")
+
+
+def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
+            progress: bool) -> None:
+    """Encode the ``count`` frames with ``command(count, path)`` under this process's
+    temporary name beside ``output``, read it back and put it in place only if it holds
+    the frames asked for (what killed runs of ours left beside it is removed first). On
+    failure or Ctrl-C the temporary file is removed and ``output`` is untouched. Raises
+    VideoError."""
+    for left in video.left_by_dead_runs(output):
+        log.info("removing %s, left by an interrupted run", left)
+        left.unlink(missing_ok=True)
+    partial = video.temporary_name(output)
+    try:
+        video.run(command(count, partial), "encoding movie", count, progress)
+        pictures, seconds = video.written_length(partial)
+        wanted = float(count / rate)
+        # GIF delays are whole hundredths of a second: each frame may be off by one
+        slack = 1 / float(rate) + (0.01 * count if gif else 0.05)
+        if pictures != count or (seconds is not None and abs(seconds - wanted) > slack):
+            length = f"{seconds:.2f} s" if seconds is not None else "unknown length"
+            raise VideoError(f"ffmpeg wrote {pictures} frames ({length}) where {count} "
+                             f"({wanted:.2f} s) were asked: {output} was not written")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)

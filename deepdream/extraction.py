@@ -1,7 +1,8 @@
 """Stage 1: a movie split into numbered frames and the ``movie.json`` that stages 2 and 3
-read."""
+read, which records which movie it was (``movie_identity``, checked by ``same_movie``)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from fractions import Fraction
@@ -14,6 +15,33 @@ from .errors import FramesError
 
 log = logging.getLogger(__name__)
 
+_HEAD_BYTES = 1 << 20       # the part of a movie whose sha1 identifies it, with its size
+
+
+def movie_identity(movie: str | Path) -> dict:
+    """What ``movie.json`` records of the movie its frames come from, under "identity": its
+    resolved path, size, modification time (ns) and the sha1 of its first MiB: cheap to
+    compare, and changed by any copy, re-encode or edit of the file. Raises OSError if it
+    cannot be read."""
+    path = Path(movie).resolve()
+    stat = path.stat()
+    with open(path, "rb") as f:
+        head = hashlib.sha1(f.read(_HEAD_BYTES)).hexdigest()
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "sha1_first_mib": head}
+
+
+def same_movie(meta: dict | None, movie: str | Path) -> bool:
+    """True only if ``meta`` is a movie.json whose identity is ``movie`` as it is now. False
+    for a movie.json of an earlier version (it recorded no identity), another movie, or a
+    movie that is gone or was changed since."""
+    if not meta or not isinstance(meta.get("identity"), dict):
+        return False
+    try:
+        return movie_identity(movie) == meta["identity"]
+    except OSError:
+        return False
+
 
 def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
                    start: float | None = None, end: float | None = None,
@@ -23,6 +51,7 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     source's frame rate (or ``fps``), from ``start`` to ``end`` seconds, and a ``movie.json``
     that stages 2 and 3 read. Returns that metadata.
 
+    Every value is checked before anything is written: a refusal leaves no folder behind.
     Never deletes what it did not write: a folder that already holds numbered frames is
     refused unless ``overwrite``, which then replaces only those frames.
     Raises VideoError or FramesError.
@@ -30,56 +59,84 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     fmt = {"jpeg": "jpg"}.get(fmt.lower(), fmt.lower())
     if fmt not in ("png", "jpg"):
         raise FramesError(f"frame format must be png or jpg, not '{fmt}'")
-    info = video.probe(movie)
+    rate = video.parse_rate(str(fps)) if fps is not None else None
+    if (start is not None and start < 0) or (end is not None and end <= 0):
+        raise FramesError("start and end times are seconds from the movie's start: give "
+                          "a start of 0 or more and an end after 0")
+    if start is not None and end is not None and end <= start:
+        raise FramesError(f"end time {end} is not after start time {start}")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    existing = frames.every_frame(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FramesError(f"{folder} is a file, not a folder: give the folder to write the "
+                          "frames into")
+    info = video.probe(movie)
+    rate = rate or info.fps
+    first_time = video.first_frame_time(info, rate, start)
+    if info.duration and first_time >= info.duration:
+        raise FramesError(f"{movie} is only {info.duration:g} s long: no frame from "
+                          f"{start} s on")
+    duration = None if end is None else end - first_time
+    if duration is not None and duration <= 0:
+        raise FramesError(f"no frame between {start} s and {end} s")
+    existing = frames.every_frame(folder) if folder.is_dir() else []
     if existing and not overwrite:
         raise FramesError(f"{folder} already holds {len(existing)} frames; use --overwrite to "
                           "replace them (nothing else in the folder is touched), or choose "
                           "another folder")
-    rate = video.parse_rate(str(fps)) if fps else info.fps
-    if start is not None and end is not None and end <= start:
-        raise FramesError(f"end time {end} is not after start time {start}")
-    if (start is not None and start < 0) or (end is not None and end <= 0):
-        raise FramesError("start and end times are seconds from the movie's start: give "
-                          "numbers of 0 or more")
-    first_time = video.first_frame_time(info, rate, start)
-    duration = None if end is None else end - first_time
-    if duration is not None and duration <= 0:
-        raise FramesError(f"no frame between {start} s and {end} s")
-    staging = folder / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)   # left by an interrupted run of ours
-    staging.mkdir()
-    expected = None
-    if info.duration:
-        expected = int((min(info.duration, end or info.duration) - first_time) * rate) + 1
-    report = video.run(video.extract_stream(movie, video.image_pattern(staging, fmt), rate,
-                                            first_time, start, duration, jpeg_qscale),
-                       "extracting frames", expected, progress)
-    written = frames.list_frames(staging, fmt)
-    if not written:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise FramesError(f"ffmpeg wrote no frames from {movie} (is the start time past its "
-                          "end?)")
-    for path in existing:
-        path.unlink()
-    for path in written.values():
-        path.replace(folder / path.name)
+    identity = movie_identity(movie)
+    with video.new_folder(folder):
+        written, report = _extract(movie, folder, fmt, info, rate, first_time, start,
+                                   duration, jpeg_qscale, progress)
+        for path in existing:
+            path.unlink()
+        for path in written:
+            path.replace(folder / path.name)
+    staging = written[0].parent
     staging.rmdir()
     width, height = Image.open(folder / frames.frame_name(1, fmt)).size
     dup, drop = int(report.get("dup_frames", 0) or 0), int(report.get("drop_frames", 0) or 0)
     if dup or drop:
         log.warning("the source's frame rate varies: %d frames duplicated and %d dropped to "
                     "make a constant %s fps sequence", dup, drop, rate)
-    meta = {"source": info.path, "fps": str(rate), "frame_count": len(written),
-            "width": width, "height": height, "duration": info.duration,
-            "start_time": info.start_time, "video_start": info.video_start,
-            "offset": start or 0.0, "first_frame_time": first_time,
-            "rotation": info.rotation, "has_audio": info.has_audio,
-            "format": fmt, "first_frame": 1,
+    meta = {"source": info.path, "identity": identity, "fps": str(rate),
+            "frame_count": len(written), "width": width, "height": height,
+            "duration": info.duration, "start_time": info.start_time,
+            "video_start": info.video_start, "offset": start or 0.0,
+            "first_frame_time": first_time, "rotation": info.rotation,
+            "has_audio": info.has_audio, "format": fmt, "first_frame": 1,
             "resampled": {"duplicated": dup, "dropped": drop}}
     frames.write_json(folder / frames.MOVIE_INFO, meta)
     log.info("%d frames of %dx%d at %s fps written to %s", len(written), width, height, rate,
              folder)
     return meta
+
+
+def _extract(movie, folder: Path, fmt: str, info: video.MovieInfo, rate: Fraction,
+             first_time: float, start: float | None, duration: float | None,
+             jpeg_qscale: int, progress: bool) -> tuple[list[Path], dict[str, str]]:
+    """Run ffmpeg's extraction into a staging folder of this process inside ``folder`` (the
+    staging folders that killed runs of ours left there are removed first). Returns the
+    frames written there, in order, and ffmpeg's report; on failure or Ctrl-C the staging
+    folder is removed. Raises VideoError or FramesError."""
+    staging = video.temporary_name(folder / "extracting")
+    for left in video.left_by_dead_runs(folder / "extracting"):
+        log.info("removing %s, left by an interrupted extraction", left)
+        shutil.rmtree(left, ignore_errors=True)
+    staging.mkdir()
+    expected = None
+    if info.duration:
+        end = min(info.duration, first_time + duration) if duration else info.duration
+        expected = int((end - first_time) * rate) + 1
+    try:
+        report = video.run(video.extract_stream(movie, video.image_pattern(staging, fmt),
+                                                rate, first_time, start, duration,
+                                                jpeg_qscale),
+                           "extracting frames", expected, progress)
+        written = list(frames.list_frames(staging, fmt).values())
+        if not written:
+            raise FramesError(f"ffmpeg wrote no frames from {movie} (is the start time past "
+                              "its end?)")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written, report

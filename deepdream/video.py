@@ -1,8 +1,12 @@
 """All ffmpeg work: find the binary, probe a movie, split it into frames, put frames and audio
-back together. Commands are built with ffmpeg-python; probing parses ``ffmpeg -i`` so that
-no ffprobe is needed (imageio-ffmpeg's bundled binary has none)."""
+back together, and read back what was written. Commands are built with ffmpeg-python; probing
+parses ``ffmpeg -i`` so that no ffprobe is needed (imageio-ffmpeg's bundled binary has none).
+Every path is given to ffmpeg absolute (``ffmpeg_path``), so that none is read as a protocol,
+and every ffmpeg started here dies with the Python process that started it."""
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import functools
 import logging
@@ -10,7 +14,10 @@ import math
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +43,8 @@ OLDEST_FFMPEG = (4, 2)
 def ffmpeg_exe() -> str:
     """The ffmpeg binary: ``$DEEPDREAM_FFMPEG`` if set, else the system's on PATH (users with
     hardware encoders want theirs), else the one imageio-ffmpeg ships. Raises VideoError if
-    none is found or it is older than OLDEST_FFMPEG."""
+    none is found, it is not an ffmpeg (its ``-version`` does not begin "ffmpeg version";
+    checked once a binary) or it is older than OLDEST_FFMPEG."""
     chosen = os.environ.get("DEEPDREAM_FFMPEG")
     if chosen:
         found = shutil.which(chosen)
@@ -51,6 +59,10 @@ def ffmpeg_exe() -> str:
         except (ImportError, RuntimeError):
             raise VideoError("ffmpeg not found: install it (apt install ffmpeg) or "
                              "pip install imageio-ffmpeg") from None
+    if not _version_line(found).startswith("ffmpeg version"):
+        raise VideoError(f"DEEPDREAM_FFMPEG={chosen} is not an ffmpeg: set it to an ffmpeg "
+                         "binary, or unset it" if chosen else
+                         f"{found} is not an ffmpeg: set DEEPDREAM_FFMPEG to one")
     version = ffmpeg_version(found)
     if version is not None and version < OLDEST_FFMPEG:
         raise VideoError(f"{found} is ffmpeg {'.'.join(map(str, version))}, older than the "
@@ -60,19 +72,81 @@ def ffmpeg_exe() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def ffmpeg_version(exe: str) -> tuple[int, int] | None:
-    """(major, minor) of an ffmpeg binary, read once from ``ffmpeg -version``; None for a
-    build that gives no release number (a git snapshot: taken as new)."""
+def _version_line(exe: str) -> str:
+    """The first line ``exe -version`` prints, read once a binary. Raises VideoError if it
+    cannot be run."""
     try:
         result = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True,
-                                text=True, errors="replace", timeout=30)
+                                text=True, errors="replace", timeout=30,
+                                preexec_fn=_dies_with_us())
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VideoError(f"cannot run {exe}: {e}") from None
-    match = re.search(r"ffmpeg version \D{0,2}(\d+)\.(\d+)", result.stdout)
+    return result.stdout.lstrip().partition("\n")[0]
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_version(exe: str) -> tuple[int, int] | None:
+    """(major, minor) of an ffmpeg binary, from ``ffmpeg -version`` (read once); None for a
+    build that gives no release number (a git snapshot: taken as new)."""
+    match = re.match(r"ffmpeg version \D{0,2}(\d+)\.(\d+)", _version_line(exe))
     version = (int(match.group(1)), int(match.group(2))) if match else None
     log.debug("using %s, ffmpeg version %s", exe, ".".join(map(str, version)) if version
               else "unknown (a development build)")
     return version
+
+
+def _find_prctl():
+    """Linux's prctl from the C library, looked up once (not in a forked child); None
+    elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _find_prctl()
+
+
+def _dies_with_us():
+    """The preexec_fn that makes a child die (SIGKILL) when this process dies, so that a
+    kill -9 never leaves an ffmpeg of ours writing on (prctl PR_SET_PDEATHSIG; it acts when
+    the starting thread ends, which outlives the child here, as every call waits for its
+    ffmpeg); None where there is no prctl, where the child outlives a kill -9."""
+    if _prctl is None:
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        _prctl(1, int(signal.SIGKILL))                      # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:                          # we died before the prctl
+            os.kill(os.getpid(), signal.SIGKILL)
+    return die_with_parent
+
+
+def _stopped_by_ctrl_c(returncode: int, text: str) -> bool:
+    """Whether an ffmpeg ended because it got SIGINT: Ctrl-C in a terminal goes to ffmpeg and
+    to us, and is an interruption, not a failure (also where our process ignores SIGINT, as a
+    background job of a shell script does, and ffmpeg alone reacts to it)."""
+    return returncode == -signal.SIGINT or "received signal 2." in text.lower()
+
+
+def _run_to_end(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a short ffmpeg command (dying with us) and return its result, text decoded.
+    Raises KeyboardInterrupt if it was stopped by Ctrl-C."""
+    result = subprocess.run(args, capture_output=True, text=True, errors="replace",
+                            preexec_fn=_dies_with_us())
+    if _stopped_by_ctrl_c(result.returncode, result.stderr):
+        raise KeyboardInterrupt
+    return result
+
+
+def ffmpeg_path(path: str | Path) -> str:
+    """``path`` as ffmpeg must be given it: absolute, so that no name is read as a protocol
+    ('take:1.mp4' is not the protocol 'take', 'concat:a|b' not a concatenation) or, starting
+    with '-', as an option."""
+    return os.path.abspath(path)
 
 
 def _at_least(version: tuple[int, int]) -> bool:
@@ -141,9 +215,8 @@ def probe(path: str | Path) -> MovieInfo:
     exe = ffmpeg_exe()
     # the header, and the time of the first picture as the showinfo filter sees it (relative
     # to the file's start, edit lists and stream delays applied)
-    result = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path), "-map",
-                             "0:v:0", "-vf", "showinfo", "-frames:v", "1", "-f", "null", "-"],
-                            capture_output=True, text=True, errors="replace")
+    result = _run_to_end([exe, "-hide_banner", "-nostdin", "-i", ffmpeg_path(path), "-map",
+                          "0:v:0", "-vf", "showinfo", "-frames:v", "1", "-f", "null", "-"])
     text = result.stderr
     if result.returncode < 0:
         raise VideoError(f"{exe} crashed (signal {-result.returncode}) reading {path}: try "
@@ -178,15 +251,17 @@ def probe(path: str | Path) -> MovieInfo:
 def run(stream, description: str, total_frames: int | None = None,
         progress: bool = True) -> dict[str, str]:
     """Run an ffmpeg-python stream with our binary, showing a frame progress bar. Returns
-    the last values of ffmpeg's progress report (frame, dup_frames, drop_frames, ...);
-    raises VideoError with ffmpeg's last lines if it fails."""
+    the last values of ffmpeg's progress report (frame, dup_frames, drop_frames, ...).
+    Raises VideoError with ffmpeg's last lines if it fails, KeyboardInterrupt if it was
+    stopped by Ctrl-C."""
     from tqdm import tqdm
 
     args = stream.global_args("-hide_banner", "-nostdin", "-progress", "pipe:1",
                               "-nostats").compile(cmd=ffmpeg_exe())
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True)
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                   preexec_fn=_dies_with_us())
         bar = tqdm(total=total_frames, desc=description, unit="frame", disable=not progress,
                    leave=False)
         report: dict[str, str] = {}
@@ -204,6 +279,8 @@ def run(stream, description: str, total_frames: int | None = None,
                 process.wait()
         errors.seek(0)
         text = errors.read()
+    if _stopped_by_ctrl_c(process.returncode, text):
+        raise KeyboardInterrupt
     if process.returncode != 0:
         tail = " | ".join(text.strip().splitlines()[-3:])
         raise VideoError(f"ffmpeg failed ({description}): {tail}")
@@ -213,7 +290,7 @@ def run(stream, description: str, total_frames: int | None = None,
 def image_pattern(folder: str | Path, ext: str) -> str:
     """The ffmpeg image-sequence pattern of 00000001.EXT, ... in ``folder``, a '%' in the
     folder's own name escaped (ffmpeg reads '%%' as one '%')."""
-    return str(Path(folder)).replace("%", "%%") + f"/%08d.{ext}"
+    return ffmpeg_path(folder).replace("%", "%%") + f"/%08d.{ext}"
 
 
 def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: float,
@@ -231,20 +308,27 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     (an input seek alone lands on the wrong frame in MPEG-TS files), and the rate is forced by
     -vsync before ffmpeg 5.1, by -fps_mode from then on."""
     seek = max(0.0, start - 10.0) if start is not None else 0.0   # fast, to a keyframe
-    stream = ffmpeg.input(str(movie), **({"ss": f"{seek:.6f}"} if seek > 0 else {})).video
+    stream = ffmpeg.input(ffmpeg_path(movie), **({"ss": f"{seek:.6f}"} if seek > 0 else {})).video
     # a quarter of a frame early: the picture at first_time, not the one before it, whatever
     # the rounding of timestamps
     cut = first_time - 0.25 / float(fps) - seek
     if start is not None and cut > 0:
         stream = stream.filter("trim", start=f"{cut:.6f}")
     stream = stream.filter("setpts", "PTS-STARTPTS")
-    options = {"fps_mode" if _at_least((5, 1)) else "vsync": "cfr", "r": str(fps),
-               "start_number": 1}
+    options = {**_frame_rate_mode("cfr"), "r": str(fps), "start_number": 1}
     if duration is not None:
         options["t"] = f"{duration:.6f}"
     if pattern.lower().endswith((".jpg", ".jpeg")):
         options["q:v"] = jpeg_qscale
     return stream.output(pattern, **options).overwrite_output()
+
+
+def _frame_rate_mode(mode: str) -> dict[str, str]:
+    """The output option that sets how frames are timed: ``cfr`` (duplicated or dropped to a
+    constant rate), ``passthrough`` (each frame once, as it comes: a frame ffmpeg cannot
+    decode is missing from the output, where cfr filled the gap with its neighbour). It is
+    -vsync before ffmpeg 5.1, -fps_mode from then on."""
+    return {"fps_mode" if _at_least((5, 1)) else "vsync": mode}
 
 
 def first_frame_time(info: MovieInfo, fps: Fraction, start: float | None) -> float:
@@ -257,38 +341,132 @@ def first_frame_time(info: MovieInfo, fps: Fraction, start: float | None) -> flo
     return first + steps / float(fps)
 
 
+def _frames_input(pattern: str, fps: Fraction, size: tuple[int, int] | None):
+    """The frames of ``pattern`` (numbered from 1) at ``fps``, each scaled to ``size`` (frame
+    1's) where given. The filters are not restarted when a frame of another size comes
+    (-reinit_filter 0): the scale filter takes each frame as it is, where a restart lost the
+    GIF palette's queued frames (6 frames in, 3 out)."""
+    video = ffmpeg.input(pattern, framerate=str(fps), start_number=1,
+                         **({"reinit_filter": 0} if size else {}))
+    return video.filter("scale", size[0], size[1]) if size else video
+
+
 def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
                  audio: str | None = None, audio_offset: float = 0.0, crf: int = 18,
                  codec: str = "libx264", size: tuple[int, int] | None = None):
-    """The ffmpeg command that encodes the ``count`` frames of ``pattern`` (numbered from 1)
-    at ``fps`` into ``output`` (H.264 yuv420p, +faststart), with ``audio``'s sound from
-    ``audio_offset`` seconds on its timeline, cut to exactly count/fps. An odd ``size`` is
-    cropped by one pixel to even, as yuv420p needs.
+    """The ffmpeg command that encodes the ``count`` frames of ``pattern`` (numbered from 1,
+    each scaled to ``size``, each written once) at ``fps`` into ``output`` (H.264 yuv420p,
+    +faststart), with ``audio``'s sound from ``audio_offset`` seconds on its timeline, cut
+    to exactly count/fps. An odd ``size`` is cropped by one pixel to even, as yuv420p needs.
 
     The length is set by -t alone, which every ffmpeg from 4.2 on applies to each stream
     (as trim filters): with a frame limit (-frames:v) on an output with sound, Debian 12's
     ffmpeg 5.1 closed the sound too as soon as the picture had its frames, while sound was
     still queued (0.05 s of sound under 2 s of frames)."""
-    video = ffmpeg.input(pattern, framerate=str(fps), start_number=1)
+    video = _frames_input(pattern, fps, size)
     if size and (size[0] % 2 or size[1] % 2):
         video = video.filter("crop", size[0] - size[0] % 2, size[1] - size[1] % 2, 0, 0)
     streams = [video]
     if audio:
-        streams.append(ffmpeg.input(str(audio), ss=f"{max(0.0, audio_offset):.6f}").audio)
+        streams.append(ffmpeg.input(ffmpeg_path(audio),
+                                    ss=f"{max(0.0, audio_offset):.6f}").audio)
     options = {"t": f"{float(count / fps):.6f}", "vcodec": codec, "pix_fmt": "yuv420p",
-               "movflags": "+faststart"}
+               "movflags": "+faststart", **_frame_rate_mode("passthrough")}
     if codec in ("libx264", "libx265"):
         options["crf"] = crf
     if audio:
         options["acodec"] = "aac"
-    return ffmpeg.output(*streams, str(output), **options).overwrite_output()
+    return ffmpeg.output(*streams, ffmpeg_path(output), **options).overwrite_output()
 
 
-def gif_stream(pattern: str, count: int, fps: Fraction, output: Path):
+def gif_stream(pattern: str, count: int, fps: Fraction, output: Path,
+               size: tuple[int, int] | None = None):
     """The ffmpeg command for an animated GIF of the ``count`` frames of ``pattern``
-    (numbered from 1), with a palette generated from the frames."""
-    video = ffmpeg.input(pattern, framerate=str(fps), start_number=1)
-    split = video.filter_multi_output("split")
+    (numbered from 1, each scaled to ``size``, each written once), with a palette generated
+    from the frames."""
+    split = _frames_input(pattern, fps, size).filter_multi_output("split")
     palette = split[0].filter("palettegen")
     return (ffmpeg.filter([split[1], palette], "paletteuse")
-            .output(str(output), **{"frames:v": count}).overwrite_output())
+            .output(ffmpeg_path(output), **{"frames:v": count},
+                    **_frame_rate_mode("passthrough")).overwrite_output())
+
+
+def written_length(path: str | Path) -> tuple[int, float | None]:
+    """(pictures in the first video stream, the file's duration in seconds or None) of a
+    movie we wrote, read back with our ffmpeg: its packets listed (framecrc of a stream copy,
+    nothing decoded: quick; ffmpeg 7.0 counts no frames in a copy's progress report).
+    Raises VideoError if ffmpeg cannot read it."""
+    result = _run_to_end([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_path(path),
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"])
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-2:])
+        raise VideoError(f"cannot read back the movie ffmpeg wrote ({tail})")
+    packets = sum(1 for line in result.stdout.splitlines()
+                  if line.strip() and not line.startswith("#"))
+    duration = re.search(r"Duration: (\d+:\d+:[\d.]+)", result.stderr)
+    return packets, _seconds(duration.group(1)) if duration else None
+
+
+def try_command(stream) -> str | None:
+    """Run a short ffmpeg-python command to its end, errors only: None if it succeeded, else
+    ffmpeg's first error line. Raises KeyboardInterrupt if it was stopped by Ctrl-C."""
+    args = stream.global_args("-hide_banner", "-nostdin", "-v", "error").compile(
+        cmd=ffmpeg_exe())
+    log.debug("running %s", " ".join(args))
+    result = _run_to_end(args)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
+    return re.sub(r"^\[\w+ @ 0x[0-9a-f]+\] ", "", lines[0])
+
+
+def temporary_name(path: Path) -> Path:
+    """The name this process writes ``path`` under until it is whole: hidden, beside it,
+    with this host and process in it (two runs never write one file), the extension kept
+    (ffmpeg chooses the container by it)."""
+    return path.with_name(f".{path.stem}.part-{socket.gethostname()}-{os.getpid()}"
+                          f"{path.suffix}")
+
+
+def left_by_dead_runs(path: Path) -> list[Path]:
+    """``temporary_name``s of ``path`` that a process of this host left when it was killed
+    (it no longer runs): ours to remove. Another host's, or a running process's, are not."""
+    pattern = re.compile(re.escape(f".{path.stem}.part-{socket.gethostname()}-") + r"(\d+)" +
+                         re.escape(path.suffix))
+    if not path.parent.is_dir():
+        return []
+    return [Path(entry.path) for entry in os.scandir(path.parent)
+            if (match := pattern.fullmatch(entry.name)) and not _running(int(match.group(1)))]
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def new_folder(folder: Path):
+    """``folder`` made (with its missing parents) for the block; if the block raises, the
+    folders made here are removed again where still empty: a refusal or a failure leaves no
+    folder behind, and a folder that was there before is never touched."""
+    made = []
+    missing = Path(os.path.abspath(folder))
+    while not missing.exists():
+        made.append(missing)                 # deepest first
+        missing = missing.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:                  # not empty: something is in it, keep it
+                break
+        raise

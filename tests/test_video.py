@@ -134,7 +134,7 @@ def test_movie_command_cuts_sound_from_the_first_frames_offset(tmp_path):
                               "movie.mp4", 1.0, size=(101, 80)).get_args()
     assert args[args.index("-start_number") + 1] == "1"
     assert args[args.index("-ss") + 1] == "1.000000"
-    assert args.index("-ss") < args.index("movie.mp4")
+    assert args.index("-ss") < args.index(video.ffmpeg_path("movie.mp4"))
     # the length by -t alone: a frame limit cut the sound short on ffmpeg 5.1
     assert args[args.index("-t") + 1] == "2.000000" and "-frames:v" not in args
     assert "crop=100:80:0:0" in " ".join(args)
@@ -162,7 +162,8 @@ def test_source_with_a_non_zero_start_time_keeps_sound_in_step(tmp_path, ffmpeg_
         # MPEG-TS file: the user is told so in one line, and which way out there is
         with pytest.raises(VideoError, match=r"crashed \(signal 11\).*DEEPDREAM_FFMPEG"):
             video.probe(ts)
-        return
+        pytest.skip(f"{ffmpeg_binary} crashes on any MPEG-TS file: the sync of a source with "
+                    "a non-zero start time cannot be measured with it")
     info = video.probe(ts)
     assert info.start_time > 1 and info.video_start >= info.start_time
     meta = extraction.extract_frames(ts, tmp_path / "f", progress=False)
