@@ -4,35 +4,38 @@
   1_movie2frames.py MOVIE DIR [--format png|jpg]
   1_movie2frames.py [ffmpeg|avconv|mplayer] MOVIE DIR [png|jpg]     (the 2015 form)
 """
-import argparse
-
 from deepdream import cli
 from deepdream.errors import FramesError
 
 
+def parser():
+    p = cli.ArgumentParser(description="Extract every frame of a movie.")
+    p.add_argument("words", nargs="+", metavar="[TOOL] MOVIE DIR [FORMAT]",
+                   help="the movie and the frame folder (a leading ffmpeg/avconv/mplayer "
+                        "and a trailing png/jpg are accepted, as in 2015)")
+    p.add_argument("--format", choices=["png", "jpg"], help="frame format (default png)")
+    p.add_argument("--start", type=float, help="start time in seconds")
+    p.add_argument("--end", type=float, help="end time in seconds")
+    p.add_argument("--fps", help="frame rate to extract at (default: the source's), "
+                                 "e.g. 25 or 30000/1001")
+    p.add_argument("--jpg-qscale", type=int, default=2, choices=range(2, 32),
+                   metavar="2-31", help="JPEG quality, lower is better (default 2)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the numbered frames already in DIR")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
+                   metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
+                                       "in use and its commands")
+    return p
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Extract every frame of a movie.")
-    parser.add_argument("words", nargs="+", metavar="[TOOL] MOVIE DIR [FORMAT]",
-                        help="the movie and the frame folder (a leading ffmpeg/avconv/mplayer "
-                             "and a trailing png/jpg are accepted, as in 2015)")
-    parser.add_argument("--format", choices=["png", "jpg"], help="frame format (default png)")
-    parser.add_argument("--start", type=float, help="start time in seconds")
-    parser.add_argument("--end", type=float, help="end time in seconds")
-    parser.add_argument("--fps", help="frame rate to extract at (default: the source's), "
-                                      "e.g. 25 or 30000/1001")
-    parser.add_argument("--jpg-qscale", type=int, default=2, choices=range(2, 32),
-                        metavar="2-31", help="JPEG quality, lower is better (default 2)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the numbered frames already in DIR")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
-                        metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
-                                            "in use and its commands")
-    args = parser.parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     cli.setup_logging(0 if args.quiet else args.verbose)
     _, rest, fmt = cli.split_legacy(args.words)
     if len(rest) != 2:
-        parser.error("give a movie and a frame folder")
+        p.error("give a movie and a frame folder")
     from deepdream.extraction import extract_frames
     if fmt and args.format and fmt != args.format:
         raise FramesError(f"two formats given: {fmt} and --format {args.format}")

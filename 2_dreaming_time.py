@@ -3,16 +3,14 @@
 
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
-import argparse
-
 from deepdream import cli
-from deepdream.dream_flags import (add_dream_flags, apply_recipe, model_from, options_from,
-                                   settings_from)
+from deepdream.dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from,
+                                   options_from, settings_from)
 from deepdream.errors import DeepDreamError
 
 
 def parser():
-    p = argparse.ArgumentParser(description="Dreaming in videos.")
+    p = cli.ArgumentParser(description="Dreaming in videos.")
     p.add_argument("-i", "--input", help="folder of extracted frames (00000001.png, ...)")
     p.add_argument("-o", "--output", help="folder for the dreamed frames")
     p.add_argument("-e", "--extract", type=int, nargs="?", const=1,
@@ -30,7 +28,9 @@ def main(argv=None):
     cli.setup_logging(args.verbose)
     import deepdream
     from deepdream import dreaming
-    if args.extract:
+    if args.extract is not None:
+        if args.extract != 1:
+            raise DeepDreamError("-e/--extract takes no value (or 1, as in 2015)")
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
         deepdream.extract_frames(args.input, args.output, args.image_type or "png",
@@ -38,6 +38,7 @@ def main(argv=None):
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
+    check_flags(args)
     model = model_from(args)
     if args.list_layers:
         print(dreaming.list_layers(model, args.input, options_from(args), args.preview))

@@ -4,34 +4,37 @@
   3_frames2movie.py FRAMES_DIR [-o OUT.mp4]
   3_frames2movie.py [ffmpeg|avconv|mplayer] FRAMES_DIR [ORIGINAL_MOVIE] [png|jpg]   (2015 form)
 """
-import argparse
-
 from deepdream import cli
 
 
+def parser():
+    p = cli.ArgumentParser(description="Encode frames (and sound) into a movie.")
+    p.add_argument("words", nargs="+", metavar="[TOOL] FRAMES_DIR [MOVIE] [FORMAT]",
+                   help="the frame folder, optionally the original movie for sound and "
+                        "frame rate (a leading ffmpeg/avconv/mplayer and a trailing "
+                        "png/jpg are accepted, as in 2015)")
+    p.add_argument("-o", "--output", help="the movie to write (default: "
+                                          "<FRAMES_DIR>_done.mp4 in this folder)")
+    p.add_argument("--fps", help="frame rate of the movie (default: stage 1's, from "
+                                 "movie.json; else the original movie's; else 25)")
+    p.add_argument("--gif", action="store_true", help="write an animated GIF instead")
+    p.add_argument("--crf", type=int, default=18,
+                   help="H.264 quality, 0 (lossless) to 51 (default 18)")
+    p.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
+                   metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
+                                       "in use and its commands")
+    return p
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Encode frames (and sound) into a movie.")
-    parser.add_argument("words", nargs="+", metavar="[TOOL] FRAMES_DIR [MOVIE] [FORMAT]",
-                        help="the frame folder, optionally the original movie for sound and "
-                             "frame rate (a leading ffmpeg/avconv/mplayer and a trailing "
-                             "png/jpg are accepted, as in 2015)")
-    parser.add_argument("-o", "--output", help="the movie to write (default: "
-                                               "<FRAMES_DIR>_done.mp4 in this folder)")
-    parser.add_argument("--fps", help="frame rate of the movie (default: stage 1's, from "
-                                      "movie.json; else the original movie's; else 25)")
-    parser.add_argument("--gif", action="store_true", help="write an animated GIF instead")
-    parser.add_argument("--crf", type=int, default=18,
-                        help="H.264 quality, 0 (lossless) to 51 (default 18)")
-    parser.add_argument("--codec", default="libx264", help="video codec (default libx264)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
-                        metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
-                                            "in use and its commands")
-    args = parser.parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     cli.setup_logging(0 if args.quiet else args.verbose)
     _, rest, fmt = cli.split_legacy(args.words)
     if not 1 <= len(rest) <= 2:
-        parser.error("give a frame folder and, optionally, the original movie")
+        p.error("give a frame folder and, optionally, the original movie")
     from deepdream.encoding import make_movie
     make_movie(rest[0], args.output, rest[1] if len(rest) > 1 else None, args.fps, fmt,
                args.gif, args.crf, args.codec, progress=not args.quiet)

@@ -3,7 +3,7 @@ from .errors import DeepDreamError
 
 __version__ = "0.1.0"
 __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError",
-           "extract_frames", "dream_video", "make_movie", "DreamSettings", "RunOptions",
+           "extract_frames", "dream_video", "make_movie", "dream_movie", "DreamSettings", "RunOptions",
            "ModuleModel", "Preprocessing", "__version__"]
 
 # The engine and the dream loop import torch, which takes seconds: they are loaded when first
@@ -12,7 +12,7 @@ __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDre
 _LAZY = {"Net": "engine", "load_net": "engine", "dream": "ascent", "dream_batch": "ascent",
          "guide_features": "ascent", "extract_frames": "extraction",
          "dream_video": "dreaming", "RunOptions": "dreaming", "DreamSettings": "runs",
-         "make_movie": "encoding", "ModuleModel": "torch_module",
+         "make_movie": "encoding", "dream_movie": "job", "ModuleModel": "torch_module",
          "Preprocessing": "torch_module"}
 
 

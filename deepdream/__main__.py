@@ -6,18 +6,15 @@ sweep and writes a contact sheet, to choose a layer first."""
 from __future__ import annotations
 
 import argparse
-import logging
-import shutil
 from pathlib import Path
 
 from . import cli
-from .dream_flags import add_dream_flags, apply_recipe, model_from, options_from, settings_from
-
-log = logging.getLogger("deepdream")
+from .dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from, options_from,
+                          settings_from)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         prog="python -m deepdream", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Dream a whole movie: its frames are extracted, dreamed and put back "
                     "together with its sound. Run the same command again after an "
@@ -27,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="the movie to write (default: MOVIE_dream.mp4 "
                                           "beside the movie)")
     p.add_argument("--work", help="folder for the frames while the job runs (default: "
-                                  ".OUTPUT.deepdream beside the output)")
+                                  ".OUTPUT.deepdream beside the output); a folder that "
+                                  "holds files of yours gets a folder of the job's inside it")
     p.add_argument("--keep-frames", action="store_true",
                    help="keep the work folder (the extracted and dreamed frames) at the end")
     p.add_argument("--sheet", metavar="SHEET.png",
@@ -43,30 +41,22 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
-    import deepdream
     movie = Path(args.movie)
-    model = model_from(args)
-    settings, options = settings_from(args, model), options_from(args)
+    check_flags(args)
+    from . import job
     if args.sheet:
+        from .frames import picture_format
         from .sheet import contact_sheet
-        contact_sheet(movie, args.sheet, settings, model, options)
+        picture_format(args.sheet)                # before the model is fetched
+        model = model_from(args)
+        contact_sheet(movie, args.sheet, settings_from(args, model), model,
+                      options_from(args))
         return 0
     output = Path(args.output) if args.output else movie.with_name(f"{movie.stem}_dream.mp4")
-    work = Path(args.work) if args.work else output.with_name(f".{output.stem}.deepdream")
-    extracted, dreamed = work / "frames", work / "dreamed"
-    if (extracted / "movie.json").is_file():     # stage 1 writes it last
-        log.info("[1/3] frames of %s already extracted in %s", movie, extracted)
-    else:
-        log.info("[1/3] extracting the frames of %s into %s", movie, extracted)
-        deepdream.extract_frames(movie, extracted, options.image_type or "png",
-                                 overwrite=True, progress=options.progress)
-    log.info("[2/3] dreaming")
-    report = deepdream.dream_video(extracted, dreamed, settings, model, options)
-    log.info("%d frames dreamed (%d already done)", report.dreamed, report.skipped)
-    log.info("[3/3] encoding %s", output)
-    deepdream.make_movie(dreamed, output, crf=args.crf, progress=options.progress)
-    if not args.keep_frames:
-        shutil.rmtree(work)
+    job.check_paths(movie, output, args.work, args.crf)   # before the model is fetched
+    model = model_from(args)
+    job.dream_movie(movie, output, settings_from(args, model), model, options_from(args),
+                    args.work, args.keep_frames, args.crf)
     print(f"{output} written")
     return 0
 

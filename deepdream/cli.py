@@ -3,7 +3,9 @@ code (``DEEPDREAM_DEBUG=1`` shows the traceback instead), the progress display a
 --list-layers table."""
 from __future__ import annotations
 
+import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import frames
-from .errors import DeepDreamError, first_line
+from .errors import DeepDreamError, SettingsError, first_line
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from .engine import Net
@@ -61,6 +63,15 @@ def os_error_line(error: OSError) -> str:
     return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of a flag is a SettingsError ("argument -oct/
+    --octaves: invalid int value: 'x' (see PROG --help)"): one line from ``run``, as every
+    other mistake, not the usage and exit status 2."""
+
+    def error(self, message: str):
+        raise SettingsError(f"{message} (see {self.prog} --help)")
+
+
 def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, list[str],
                                                                      str | None]:
     """Split the 2015 scripts' positional form ``[ffmpeg|avconv|mplayer] ARGS... [png|jpg]``
@@ -75,7 +86,6 @@ def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, 
 
 def blend_value(text: str):
     """The argparse type of -b/--blend: a number from 0 to 1, 'loop' or 'random'."""
-    import argparse
     if text in ("loop", "random"):
         return text
     try:
@@ -90,12 +100,11 @@ def blend_value(text: str):
 
 def triple_value(text: str) -> tuple[float, float, float]:
     """The argparse type of --input-mean/--input-std: three numbers, 'A,B,C'."""
-    import argparse
     try:
         values = tuple(float(v) for v in text.replace(",", " ").split())
     except ValueError:
         values = ()
-    if len(values) != 3:
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError("three numbers, one per channel: A,B,C")
     return values
 

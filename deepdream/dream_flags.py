@@ -302,13 +302,22 @@ def model_from(args: argparse.Namespace):
                           progress=args.verbose > 0)
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Raise a DeepDreamError naming the first flag whose value cannot work, before any
+    model is fetched or loaded and before anything is written."""
+    settings_from(args, None).check()
+    options_from(args).check()
+
+
 def settings_from(args: argparse.Namespace, model) -> DreamSettings:
-    """The dream settings the flags give, the layers defaulting to ``model``'s sweep."""
+    """The dream settings the flags give, the layers defaulting to ``model``'s sweep (the
+    original's customloop while no model is known)."""
     if args.flow and args.zoom != 1:
         raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
                              "the dream with the picture")
     return DreamSettings(
-        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] else
+        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] or
+        (args.layers is None and model is None) else
         default_layers(model) if args.layers is None else tuple(args.layers),
         octaves=args.octaves, octave_scale=args.octavescale, iterations=args.iterations,
         jitter=args.jitter, step_size=args.stepsize, blend=args.blend, preview=args.preview,

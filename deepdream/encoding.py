@@ -57,8 +57,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     """
     frames_dir = Path(frames_dir)
     rate = video.parse_rate(str(fps)) if fps is not None else None
-    if crf not in CRF_RANGE:
-        raise VideoError(f"the quality --crf must be from 0 (lossless) to 51, not {crf}")
+    _check_crf(crf)
     output, gif = _output_for(output, frames_dir, gif)
     video.ffmpeg_exe()                  # which ffmpeg, and whether it will do, before anything
     available = _numbered_frames(frames_dir, image_type)
@@ -117,6 +116,27 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     log.info("%d frames at %s fps%s written to %s", count, rate,
              " with sound" if audio else "", output)
     return output
+
+
+def check_output(output: str | Path, crf: int = 18, codec: str = "libx264") -> None:
+    """Refuse, in one line and before any frame is extracted or dreamed, a movie that stage
+    3 could not write at the end: a folder, a name without an extension, a container or
+    codec this ffmpeg cannot write (tried on one black frame in a folder of ours), a --crf
+    out of range. Raises VideoError."""
+    _check_crf(crf)
+    output, gif = _output_for(output, Path.cwd(), False)
+    with tempfile.TemporaryDirectory(prefix="deepdream-check-") as folder:
+        import numpy as np
+        frames.write_frame(Path(folder) / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
+        pattern, trial = video.image_pattern(folder, "png"), Path(folder) / f"trial{output.suffix}"
+        stream = video.gif_stream(pattern, 1, Fraction(25), trial, (64, 64)) if gif else \
+            video.movie_stream(pattern, 1, Fraction(25), trial, None, 0.0, crf, codec, (64, 64))
+        _try_output(stream, output, codec)
+
+
+def _check_crf(crf: int) -> None:
+    if crf not in CRF_RANGE:
+        raise VideoError(f"the quality --crf must be from 0 (lossless) to 51, not {crf}")
 
 
 def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple[Path, bool]:

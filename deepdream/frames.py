@@ -100,6 +100,16 @@ def read_frame(path: str | Path, width: int | None = None) -> np.ndarray:
                           f"({type(e).__name__})") from None
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """The (width, height) of an image file, read from its header. Raises FramesError."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise FramesError(f"cannot read frame {path}: it is empty or not an image "
+                          f"({type(e).__name__})") from None
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Round (the original truncated, darkening every frame by half a level) and clip."""
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -128,6 +138,16 @@ def atomic_write_bytes(path: Path, data: bytes, before_replace=None) -> None:
             tmp.unlink()
 
 
+def picture_format(path: str | Path) -> str:
+    """PIL's format for a picture named ``path`` (by its extension). Raises FramesError for
+    a name of no picture type we write."""
+    fmt = _PIL_FORMATS.get(Path(path).suffix.lstrip(".").lower())
+    if fmt is None:
+        raise FramesError(f"{path}: a picture's name must end in "
+                          f"{', '.join('.' + e for e in _PIL_FORMATS)}")
+    return fmt
+
+
 def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95,
                 ledger: Ledger | None = None) -> None:
     """Save an H x W x 3 image (float or uint8) atomically; its type from the extension.
@@ -135,7 +155,7 @@ def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95,
     import io
 
     path = Path(path)
-    fmt = _PIL_FORMATS[path.suffix.lstrip(".").lower()]
+    fmt = picture_format(path)
     buffer = io.BytesIO()
     options = {"quality": jpeg_quality} if fmt == "JPEG" else {}
     Image.fromarray(to_uint8(image)).save(buffer, fmt, **options)

@@ -88,9 +88,9 @@ def _check_one_size(paths: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from . import cli
-    from .models import OneLineParser
+    from .cli import ArgumentParser
 
-    parser = OneLineParser(prog="python -m deepdream.metrics",
+    parser = ArgumentParser(prog="python -m deepdream.metrics",
                            description=__doc__.splitlines()[0])
     parser.add_argument("frames_dir")
     parser.add_argument("dreamed_dir")

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -19,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import ModelError, SettingsError, first_line
+from .errors import ModelError, first_line
 from .frames import sha1_of
 
 log = logging.getLogger(__name__)
@@ -355,14 +354,6 @@ def _known_file(file: str) -> ModelEntry | None:
     return next((e for e in entries.values() if e.file == file), None)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (a SettingsError for ``cli.run``), not
-    the usage and exit status 2: for the package's small commands."""
-
-    def error(self, message: str):
-        raise SettingsError(f"{message} (see {self.prog} --help)")
-
-
 def _extract_member(archive: Path, member: str, final: Path) -> Path:
     """Take the caffemodel out of a downloaded .tar.gz (Places205 ships one)."""
     out = final.with_name(final.name + ".part")
@@ -384,7 +375,8 @@ def _extract_member(archive: Path, member: str, final: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from . import cli
 
-    parser = OneLineParser(prog="python -m deepdream.models",
+    from .cli import ArgumentParser     # the command line of this module, not the library
+    parser = ArgumentParser(prog="python -m deepdream.models",
                                      description="The Caffe models DeepDreamVideo knows.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the registry, and which models are here")

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import frames, video
-from .dreaming import RunOptions, load_model_net
+from .dreaming import RunOptions, check_frames, load_model_net
 from .errors import FramesError
 from .extraction import extract_frames
 from .runs import DreamSettings
@@ -47,8 +47,11 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     from .ascent import dream, guide_features
     settings.check()
     options = options or RunOptions()
+    options.check()
+    frames.picture_format(output)          # before hours of dreaming, not after
     number, image = movie_frame(movie, options.start_frame, settings.preview or None)
     net = load_model_net(model, options)
+    check_frames(net, settings, *image.shape[:2])
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     tiles = [("frame %d" % number, image)]
     for layer in dict.fromkeys(settings.layers):      # a layer, or objective terms

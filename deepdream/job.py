@@ -1,0 +1,154 @@
+"""The whole job in one call, as ``python -m deepdream`` runs it: a movie's frames extracted
+into a work folder of ours, dreamed, and put back together with its sound; the same call
+after a crash, Ctrl-C or kill -9 continues where it stopped.
+
+The work folder is ours only when we made it and marked it (``job.json``, naming the movie):
+a folder of the user's is never emptied (the job gets a marked folder of its own inside it),
+and a work folder that holds another movie's job is refused, never reused."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from . import frames
+from .dreaming import RunOptions, check_frames, load_model_net
+from .errors import DeepDreamError
+from .runs import DreamSettings
+
+log = logging.getLogger(__name__)
+
+MARKER = "job.json"     # in a work folder of ours: the movie it holds the frames of
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (links resolved)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+class WorkFolder:
+    """The folder where a job keeps its frames: ``frames/`` (stage 1's) and ``dreamed/``
+    (stage 2's). ``path`` is the folder the job owns; ``created`` whether the job made it
+    (and so may remove it whole)."""
+
+    def __init__(self, path: Path, created: bool):
+        self.path, self.created = path, created
+        self.extracted, self.dreamed = path / "frames", path / "dreamed"
+
+    @classmethod
+    def choose(cls, movie: Path, output: Path, work: Path | None) -> WorkFolder:
+        """The job's folder for ``movie``: ``work`` if it is new, empty or a job folder of
+        ours for this movie; inside ``work`` if it holds anything else of the user's; by
+        default ``.OUTPUT.deepdream`` beside the output. Raises DeepDreamError for a job
+        folder of ours that holds another movie's frames. Nothing is written."""
+        from .extraction import movie_identity
+        default = work is None
+        path = output.with_name(f".{output.stem}.deepdream") if default else work
+        if path.exists() and not path.is_dir():
+            raise DeepDreamError(f"the work folder {path} is a file")
+        marker = frames.read_json(path / MARKER) if path.is_dir() else None
+        if path.is_dir() and marker is None and any(path.iterdir()):
+            if default:
+                raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
+                                     "them away, or give another folder with --work")
+            # a folder of the user's: our own marked folder beside their files
+            path = path / f"{output.stem}.deepdream"
+            log.info("%s holds other files: the frames go into %s", work, path)
+            marker = frames.read_json(path / MARKER) if path.is_dir() else None
+            if path.is_dir() and marker is None and any(path.iterdir()):
+                raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
+                                     "them away, or give another --work")
+        if marker is not None and marker.get("movie") != movie_identity(movie):
+            raise DeepDreamError(
+                f"the work folder {path} holds the frames of another movie "
+                f"({(marker.get('movie') or {}).get('path', 'unknown')}): delete it (it is a "
+                "job folder of ours), or give another -o or --work")
+        return cls(path, created=marker.get("created", True) if marker else not path.exists())
+
+    def mark(self, movie: Path) -> None:
+        """Mark the folder as this movie's job (once its lock is held). Raises
+        DeepDreamError if a job of another movie marked it meanwhile."""
+        from .extraction import movie_identity
+        marker = frames.read_json(self.path / MARKER)
+        if marker is not None and marker.get("movie") != movie_identity(movie):
+            raise DeepDreamError(f"another job (of {marker['movie'].get('path')}) has just "
+                                 f"begun in {self.path}: give another -o or --work")
+        frames.write_json(self.path / MARKER, {"movie": movie_identity(movie),
+                                                "created": self.created})
+
+    def remove(self) -> None:
+        """Remove what the job made: the whole folder if it made the folder (it is marked
+        ours), else its subfolders frames/ and dreamed/ and its marker."""
+        if self.created:
+            shutil.rmtree(self.path)
+            return
+        for folder in (self.extracted, self.dreamed):
+            shutil.rmtree(folder, ignore_errors=True)
+        (self.path / MARKER).unlink(missing_ok=True)
+
+
+def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int) -> WorkFolder:
+    """The job's work folder, once the paths are checked: refused, before anything is
+    written, an output that would replace the movie, lie inside the work folder (removed at
+    the end) or be no movie we can write, and a work folder of another movie's job."""
+    from . import encoding
+    movie, output = Path(movie), Path(output)
+    if not movie.is_file():
+        raise DeepDreamError(f"movie not found: {movie}")
+    job = WorkFolder.choose(movie, output, Path(work) if work else None)
+    if _same(output, movie):
+        raise DeepDreamError(f"the output {output} is the movie itself: give another -o")
+    if _inside(output, job.path):
+        raise DeepDreamError(f"the output {output} is inside the work folder {job.path}, "
+                             "which is removed at the end: give another -o or --work")
+    encoding.check_output(output, crf=crf)
+    return job
+
+
+def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
+                options: RunOptions | None = None, work: str | Path | None = None,
+                keep_frames: bool = False, crf: int = 18) -> Path:
+    """Dream ``movie`` into ``output`` with its sound: extract, dream, encode, in a work
+    folder of ours (``work``, see ``WorkFolder.choose``) that is removed at the end unless
+    ``keep_frames``. Everything that can be checked is checked before the first frame is
+    extracted: the settings, the output, the layers and octaves against the movie's frame
+    size. Raises a DeepDreamError subclass."""
+    import deepdream
+    from . import video
+    from .extraction import same_movie
+
+    movie, output = Path(movie), Path(output)
+    options = options or RunOptions()
+    settings.check()
+    options.check()
+    job = check_paths(movie, output, work, crf)
+    info = video.probe(movie)
+    check_frames(load_model_net(model, RunOptions(device="cpu")), settings, info.height,
+                 info.width)
+    with frames.folder_lock(job.path):        # one job at a time, extraction included
+        job.mark(movie)
+        meta = frames.read_json(job.extracted / frames.MOVIE_INFO)
+        if meta is not None and same_movie(meta, movie):
+            log.info("[1/3] frames of %s already extracted in %s", movie, job.extracted)
+        else:
+            log.info("[1/3] extracting the frames of %s into %s", movie, job.extracted)
+            # the frames folder is ours (inside our marked work folder): an interrupted
+            # extraction's frames are replaced
+            deepdream.extract_frames(movie, job.extracted, options.image_type or "png",
+                                     overwrite=True, progress=options.progress)
+        log.info("[2/3] dreaming")
+        report = deepdream.dream_video(job.extracted, job.dreamed, settings, model, options)
+        log.info("%d frames dreamed (%d already done)", report.dreamed, report.skipped)
+        log.info("[3/3] encoding %s", output)
+        deepdream.make_movie(job.dreamed, output, crf=crf, progress=options.progress)
+        if not keep_frames:
+            job.remove()          # under the lock: no other job can have begun in it
+    return output

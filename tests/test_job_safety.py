@@ -1,0 +1,128 @@
+"""``python -m deepdream`` never destroys or mixes what a user has: a --work folder of theirs,
+the movie's own folder, another movie's job, the input as the output; and every mistake that
+can be found before the first frame is extracted is one line, leaving nothing behind."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, script
+from media import assert_in_sync, make_beep_clip, make_clip, stream_length
+
+FPS = 25
+DREAM = ["-l", "conv2/3x3", "-oct", "1", "-itr", "1", "-b", "0"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_beep_clip(tmp_path_factory.mktemp("job") / "clip.mp4", (0.32, 0.84), FPS,
+                          duration=1.2)
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def refused(*args, cwd=None):
+    """Run the one command expecting a one-line refusal; returns that line."""
+    result = script("-m deepdream", *args, cwd=cwd, check=False)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    return lines[0]
+
+
+def test_a_work_folder_of_the_users_keeps_their_files(clip, tiny_model_dir, tmp_path):
+    mine = tmp_path / "mywork"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    (mine / "00000001.png").write_bytes(b"not even a picture")
+    before = snapshot(mine)
+    out = tmp_path / "out.mp4"
+    script("-m deepdream", clip, "-o", out, "--work", mine, "-t", tiny_model_dir, *DREAM)
+    assert snapshot(mine) == before                   # the job's own folder came and went
+    assert sorted(p.name for p in mine.iterdir()) == ["00000001.png", "notes.txt"]
+    assert_in_sync(out, clip, FPS)
+
+
+def test_the_movies_own_folder_as_work_keeps_the_movie(clip, tiny_model_dir, tmp_path):
+    folder = tmp_path / "film"
+    folder.mkdir()
+    movie = folder / "clip.mp4"
+    movie.write_bytes(clip.read_bytes())
+    before = snapshot(folder)
+    out = tmp_path / "out.mp4"
+    script("-m deepdream", movie, "-o", out, "--work", folder, "-t", tiny_model_dir, *DREAM)
+    assert snapshot(folder) == before
+    assert stream_length(out, "v")[0] == stream_length(movie, "v")[0]
+
+
+def test_another_movie_into_the_same_output_is_refused(clip, tiny_model_dir, tmp_path):
+    other = make_clip(tmp_path / "other.mp4", size="128x48", rate="25", duration=0.4)
+    out = tmp_path / "same.mp4"
+    script("-m deepdream", clip, "-o", out, "-t", tiny_model_dir, *DREAM, "--keep-frames")
+    work = tmp_path / ".same.deepdream"
+    before, movie = snapshot(work), out.read_bytes()
+    line = refused(other, "-o", out, "-t", tiny_model_dir, *DREAM)
+    assert "another movie" in line and "clip.mp4" in line
+    assert snapshot(work) == before and out.read_bytes() == movie    # nothing mixed
+
+
+def test_the_movie_changed_since_its_frames_were_extracted_is_refused(clip, tiny_model_dir,
+                                                                     tmp_path):
+    movie = tmp_path / "m.mp4"
+    movie.write_bytes(clip.read_bytes())
+    out = tmp_path / "o.mp4"
+    script("-m deepdream", movie, "-o", out, "-t", tiny_model_dir, *DREAM, "--keep-frames")
+    make_clip(movie, size="128x48", rate="25", duration=0.4)     # replaced under its name
+    assert "another movie" in refused(movie, "-o", out, "-t", tiny_model_dir, *DREAM)
+
+
+@pytest.mark.parametrize("where", ["input", "inside work"])
+def test_an_output_that_would_destroy_something_is_refused_first(clip, tiny_model_dir,
+                                                                 tmp_path, where):
+    movie = tmp_path / "m.mp4"
+    movie.write_bytes(clip.read_bytes())
+    args = {"input": ["-o", movie],
+            "inside work": ["-o", tmp_path / "w" / "out.mp4", "--work", tmp_path / "w"]}[where]
+    before = snapshot(tmp_path)
+    refused(movie, *args, "-t", tiny_model_dir, *DREAM)
+    assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["m.mp4"]
+
+
+@pytest.mark.parametrize("mistake", [
+    ["-o", "out.webm"], ["-o", "out"], ["-o", "out.xyz"],
+    ["-l", "no_such_layer"], ["-oct", "40"], ["-oct", "100"], ["-sf", "8", "-ef", "3"],
+    ["-sf", "-3"], ["--seed", "-1"], ["-z", "inf"], ["--sheet", "sheet.xyz"],
+], ids=lambda m: " ".join(m))
+def test_mistakes_are_one_line_before_anything_is_extracted(clip, tiny_model_dir, tmp_path,
+                                                            mistake):
+    movie = tmp_path / "m.mp4"
+    movie.write_bytes(clip.read_bytes())
+    args = DREAM + mistake if "-l" not in mistake else DREAM[2:] + mistake
+    start = time.monotonic()
+    refused(movie, "-t", tiny_model_dir, *args, cwd=tmp_path)
+    assert time.monotonic() - start < 60
+    assert sorted(os.listdir(tmp_path)) == ["m.mp4"]        # no hidden work folder
+
+
+def test_two_jobs_on_one_output_one_is_refused_and_the_other_finishes(clip, tiny_model_dir,
+                                                                       tmp_path):
+    out = tmp_path / "o.mp4"
+    command = [sys.executable, "-m", "deepdream", str(clip), "-o", str(out), "-t",
+               str(tiny_model_dir), "-l", "inception_4c/output", "-oct", "2", "-itr", "3"]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    work = tmp_path / ".o.deepdream"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (work / "frames").exists():
+        time.sleep(0.02)
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "another run" in second.stderr
+    assert first.wait(300) == 0, first.stderr.read()[-2000:]
+    assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]     # every frame
+    assert not work.exists()
