@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -60,7 +61,8 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     if fmt not in ("png", "jpg"):
         raise FramesError(f"frame format must be png or jpg, not '{fmt}'")
     rate = video.parse_rate(str(fps)) if fps is not None else None
-    if (start is not None and start < 0) or (end is not None and end <= 0):
+    if any(t is not None and not math.isfinite(t) for t in (start, end)) or \
+            (start is not None and start < 0) or (end is not None and end <= 0):
         raise FramesError("start and end times are seconds from the movie's start: give "
                           "a start of 0 or more and an end after 0")
     if start is not None and end is not None and end <= start:

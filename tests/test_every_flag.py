@@ -3,13 +3,14 @@ anything is written: the walk reads the scripts' own parsers, so a flag added la
 walked too (and a new flag that takes free text must say here what is wrong for it)."""
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from deepdream import frames
 
-from conftest import ROOT, script
+from conftest import ROOT
 from media import make_clip
 
 SCRIPTS = ["1_movie2frames.py", "2_dreaming_time.py", "3_frames2movie.py", "-m deepdream"]
@@ -21,20 +22,24 @@ TEXT_VALUES = {
     "--mirror": "missing_folder", "-t": "missing_folder", "-m": "missing.caffemodel",
     "-gi": "missing.png", "--recipe": "no_such_recipe", "--device": "tpu",
     "--gpu": None, "--ray": None, "-o": None, "-i": None, "--work": None,
-    "--sheet": "sheet.xyz", "--codec": "no_such_codec",
+    "--sheet": "sheet.xyz", "--codec": "no_such_codec", "-l": "no_such_layer",
 }
 
 
-def parser_of(name):
-    """The argparse parser of a script (its ``parser()``)."""
+def script_module(name):
+    """A script as a module (its ``parser()`` and ``main()``)."""
     if name == "-m deepdream":
-        from deepdream.__main__ import parser
-        return parser()
+        import deepdream.__main__
+        return deepdream.__main__
     spec = importlib.util.spec_from_file_location(name[:-3].lstrip("0123456789_"),
                                                   ROOT / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.parser()
+    return module
+
+
+def parser_of(name):
+    return script_module(name).parser()
 
 
 def bad_values(action):
@@ -44,8 +49,10 @@ def bad_values(action):
         return []                                           # a switch
     if action.choices is not None:
         return ["bogus"]
-    if action.type in (int, float) or callable(action.type):
-        return ["abc", "-1000000", "nan"]
+    if action.type is float:
+        return ["-1000000", "nan"]
+    if action.type is int or callable(action.type):
+        return ["abc", "-1000000"]
     flag = action.option_strings[0]
     assert flag in TEXT_VALUES, f"{flag} takes free text: add a value to TEXT_VALUES"
     return [TEXT_VALUES[flag]] if TEXT_VALUES[flag] is not None else []
@@ -72,19 +79,26 @@ def places(tmp_path_factory, tiny_model_dir):
         frames.write_frame(src / frames.frame_name(n, "png"), np.full((48, 64, 3), 60.0 * n))
     return {"1_movie2frames.py": [movie, "{tmp}/out"],
             "2_dreaming_time.py": ["-i", src, "-o", "{tmp}/out", "-t", tiny_model_dir],
-            "3_frames2movie.py": [src, "-o", "{tmp}/out.mp4"],
+            "3_frames2movie.py": [src, "-o", "{tmp}/out.mp4", "--fps", "25"],
             "-m deepdream": [movie, "-o", "{tmp}/out.mp4", "-t", tiny_model_dir]}
 
 
 @pytest.mark.parametrize("name, flag, value", list(cases()))
 def test_a_value_a_flag_cannot_take_is_one_line_and_writes_nothing(places, tmp_path, name,
-                                                                     flag, value):
+                                                                     flag, value, capsys,
+                                                                     monkeypatch):
+    """In this process, as ``cli.run`` runs each script (each case as a subprocess would take
+    minutes); the tests of each stage run the scripts as users do."""
+    from deepdream import cli
     args = [str(a).format(tmp=tmp_path) for a in places[name]]
     if flag in ("-t", "--model", "--mirror") and "-t" in args:   # a model flag of its own
         i = args.index("-t")
         del args[i:i + 2]
-    result = script(name, *args, flag, value, cwd=tmp_path, check=False)
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0, result.stderr[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [name, *args, flag, value])
+    with pytest.raises(SystemExit) as exit:
+        cli.run(script_module(name).main)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code not in (0, None), lines
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
     assert os.listdir(tmp_path) == []                              # nothing written
