@@ -133,6 +133,9 @@ def atomic_write_bytes(path: Path, data: bytes, before_replace=None) -> None:
         if before_replace is not None:
             before_replace(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        # a full disk names no file: the one the user will look for is ``path``
+        raise OSError(e.errno, e.strerror, str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -233,8 +236,10 @@ def folder_lock(folder: str | Path):
     releases with the process, and which leaves no file behind) while the block runs: one
     run at a time per output folder. A folder that the block's failure leaves as this made
     it, new and empty, is removed again. Raises ResumeError at once if another process
-    holds the lock."""
+    holds the lock, FramesError if ``folder`` is a file."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FramesError(f"{folder} is a file, not a folder")
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:

@@ -204,8 +204,6 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     if _same_path(input_dir, output_dir):
         raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
                           "would replace the frames; give another -o")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise FramesError(f"the output {output_dir} is a file, not a folder")
     available = frames.list_frames(input_dir, image_type)
     if not available and image_type:
         # the original needed -it for the frames it read and wrote; frames of another type

@@ -136,3 +136,51 @@ def test_stage2_script_says_it_in_one_line(tiny_model_dir, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error:")
     assert unchanged(tmp_path / "out", kept)
+
+
+def _file_size_limit(limit):
+    """For a child process: files larger than ``limit`` bytes cannot be written (EFBIG, as a
+    full disk gives ENOSPC), with the signal that would kill it ignored."""
+    def apply():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_disk_that_takes_no_frame_is_one_line_and_leaves_no_broken_frame(tiny_model_dir,
+                                                                         tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    noise = np.random.default_rng(3).uniform(0, 255, (96, 128, 3))   # ~37 kB as a PNG
+    for n in (1, 2):
+        frames.write_frame(src / frames.frame_name(n, "png"), noise)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(src), "-o", str(out),
+         "-t", str(tiny_model_dir), "-l", "conv2/3x3", "-oct", "1", "-itr", "1"],
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT),
+             "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(20000))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and lines[-1].startswith("error: "), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert str(out / "00000001.png") in lines[-1] and "too large" in lines[-1]
+    assert not frames.list_frames(out)                       # no broken frame
+    assert [p.name for p in out.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_an_output_under_a_file_is_one_line(tiny_model_dir, tmp_path):
+    src = frame_folder(tmp_path / "in", 2)
+    (tmp_path / "notes.txt").write_text("mine")
+    result = script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "notes.txt" / "out",
+                    "-t", tiny_model_dir, "-l", "conv2/3x3", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'notes.txt' / 'out'}: Not a directory"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    result = script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "notes.txt",
+                    "-t", tiny_model_dir, "-l", "conv2/3x3", check=False)
+    assert result.returncode == 1 and "is a file" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
