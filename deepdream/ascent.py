@@ -132,10 +132,14 @@ def smallest_frame_side(need: int, octave_n: int, octave_scale: float) -> int | 
 
 
 def _reaches(net: Net, end: str, height: int, width: int) -> bool:
-    try:
-        return all(d > 0 for d in net.end_shape(height, width, end))
-    except ImageTooSmallError:
-        return False
+    """Whether a height x width input reaches ``end`` (asked once per net, layer and size:
+    for a net whose shapes take a real pass, that pass is made once)."""
+    def compute():
+        try:
+            return all(d > 0 for d in net.end_shape(height, width, end))
+        except ImageTooSmallError:
+            return False
+    return _layer_fact(net, ("reaches", end, height, width), compute)
 
 
 # Per net, facts about a layer that depend on the net alone: asked for every frame (and, for
@@ -157,10 +161,14 @@ def _smallest_side(net: Net, end: str, limit: int = 4096) -> int | None:
 
 
 def _search_smallest_side(net: Net, end: str, limit: int) -> int | None:
-    """Binary search: the blob sizes grow with the input's."""
-    if not _reaches(net, end, limit, limit):
-        return None
-    low, high = 1, limit
+    """The blob sizes grow with the input's: double the side until it reaches ``end`` (so
+    that no input is larger than twice the answer), then a binary search below that."""
+    high = 1
+    while not _reaches(net, end, high, high):
+        if high >= limit:
+            return None
+        high = min(2 * high, limit)
+    low = high // 2 + 1
     while low < high:
         mid = (low + high) // 2
         if _reaches(net, end, mid, mid):
@@ -241,8 +249,8 @@ def target_gradient(net: Net, x: torch.Tensor, target: Target, tile: int | None,
     seeing the images scaled to it)."""
     g = None
     for layer, weight, objective in target:
-        view = fixed_view(net, layer)
-        if view is not None and tuple(x.shape[2:]) != view:
+        view = None if _reaches(net, layer, *x.shape[2:]) else fixed_view(net, layer)
+        if view is not None:
             term = view_gradient(net, x, layer, objective, view)
         elif tile and (x.shape[2] > tile or x.shape[3] > tile):
             term = tiled_gradient(net, x, layer, objective, tile, rng)
@@ -272,8 +280,10 @@ def check_target(net: Net, target: Target, height: int, width: int, octave_n: in
                  octave_scale: float, tile: int | None = None) -> None:
     """Raise ImageTooSmallError if a height x width image cannot be dreamed towards
     ``target`` with these octaves (or tiles): before any work, and at every frame."""
+    small_h, small_w = octave_sizes(height, width, octave_n, octave_scale)[-1]
     for layer, _, _ in target:
-        if fixed_view(net, layer) is not None:
+        if not (small_h >= 1 and small_w >= 1 and _reaches(net, layer, small_h, small_w)) \
+                and fixed_view(net, layer) is not None:
             continue                   # it sees every octave scaled to its one size
         check_size(net, layer, height, width, octave_n, octave_scale)
         if tile:
