@@ -98,9 +98,11 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     segment whose worker dies is retried ``retries`` times, then the run stops with one line
     (finished frames are kept); so does a run whose first worker has not started within
     $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
-    if workers < 1 or segment_length < 1 or warmup < 0 or (threads or 1) < 1:
-        raise SettingsError("--workers, --segment-length and threads must be 1 or more, "
-                            "--warmup 0 or more")
+    if workers < 1 or segment_length < 1 or warmup < 0:
+        raise SettingsError("--workers and --segment-length must be 1 or more, --warmup 0 "
+                            "or more")
+    if threads is not None and threads < 1:
+        raise SettingsError("threads must be 1 or more")
     wait_s = _wait_seconds()
     ray = _ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock

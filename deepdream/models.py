@@ -126,7 +126,7 @@ def _cache_folder(folder: Path) -> Path:
     return folder
 
 
-def mirror_url(mirror: str, name: str) -> str:
+def _mirror_url(mirror: str, name: str) -> str:
     """The URL of file ``name`` on ``mirror`` (--mirror or $DEEPDREAM_MIRROR): a base URL,
     or a folder (taken as a file:// URL). Raises ModelError if it is neither."""
     if "://" not in mirror:
@@ -256,7 +256,7 @@ def fetch(name: str, mirror: str | None = None, progress: bool = True) -> Path:
         return check_local(model, found)
     mirror = mirror or os.environ.get("DEEPDREAM_MIRROR")
     source_name = Path(model.url).name if model.archive_member else model.file
-    url = mirror_url(mirror, source_name) if mirror else model.url
+    url = _mirror_url(mirror, source_name) if mirror else model.url
     final = _cache_folder(weights_path(model).parent) / model.file
     part = final.with_name(source_name + ".part")
     by_hand = (f"download it by hand from {model.url} and put it at {final} "
