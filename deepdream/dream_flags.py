@@ -31,8 +31,9 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
                       "bvlc_googlenet; python -m deepdream.models list), or your own PyTorch "
                       "net: FILE.py:FACTORY or package.module:FACTORY (a function returning an "
                       "nn.Module; see README)")
-    a("--weights", metavar="FILE", help="the state_dict of your own PyTorch net (torch.save("
-                                        "model.state_dict(), FILE))")
+    a("--weights", metavar="FILE", help="the weights of your own PyTorch net: a state_dict "
+                                        "(torch.save(model.state_dict(), FILE)) or a "
+                                        ".safetensors file")
     a("--input-mean", type=triple_value, metavar="A,B,C",
       help="your own net's input mean per channel, in its channel order and input range "
            "(default 0.485,0.456,0.406: torchvision's ImageNet)")
@@ -106,7 +107,8 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--recipe", metavar="PARAMS.json|NAME",
       help="dream with every setting an earlier run recorded in its params.json (dream "
            "settings, seed, model, engine, precision), or the name of a recipe in recipes/ "
-           "(see README); flags given here override it")
+           "(see README); flags given here override it. A recipe never runs code: one made "
+           "with your own PyTorch net needs that net given with --model")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
