@@ -108,7 +108,7 @@ BAD = {
     "caffe-in-bf16": (["--engine", "caffe", "--precision", "bf16"], "fp32 only"),
     "zero-octaves": (["-oct", "0"], "-oct/--octaves must be 1 or more"),
     "missing-guide": (["-gi", "{tmp}/none.jpg"], "guide image not found"),
-    "zero-workers": (["--ray", "--workers", "0"], "--workers and --segment-length must be"),
+    "zero-workers": (["--ray", "--workers", "0"], "--workers must be 1 or more"),
     "guide-with-terms": (["-l", "inception_3b/output:1", "-gi", "{tmp}/tiny/00000001.png"],
                          "a guide image dreams towards plain layers"),
     "bad-term": (["-l", "inception_3b/output:x"], "give channel numbers"),
@@ -301,7 +301,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
             time.sleep(0.05)                       # the first run has begun
         second = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
-        assert f"process {first.pid}) is dreaming into" in second.stderr
+        assert f"another run is dreaming into {out}" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
         first.wait(timeout=300)
