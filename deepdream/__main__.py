@@ -61,5 +61,11 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``deepdream`` command (pyproject.toml's console script): ``main`` with a user's
+    error as one line and exit 1, Ctrl-C as exit 130; never returns."""
     cli.run(main, "Finished frames are kept: run the same command again to continue.")
+
+
+if __name__ == "__main__":
+    entry()
