@@ -6,6 +6,7 @@ sweep and writes a contact sheet, to choose a layer first."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from . import cli
@@ -15,7 +16,8 @@ from .dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from
 
 def parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(
-        prog="python -m deepdream", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="deepdream" if Path(sys.argv[0]).name == "deepdream" else "python -m deepdream",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Dream a whole movie: its frames are extracted, dreamed and put back "
                     "together with its sound. Run the same command again after an "
                     "interruption to continue. The three scripts (1_movie2frames.py, "

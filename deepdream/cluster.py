@@ -38,11 +38,12 @@ class WorkerPlan(typing.NamedTuple):
     cpus: int
 
 
-def _ray():
+def require_ray():
+    """Ray's module. Raises DeepDreamError naming the extra that installs it."""
     try:
         import ray
     except ImportError:
-        raise DeepDreamError("--ray needs Ray: pip install ray") from None
+        raise DeepDreamError("--ray needs Ray: pip install 'deepdream-video[ray]'") from None
     return ray
 
 
@@ -104,7 +105,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
     wait_s = _wait_seconds()
-    ray = _ray()
+    ray = require_ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
         return _dream_on_ray(ray, input_dir, output_dir, model, settings,
                              address, workers, device, warmup, segment_length, image_type,

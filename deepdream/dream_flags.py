@@ -309,6 +309,12 @@ def check_flags(args: argparse.Namespace) -> None:
     model is fetched or loaded and before anything is written."""
     settings_from(args, None).check()
     options_from(args).check()
+    if args.flow:                   # an extra that is not installed: said before any work
+        from .flow import require_opencv
+        require_opencv()
+    if args.ray:
+        from .cluster import require_ray
+        require_ray()
 
 
 def settings_from(args: argparse.Namespace, model) -> DreamSettings:

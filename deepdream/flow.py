@@ -18,24 +18,25 @@ METHODS = ("dis", "farneback")
 _QUANTUM = 16.0   # cached flow is stored in 1/16 pixel steps (int16), as video codecs do
 
 
-def _cv2():
+def require_opencv():
+    """OpenCV's module. Raises DeepDreamError naming the extra that installs it."""
     try:
         import cv2
     except ImportError:
-        raise DeepDreamError("--flow needs OpenCV: pip install opencv-python-headless") \
+        raise DeepDreamError("--flow needs OpenCV: pip install 'deepdream-video[flow]'") \
             from None
     return cv2
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    cv2 = _cv2()
+    cv2 = require_opencv()
     return cv2.cvtColor(np.clip(np.rint(image), 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
 
 
 def optical_flow(source: np.ndarray, target: np.ndarray, method: str = "dis") -> np.ndarray:
     """The flow from ``source`` to ``target`` (both H x W x 3 RGB): for each pixel x of
     ``source``, its match in ``target`` is x + flow(x). Returns H x W x 2 float32."""
-    cv2 = _cv2()
+    cv2 = require_opencv()
     a, b = _gray(source), _gray(target)
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -47,7 +48,7 @@ def optical_flow(source: np.ndarray, target: np.ndarray, method: str = "dis") ->
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at x + flow(x) for every pixel x (bilinear, edges repeated)."""
-    cv2 = _cv2()
+    cv2 = require_opencv()
     h, w = flow.shape[:2]
     grid = np.mgrid[0:h, 0:w][::-1].transpose(1, 2, 0).astype(np.float32)   # (H, W, 2): x, y
     coords = grid + flow

@@ -5,7 +5,6 @@ else's. ``python scripts/make_sample.py [OUT.mp4]`` (default: samples/sample.mp4
 replaces; any other existing file is refused)."""
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import subprocess

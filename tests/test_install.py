@@ -101,8 +101,6 @@ MISSING_EXTRAS = [pytest.param("--flow", "cv2", "flow", id="flow"),
                   pytest.param("--ray", "ray", "ray", id="ray")]
 
 
-@pytest.mark.xfail(strict=True, reason="flow.py and cluster.py still say `pip install "
-                                       "opencv-python-headless` / `pip install ray`")
 @pytest.mark.parametrize("flag, module, extra", MISSING_EXTRAS)
 def test_a_missing_extra_is_one_line_that_names_it(env_dir, tiny_model_dir, tmp_path, flag,
                                                    module, extra):
