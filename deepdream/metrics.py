@@ -34,8 +34,9 @@ def measure(frames_dir: str | Path, dreamed_dir: str | Path, method: str = "dis"
     with ``frames_dir``). Raises FramesError if they share no frames, if either folder's
     frames are not all of one size or if the dreamed frames are not of the originals'
     shape."""
-    originals = frames.list_frames(frames_dir)
-    dreamed = frames.list_frames(dreamed_dir)
+    one_type = "the metrics compare folders of one frame type each"
+    originals = frames.list_frames(frames_dir, choose=one_type)
+    dreamed = frames.list_frames(dreamed_dir, choose=one_type)
     numbers = [n for n in dreamed if n in originals]
     if not numbers:
         raise FramesError(f"{dreamed_dir} and {frames_dir} have no frame numbers in common")

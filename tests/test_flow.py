@@ -166,3 +166,16 @@ def test_metrics_command_line(tmp_path):
                             capture_output=True, text=True, cwd=FIXTURES.parent.parent)
     assert result.returncode == 0, result.stderr
     assert "warping error:  0.000" in result.stdout and "dream strength: 20.000" in result.stdout
+
+
+def test_metrics_of_a_folder_of_two_frame_types_says_so_without_flags_it_lacks(tmp_path):
+    import subprocess
+    import sys
+    src = write_clip(tmp_path / "in", [crop(PHOTO, 200)] * 2)
+    frames.write_frame(src / "00000003.jpg", crop(PHOTO, 200))
+    result = subprocess.run([sys.executable, "-m", "deepdream.metrics", str(src), str(src)],
+                            capture_output=True, text=True, cwd=FIXTURES.parent.parent)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {src} holds frames of several types (jpg, png); the metrics compare folders "
+        "of one frame type each"]
