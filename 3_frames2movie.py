@@ -21,6 +21,8 @@ def parser():
     p.add_argument("--crf", type=int, default=18,
                    help="H.264 quality, 0 (lossless) to 51 (default 18)")
     p.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output if it exists (else it is refused)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
                    metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
@@ -37,7 +39,8 @@ def main(argv=None):
         p.error("give a frame folder and, optionally, the original movie")
     from deepdream.encoding import make_movie
     make_movie(rest[0], args.output, rest[1] if len(rest) > 1 else None, args.fps, fmt,
-               args.gif, args.crf, args.codec, progress=not args.quiet)
+               args.gif, args.crf, args.codec, progress=not args.quiet,
+               overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                       options_from(args))
         return 0
     output = Path(args.output) if args.output else movie.with_name(f"{movie.stem}_dream.mp4")
-    job.check_paths(movie, output, args.work, args.crf)   # before the model is fetched
+    job.check_paths(movie, output, args.work, args.crf, args.overwrite)   # before any fetch
     model = model_from(args)
     job.dream_movie(movie, output, settings_from(args, model), model, options_from(args),
                     args.work, args.keep_frames, args.crf)

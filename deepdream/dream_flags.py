@@ -112,8 +112,9 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
-    a("--overwrite", action="store_true", help="dream again over frames made with other "
-                                               "parameters")
+    a("--overwrite", action="store_true",
+      help="dream again over frames made with other parameters (python -m deepdream: and "
+           "replace an existing output movie)")
 
 
 # params.json's dream settings, and the flags that set them

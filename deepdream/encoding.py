@@ -41,7 +41,8 @@ def _movie_info_for(frames_dir: Path) -> dict | None:
 def make_movie(frames_dir: str | Path, output: str | Path | None = None,
                movie: str | Path | None = None, fps: str | None = None,
                image_type: str | None = None, gif: bool = False, crf: int = 18,
-               codec: str = "libx264", progress: bool = True) -> Path:
+               codec: str = "libx264", progress: bool = True,
+               overwrite: bool = False) -> Path:
     """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
     cut to the frames' length (or an animated GIF: ``gif``, or an output named .gif). The
     frame rate is ``fps``, else stage 1's (movie.json), else ``movie``'s, else 25 with a
@@ -51,7 +52,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     (default ``<frames_dir name>_done.mp4`` in the current folder).
 
     Every setting, the output's name and every frame are checked before anything is written
-    (a refusal writes nothing); the movie is written under a name of this process, read
+    (a refusal writes nothing); an existing output is replaced only with ``overwrite``; the movie is written under a name of this process, read
     back, and put in place only if it holds every frame.
     Raises FramesError or VideoError.
     """
@@ -71,6 +72,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     width, height = _check_frames(used)
     info = _movie_info_for(frames_dir)
     _refuse_own_inputs(output, [movie, info and info.get("source")], available.values())
+    _refuse_existing(output, overwrite)
 
     probed = video.probe(movie) if movie else None
     if rate is None:                         # the one order: --fps, movie.json, the movie
@@ -118,13 +120,15 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     return output
 
 
-def check_output(output: str | Path, crf: int = 18, codec: str = "libx264") -> None:
+def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
+                 overwrite: bool = False) -> None:
     """Refuse, in one line and before any frame is extracted or dreamed, a movie that stage
     3 could not write at the end: a folder, a name without an extension, a container or
     codec this ffmpeg cannot write (tried on one black frame in a folder of ours), a --crf
     out of range. Raises VideoError."""
     _check_crf(crf)
     output, gif = _output_for(output, Path.cwd(), False)
+    _refuse_existing(output, overwrite)
     with tempfile.TemporaryDirectory(prefix="deepdream-check-") as folder:
         import numpy as np
         frames.write_frame(Path(folder) / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
@@ -159,6 +163,14 @@ def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple
         raise VideoError(f"--gif writes a GIF, not {output.suffix}: name the output "
                          f"{output.stem}.gif, or leave --gif out")
     return output, False
+
+
+def _refuse_existing(output: Path, overwrite: bool) -> None:
+    """Raise VideoError if ``output`` is a file already there, unless ``overwrite``: a movie
+    of the user's is never replaced unasked."""
+    if output.is_file() and not overwrite:
+        raise VideoError(f"{output} already exists: give another -o, or --overwrite to "
+                         "replace it")
 
 
 def _numbered_frames(frames_dir: Path, image_type: str | None) -> dict[int, Path]:

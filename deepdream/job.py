@@ -95,7 +95,8 @@ class WorkFolder:
         (self.path / MARKER).unlink(missing_ok=True)
 
 
-def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int) -> WorkFolder:
+def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
+                overwrite: bool = False) -> WorkFolder:
     """The job's work folder, once the paths are checked: refused, before anything is
     written, an output that would replace the movie, lie inside the work folder (removed at
     the end) or be no movie we can write, and a work folder of another movie's job."""
@@ -109,7 +110,7 @@ def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int) ->
     if _inside(output, job.path):
         raise DeepDreamError(f"the output {output} is inside the work folder {job.path}, "
                              "which is removed at the end: give another -o or --work")
-    encoding.check_output(output, crf=crf)
+    encoding.check_output(output, crf=crf, overwrite=overwrite)
     return job
 
 
@@ -129,7 +130,7 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
     options = options or RunOptions()
     settings.check()
     options.check()
-    job = check_paths(movie, output, work, crf)
+    job = check_paths(movie, output, work, crf, options.overwrite)
     info = video.probe(movie)
     check_frames(load_model_net(model, RunOptions(device="cpu")), settings, info.height,
                  info.width)
@@ -148,7 +149,8 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
         report = deepdream.dream_video(job.extracted, job.dreamed, settings, model, options)
         log.info("%d frames dreamed (%d already done)", report.dreamed, report.skipped)
         log.info("[3/3] encoding %s", output)
-        deepdream.make_movie(job.dreamed, output, crf=crf, progress=options.progress)
+        deepdream.make_movie(job.dreamed, output, crf=crf, progress=options.progress,
+                             overwrite=options.overwrite)
         if not keep_frames:
             job.remove()          # under the lock: no other job can have begun in it
     return output

@@ -126,3 +126,18 @@ def test_two_jobs_on_one_output_one_is_refused_and_the_other_finishes(clip, tiny
     assert first.wait(300) == 0, first.stderr.read()[-2000:]
     assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]     # every frame
     assert not work.exists()
+
+
+def test_an_existing_movie_of_yours_is_not_replaced_unasked(clip, tiny_model_dir, tmp_path):
+    out = tmp_path / "mine.mp4"
+    out.write_bytes(b"a movie of mine")
+    assert "already exists" in refused(clip, "-o", out, "-t", tiny_model_dir, *DREAM)
+    assert out.read_bytes() == b"a movie of mine"
+    assert sorted(os.listdir(tmp_path)) == ["mine.mp4"]
+    script("-m deepdream", clip, "-o", out, "-t", tiny_model_dir, *DREAM, "--overwrite")
+    assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]
+    frames_dir = tmp_path / "f"                          # stage 3 alike
+    script("1_movie2frames.py", clip, frames_dir)
+    result = script("3_frames2movie.py", frames_dir, "-o", out, check=False)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]
