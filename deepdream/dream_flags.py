@@ -156,15 +156,41 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
         values["engine"] = _ENGINES[recipe["engine"]]
     if recipe.get("image_type"):
         values["image_type"] = recipe["image_type"]
+    actions = {action.dest: action for action in parser._actions}
     for dest, value in values.items():
         if dest not in given:
+            if not _fits(actions[dest], value):
+                raise DeepDreamError(f"{args.recipe}: the recipe's {dest} is {value!r}, which "
+                                     f"{'/'.join(actions[dest].option_strings)} cannot take")
             setattr(args, dest, value)
+    if not isinstance(recipe.get("model"), (str, type(None))) or \
+            not isinstance(recipe.get("weights"), (str, type(None))):
+        raise DeepDreamError(f"{args.recipe}: the recipe's model is not a file name")
     _recipe_model(recipe, args, given)
     guide = recipe["dream"].get("guide_sha1")
     if guide and "guide_image" not in given and args.guide_image and \
             Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
         raise DeepDreamError(f"the recipe's guide image {args.guide_image} has changed since "
                              "its run (another sha1)")
+
+
+def _fits(action: argparse.Action, value) -> bool:
+    """Whether a recipe's ``value`` is one that ``action``'s flag could have given (its
+    range is checked with the flags', by ``check_flags``)."""
+    if value is None:
+        return action.default is None or action.nargs == 0
+    if action.nargs == 0:
+        return isinstance(value, bool)
+    if action.nargs == "+":
+        return isinstance(value, list) and bool(value) and \
+            all(isinstance(v, str) for v in value)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return False
+    try:
+        converted = action.type(str(value)) if action.type else str(value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return action.choices is None or converted in action.choices
 
 
 # Named recipes: recipes/NAME.json, dream settings that users share, for the GoogLeNets

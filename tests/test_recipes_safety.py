@@ -15,7 +15,7 @@ from deepdream.ascent import dream
 from deepdream.errors import ImageTooSmallError, ModelError
 from deepdream.torch_module import ModuleModel
 
-from conftest import script
+from conftest import ROOT, script
 from test_own_model import IMAGE, OWN, dreaming, one_line_error
 
 ZEN = "Beautiful is better than ugly"
@@ -175,3 +175,26 @@ def test_safetensors_weights_are_read_without_pickle(tmp_path):
     save_file({k: v for k, v in state.items() if k != "fc.bias"}, str(part))
     with pytest.raises(ModelError, match=r"it lacks 'fc.bias' \(10\)"):
         ModuleModel.named(f"{OWN}:small_net", part).load("cpu")
+
+
+@pytest.mark.parametrize("field, value", [("octaves", "x"), ("layers", 5), ("blend", 7),
+                                          ("model", {"factory": "evil.py:make"}),
+                                          ("flow", "os.system")],
+                         ids=["octaves", "layers", "blend", "model", "flow"])
+def test_a_malformed_recipe_is_one_line(tiny_model_dir, tmp_path, field, value):
+    """A recipe whose values are not what its flags take: one line, nothing written (it was
+    a traceback)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    frames.write_frame(src / "00000001.png", np.full((48, 64, 3), 90.0))
+    recipe = json.loads((ROOT / "recipes" / "classic.json").read_text())
+    if field == "model":
+        recipe["model"] = value
+    else:
+        recipe["dream"][field] = value
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    result = script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "out", "-t",
+                    tiny_model_dir, "--recipe", tmp_path / "r.json", check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert not (tmp_path / "out").exists()
