@@ -202,7 +202,7 @@ def test_a_worker_that_cannot_be_placed_stops_the_run_in_one_line(tmp_path, tiny
     assert re.fullmatch(r"error: no Ray worker started within 5 s: each asks for 1 CPU\(s\), "
                         r"and Ray has 0 of 1 CPUs free .*DEEPDREAM_RAY_WAIT.*", lines[0]), lines
     assert seconds < 90, seconds
-    assert not frames.list_frames(out) and not (out / cluster.WORKERS_DIR).exists()
+    assert not out.exists()             # the folder the run made, and nothing in it, gone
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
