@@ -60,8 +60,7 @@ class WorkFolder:
                 raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
                                      "them away, or give another folder with --work")
             # a folder of the user's: our own marked folder beside their files
-            path = path / f"{output.stem}.deepdream"
-            log.info("%s holds other files: the frames go into %s", work, path)
+            path = path / f"{output.stem}.deepdream"       # step [1/3] names it
             marker = frames.read_json(path / MARKER) if path.is_dir() else None
             if path.is_dir() and marker is None and any(path.iterdir()):
                 raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
