@@ -23,10 +23,7 @@ def parser():
     p.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the output if it exists (else it is refused)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
-                   metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
-                                       "in use and its commands")
+    cli.add_log_flags(p)
     return p
 
 

@@ -72,6 +72,14 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SettingsError(f"{message} (see {self.prog} --help)")
 
 
+def add_log_flags(p: argparse.ArgumentParser) -> None:
+    """-q and -v of the stages that run ffmpeg (1 and 3)."""
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", type=int, default=1, choices=range(4),
+                   metavar="0-3", help="0 quiet, 1 progress (default), 2-3 the ffmpeg "
+                                       "in use and its commands")
+
+
 def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, list[str],
                                                                      str | None]:
     """Split the 2015 scripts' positional form ``[ffmpeg|avconv|mplayer] ARGS... [png|jpg]``
