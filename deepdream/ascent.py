@@ -162,12 +162,15 @@ def _smallest_side(net: Net, end: str, limit: int = 4096) -> int | None:
 
 def _search_smallest_side(net: Net, end: str, limit: int) -> int | None:
     """The blob sizes grow with the input's: double the side until it reaches ``end`` (so
-    that no input is larger than twice the answer), then a binary search below that."""
+    that no input is larger than twice the answer), then a binary search below that. None
+    for a layer that no size reaches, or that takes one size only."""
     high = 1
     while not _reaches(net, end, high, high):
         if high >= limit:
             return None
         high = min(2 * high, limit)
+    if not _reaches(net, end, high + 1, high + 1):
+        return None         # a layer of one input size (a classifier's), hit by the doubling
     low = high // 2 + 1
     while low < high:
         mid = (low + high) // 2
