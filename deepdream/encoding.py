@@ -113,7 +113,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
         if not gif and (width % 2 or height % 2):
             log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
                      width, height, width - width % 2, height - height % 2)
-        with video.new_folder(output.parent):
+        with frames.new_folder(output.parent):
             _encode(command, count, rate, output, gif, progress)
     log.info("%d frames at %s fps%s written to %s", count, rate,
              " with sound" if audio else "", output)

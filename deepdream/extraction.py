@@ -86,7 +86,7 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
                           "replace them (nothing else in the folder is touched), or choose "
                           "another folder")
     identity = movie_identity(movie)
-    with video.new_folder(folder):
+    with frames.new_folder(folder):
         written, report = _extract(movie, folder, fmt, info, rate, first_time, start,
                                    duration, jpeg_qscale, progress)
         for path in existing:

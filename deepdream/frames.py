@@ -230,26 +230,49 @@ def sha1_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def same_path(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` are one file or folder (links resolved)."""
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def new_folder(folder: Path):
+    """``folder`` made (with its missing parents) for the block; if the block raises, the
+    folders made here are removed again where still empty: a refusal or a failure leaves no
+    folder behind, and a folder that was there before is never touched."""
+    made = []
+    missing = Path(os.path.abspath(folder))
+    while not missing.exists():
+        made.append(missing)                 # deepest first
+        missing = missing.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:                  # not empty: something is in it, keep it
+                break
+        raise
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | Path):
     """Hold ``folder``'s lock (an OS lock on the folder itself, which a crash or kill -9
     releases with the process, and which leaves no file behind) while the block runs: one
     run at a time per output folder. A folder that the block's failure leaves as this made
-    it, new and empty, is removed again. Raises ResumeError at once if another process
-    holds the lock, FramesError if ``folder`` is a file."""
+    it, new and empty, is removed again (``new_folder``). Raises ResumeError at once if
+    another process holds the lock, FramesError if ``folder`` is a file."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FramesError(f"{folder} is a file, not a folder")
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        with _locked(folder):
-            yield
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()           # only if empty: nothing was written into it
-        raise
+    with new_folder(folder), _locked(folder):
+        yield
 
 
 @contextlib.contextmanager

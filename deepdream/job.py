@@ -21,13 +21,6 @@ log = logging.getLogger(__name__)
 MARKER = "job.json"     # in a work folder of ours: the movie it holds the frames of
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
-
-
 def _inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` is ``folder`` or lies under it (links resolved)."""
     path, folder = path.resolve(), folder.resolve()
@@ -104,7 +97,7 @@ def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
     if not movie.is_file():
         raise DeepDreamError(f"movie not found: {movie}")
     job = WorkFolder.choose(movie, output, Path(work) if work else None)
-    if _same(output, movie):
+    if frames.same_path(output, movie):
         raise DeepDreamError(f"the output {output} is the movie itself: give another -o")
     if _inside(output, job.path):
         raise DeepDreamError(f"the output {output} is inside the work folder {job.path}, "

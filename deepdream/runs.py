@@ -156,14 +156,6 @@ class Job:
                 frames.write_json(self.output_dir / frames.PARAMS, self.params)
 
 
-def _same_path(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` are one file or folder (links resolved)."""
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
-
-
 def _our_frames(output_dir: Path, old: dict | None) -> list[Path]:
     """The numbered frames in ``output_dir`` that a run of ours made: those its ledger
     vouches for; a run of an earlier version, which kept no ledger, made the frames named
@@ -201,7 +193,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     Raises FramesError for a folder that holds pictures of anyone else's, ResumeError for a
     run of ours made otherwise."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if _same_path(input_dir, output_dir):
+    if frames.same_path(input_dir, output_dir):
         raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
                           "would replace the frames; give another -o")
     available = frames.list_frames(input_dir, image_type)

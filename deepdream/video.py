@@ -5,7 +5,6 @@ Every path is given to ffmpeg absolute (``ffmpeg_path``), so that none is read a
 and every ffmpeg started here dies with the Python process that started it."""
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -448,25 +447,3 @@ def _running(pid: int) -> bool:
     except PermissionError:      # another user's
         return True
     return True
-
-
-@contextlib.contextmanager
-def new_folder(folder: Path):
-    """``folder`` made (with its missing parents) for the block; if the block raises, the
-    folders made here are removed again where still empty: a refusal or a failure leaves no
-    folder behind, and a folder that was there before is never touched."""
-    made = []
-    missing = Path(os.path.abspath(folder))
-    while not missing.exists():
-        made.append(missing)                 # deepest first
-        missing = missing.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        for path in made:
-            try:
-                path.rmdir()
-            except OSError:                  # not empty: something is in it, keep it
-                break
-        raise
