@@ -71,13 +71,16 @@ def ray_command(src, out, model_dir):
             "--seed", "2", "--ray", "--workers", "2", "--segment-length", "2", "-v", "0"]
 
 
-def wait_for_frames(out, count, process, timeout=180):
+def wait_for_frames(out, count, process, workers=0, timeout=180):
+    """Wait until COUNT frames are in OUT and WORKERS workers have reported themselves (a
+    worker that loads its net late, on a busy machine, may find the first frames done)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if out.exists() and len(frames.list_frames(out)) >= count:
+        if out.exists() and len(frames.list_frames(out)) >= count \
+                and len(worker_pids(out)) >= workers:
             return
         time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} frames appeared in {out}")
+    raise AssertionError(f"fewer than {count} frames or {workers} workers appeared in {out}")
 
 
 def stamps(out):
@@ -109,7 +112,7 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
-        wait_for_frames(out, 2, process)
+        wait_for_frames(out, 2, process, workers=2)
         workers = worker_pids(out)
         assert len(workers) == 2, workers
         # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
