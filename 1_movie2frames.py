@@ -4,7 +4,7 @@
   1_movie2frames.py MOVIE DIR [--format png|jpg]
   1_movie2frames.py [ffmpeg|avconv|mplayer] MOVIE DIR [png|jpg]     (the 2015 form)
 """
-from deepdream import cli
+from deepdream.cli import common as cli
 from deepdream.errors import FramesError
 
 
@@ -33,11 +33,11 @@ def main(argv=None):
     _, rest, fmt = cli.split_legacy(args.words)
     if len(rest) != 2:
         p.error("give a movie and a frame folder")
-    from deepdream.extraction import extract_frames
+    from deepdream.io.extraction import extract_frames
     if fmt and args.format and fmt != args.format:
         raise FramesError(f"two formats given: {fmt} and --format {args.format}")
     extract_frames(rest[0], rest[1], args.format or fmt or "png", args.start, args.end,
-                   args.fps, args.jpg_qscale, args.overwrite, progress=not args.quiet)
+                   args.fps, args.jpg_qscale, args.overwrite, progress=cli.progress_flag(not args.quiet))
 
 
 if __name__ == "__main__":

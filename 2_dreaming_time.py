@@ -3,9 +3,9 @@
 
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
-from deepdream import cli
-from deepdream.dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from,
-                                   options_from, settings_from)
+from deepdream.cli import common as cli
+from deepdream.cli.dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from,
+                                       options_from, settings_from)
 from deepdream.errors import DeepDreamError
 
 
@@ -27,21 +27,20 @@ def main(argv=None):
     apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
     import deepdream
-    from deepdream import dreaming
     if args.extract is not None:
         if args.extract != 1:
             raise DeepDreamError("-e/--extract takes no value (or 1, as in 2015)")
         if not (args.input and args.output):
             raise DeepDreamError("-e/--extract needs -i MOVIE and -o FOLDER")
         deepdream.extract_frames(args.input, args.output, args.image_type or "png",
-                                 progress=args.verbose > 0)
+                                 progress=cli.progress_flag(args.verbose > 0))
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
     check_flags(args)
     model = model_from(args)
     if args.list_layers:
-        print(dreaming.list_layers(model, args.input, options_from(args), args.preview))
+        print(cli.list_layers(model, args.input, options_from(args), args.preview))
         return 0
     report = deepdream.dream_video(args.input, args.output, settings_from(args, model), model,
                                    options_from(args))

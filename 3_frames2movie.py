@@ -4,7 +4,7 @@
   3_frames2movie.py FRAMES_DIR [-o OUT.mp4]
   3_frames2movie.py [ffmpeg|avconv|mplayer] FRAMES_DIR [ORIGINAL_MOVIE] [png|jpg]   (2015 form)
 """
-from deepdream import cli
+from deepdream.cli import common as cli
 
 
 def parser():
@@ -34,9 +34,9 @@ def main(argv=None):
     _, rest, fmt = cli.split_legacy(args.words)
     if not 1 <= len(rest) <= 2:
         p.error("give a frame folder and, optionally, the original movie")
-    from deepdream.encoding import make_movie
+    from deepdream.io.encoding import make_movie
     make_movie(rest[0], args.output, rest[1] if len(rest) > 1 else None, args.fps, fmt,
-               args.gif, args.crf, args.codec, progress=not args.quiet,
+               args.gif, args.crf, args.codec, progress=cli.progress_flag(not args.quiet),
                overwrite=args.overwrite)
 
 

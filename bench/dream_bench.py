@@ -32,9 +32,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream import torch_engine  # noqa: E402
-from deepdream.ascent import dream, dream_batch  # noqa: E402
-from deepdream.engine import PRECISIONS, load_net, random_net  # noqa: E402
+from deepdream.nets.caffe import torch_net as torch_engine  # noqa: E402
+from deepdream.dream.ascent import dream, dream_batch  # noqa: E402
+from deepdream.nets.base import PRECISIONS
+from deepdream.nets.loading import load_net, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 
@@ -279,7 +280,7 @@ def main(argv=None):
         progress(f"plain PyTorch: {plain:.3f} s/frame")
         # the same module dreamed as your own net: deepdream's loop, forward hooks, Caffe's
         # input convention (so that the frames are the same)
-        from deepdream.torch_module import ModuleNet, Preprocessing
+        from deepdream.nets.module import ModuleNet, Preprocessing
         caffe = Preprocessing(mean=(104.0, 116.0, 122.0), std=(1.0, 1.0, 1.0),
                               channel_order="bgr", input_range=255)
         own_net = ModuleNet(OwnNet(PlainNet(net), args.end), device, caffe)
@@ -338,7 +339,7 @@ def make_net(args, precision: str):
 
 def agreement_layers(net, end: str) -> list[str]:
     """The seed's layers that the net has (the customloop sweep), else ``end`` alone."""
-    from deepdream.schedules import CUSTOM_LOOP
+    from deepdream.run.schedules import CUSTOM_LOOP
     return [layer for layer in dict.fromkeys(CUSTOM_LOOP) if layer in net.layers] or [end]
 
 

@@ -21,9 +21,11 @@ import skimage.data
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream import flow, frames, metrics, runs, scheduler  # noqa: E402
-from deepdream.ascent import dream  # noqa: E402
-from deepdream.engine import random_net  # noqa: E402
+from deepdream.io import flow, frames, metrics
+from deepdream.run import settings as runs, loop as scheduler  # noqa: E402
+from deepdream.run.settings import RunOptions  # noqa: E402
+from deepdream.dream.ascent import dream  # noqa: E402
+from deepdream.nets.loading import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 
@@ -93,7 +95,7 @@ def main(argv=None):
                 out = Path(tmp) / f"{src.name}-{len(label)}-{hash(label) & 0xffff}"
                 scheduler.dream_frames(src, out, net,
                                       runs.DreamSettings(**base, **options),
-                                      progress=False)
+                                      options=RunOptions(progress=False))
                 result = metrics.measure(src, out)
                 reference = reference or result.warping_error
                 change = 100 * (result.warping_error / reference - 1)

@@ -17,9 +17,12 @@ import skimage.data
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream import caffe_pb2 as pb  # noqa: E402
-from deepdream import cluster, frames, models, runs  # noqa: E402
-from deepdream.engine import random_net  # noqa: E402
+from deepdream.nets.caffe import caffe_pb2 as pb  # noqa: E402
+from deepdream.run import cluster, settings as runs
+from deepdream.run.settings import RunOptions  # noqa: E402
+from deepdream.io import frames
+from deepdream.nets import registry as models  # noqa: E402
+from deepdream.nets.loading import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 
@@ -66,9 +69,10 @@ def main(argv=None):
             start = time.perf_counter()
             cluster.dream_frames_ray(src, tmp / f"out{workers}",
                                      models.ResolvedModel(model, DEPLOY, None), settings,
-                                     workers=workers,
-                                     warmup=args.warmup, segment_length=args.segment_length,
-                                     progress=False, threads=1)
+                                     RunOptions(device="cpu", workers=workers,
+                                                warmup=args.warmup,
+                                                segment_length=args.segment_length,
+                                                progress=False), threads=1)
             times[workers] = time.perf_counter() - start
     print(f"{args.frames} frames of {width}x{height}, segments of {args.segment_length} with "
           f"{args.warmup} warm-up frames, workers of 1 CPU thread (Ray start-up and net "

@@ -24,10 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream import caffe_format, frames, schedules, torch_engine  # noqa: E402
-from deepdream.ascent import dream  # noqa: E402
-from deepdream.engine import load_net, random_net  # noqa: E402
-from deepdream.runs import DreamSettings  # noqa: E402
+from deepdream.nets.caffe import format as caffe_format, torch_net as torch_engine
+from deepdream.io import frames
+from deepdream.run import schedules  # noqa: E402
+from deepdream.dream.ascent import dream  # noqa: E402
+from deepdream.nets.loading import load_net, random_net  # noqa: E402
+from deepdream.run.settings import DreamSettings  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
 

@@ -1,19 +1,27 @@
-"""DeepDreamVideo: Caffe Model Zoo nets dreaming on video frames, on PyTorch."""
+"""DeepDreamVideo: Caffe Model Zoo nets dreaming on video frames, on PyTorch.
+
+The package's folders are its layers; each imports only those before it:
+``io`` (ffmpeg, frame folders: no torch) -> ``nets`` (the Net interface, the Caffe reader and
+engines, your own net, the registry) -> ``dream`` (objectives, octaves, the step) -> ``run``
+(settings, resume, schedules, the run loop, Ray, the whole job) -> ``cli`` (the commands),
+which nothing in the library imports. ``errors`` and ``progress`` serve every layer.
+"""
 from .errors import DeepDreamError
 
 __version__ = "0.1.0"
 __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError",
-           "extract_frames", "dream_video", "make_movie", "dream_movie", "DreamSettings", "RunOptions",
-           "ModuleModel", "Preprocessing", "__version__"]
+           "extract_frames", "dream_video", "make_movie", "dream_movie", "DreamSettings",
+           "RunOptions", "ModuleModel", "Preprocessing", "__version__"]
 
 # The engine and the dream loop import torch, which takes seconds: they are loaded when first
 # asked for, so that the frame and movie stages start at once. The three stages, one call
 # each: extract_frames, dream_video, make_movie.
-_LAZY = {"Net": "engine", "load_net": "engine", "dream": "ascent", "dream_batch": "ascent",
-         "guide_features": "ascent", "extract_frames": "extraction",
-         "dream_video": "dreaming", "RunOptions": "dreaming", "DreamSettings": "runs",
-         "make_movie": "encoding", "dream_movie": "job", "ModuleModel": "torch_module",
-         "Preprocessing": "torch_module"}
+_LAZY = {"Net": "nets.base", "load_net": "nets.loading", "dream": "dream.ascent",
+         "dream_batch": "dream.ascent", "guide_features": "dream.ascent",
+         "extract_frames": "io.extraction", "dream_video": "run.dreaming",
+         "RunOptions": "run.settings", "DreamSettings": "run.settings",
+         "make_movie": "io.encoding", "dream_movie": "run.job", "ModuleModel": "nets.module",
+         "Preprocessing": "nets.module"}
 
 
 def __getattr__(name):

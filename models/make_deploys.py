@@ -18,7 +18,7 @@ from google.protobuf import text_format
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from deepdream import caffe_pb2 as pb  # noqa: E402
+from deepdream.nets.caffe import caffe_pb2 as pb  # noqa: E402
 
 
 class Builder:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from deepdream import cli
+from deepdream.cli import common as cli
 from deepdream.errors import DeepDreamError
-from deepdream.video import ffmpeg_exe
+from deepdream.io.video import ffmpeg_exe
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 SIZE, FPS, RATE = (320, 180), 25, 44100

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf import text_format
 
-from deepdream import caffe_pb2 as pb
+from deepdream.nets.caffe import caffe_pb2 as pb
 
 
 def layer(name, type_, bottoms, tops, blobs=(), **params) -> pb.LayerParameter:

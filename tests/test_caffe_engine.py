@@ -16,7 +16,7 @@ from conftest import FIXTURES, ROOT, caffe_input, relative_error
 
 def pycaffe_available() -> bool:
     try:
-        from deepdream.caffe_engine import import_caffe
+        from deepdream.nets.caffe.pycaffe import import_caffe
         import_caffe()
         return True
     except DeviceError:
@@ -82,7 +82,7 @@ def test_engines_dream_alike(caffe_net, tiny_net, golden, dream_params):
 
 @needs_caffe
 def test_dreaming_time_with_the_caffe_engine(tmp_path, tiny_model_dir):
-    from deepdream import frames
+    from deepdream.io import frames
     src = tmp_path / "in"
     src.mkdir()
     frames.write_frame(src / "00000001.png",

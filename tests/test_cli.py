@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from deepdream import frames
+from deepdream.io import frames
 
 from conftest import ROOT, script
 from media import make_clip, stream_length, stream_line
@@ -282,7 +282,7 @@ def test_stage_1_into_a_folder_named_with_percent(extracted, tmp_path):
 
 
 def test_verbose_log_names_the_ffmpeg_in_use(extracted, tmp_path):
-    from deepdream.video import ffmpeg_exe
+    from deepdream.io.video import ffmpeg_exe
     result = script("3_frames2movie.py", extracted / "frames", "-v", "2", "-o",
                     tmp_path / "o.mp4")
     assert f"using {ffmpeg_exe()}, ffmpeg version " in result.stderr
@@ -344,10 +344,10 @@ def test_a_recipe_repeats_a_run_exactly_and_flags_override_it(extracted, tiny_mo
 
 def test_named_recipes_set_their_settings_and_flags_override_them(extracted, tiny_model_dir,
                                                                    tmp_path):
-    from deepdream.dream_flags import named_recipes
-    from deepdream.engine import random_net
-    from deepdream.models import MODELS_DIR
-    from deepdream.runs import DreamSettings
+    from deepdream.cli.dream_flags import named_recipes
+    from deepdream.nets.loading import random_net
+    from deepdream.nets.registry import MODELS_DIR
+    from deepdream.run.settings import DreamSettings
     googlenet = random_net(MODELS_DIR / "bvlc_googlenet" / "deploy.prototxt")
     assert {"classic", "deep", "subtle", "smooth"} <= set(named_recipes())
     for name, about in named_recipes().items():     # each one reads, and fits GoogLeNet

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream import cluster, frames, load_net, models, runs, scheduler
+from deepdream.run import cluster, settings as runs, loop as scheduler
+from deepdream.run.settings import RunOptions
+from deepdream.io import frames
+from deepdream import load_net
+from deepdream.nets import registry as models
 
 from conftest import FIXTURES, ROOT
 
@@ -41,6 +45,7 @@ def test_segments(numbers, cuts, length, expected):
     assert scheduler.segments(numbers, cuts, length) == expected
 
 
+QUIET = RunOptions(progress=False)
 SETTINGS = dict(layers=("inception_3b/output",), octaves=2, iterations=2, seed=5)
 
 
@@ -50,12 +55,12 @@ def test_segments_at_scene_cuts_equal_a_sequential_run(precision, tmp_path):
                    precision=precision)
     src = shots_clip(tmp_path / "in")
     settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", net, settings, progress=False)
+    scheduler.dream_frames(src, tmp_path / "seq", net, settings, options=QUIET)
     report = cluster.dream_frames_ray(
         src, tmp_path / "par", models.ResolvedModel(
             FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt", None),
-        settings, workers=2,
-        segment_length=100, progress=False, precision=precision)
+        settings, RunOptions(device="cpu", workers=2, segment_length=100, progress=False,
+                             precision=precision))
     assert report.dreamed == 9
     seq, par = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "par")
     assert list(seq) == list(par) == list(range(1, 10))
@@ -227,9 +232,9 @@ def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
 def test_batched_segments_match_a_sequential_run_at_scene_cuts(tiny_net, tmp_path):
     src = shots_clip(tmp_path / "in")
     settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
     report = scheduler.dream_frames(src, tmp_path / "batch", tiny_net, settings,
-                                   progress=False, batch_segments=3)
+                                    options=RunOptions(progress=False, batch_segments=3))
     assert report.dreamed == 9
     seq, batch = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "batch")
     assert list(seq) == list(batch)
@@ -259,13 +264,13 @@ def test_a_warmed_up_segment_starts_close_to_a_sequential_run(tiny_net, tmp_path
     # sequential run started afresh (its first frame, as at a scene cut)
     src = one_shot(tmp_path / "in")
     settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, progress=False)
+    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
     seq = frames.list_frames(tmp_path / "seq")
     gaps = {}
     for warmup in (0, 2, 4):
         out = tmp_path / f"warm{warmup}"
-        report = scheduler.dream_frames(src, out, tiny_net, settings, progress=False,
-                                       batch_segments=2, warmup=warmup)
+        report = scheduler.dream_frames(src, out, tiny_net, settings, options=RunOptions(
+            progress=False, batch_segments=2, warmup=warmup))
         batched = frames.list_frames(out)
         assert report.dreamed == 8 and list(batched) == list(range(1, 9))
         gaps[warmup] = mean_difference(batched[5], seq[5])
@@ -277,7 +282,8 @@ def test_a_warmed_up_segment_starts_close_to_a_sequential_run(tiny_net, tmp_path
     # segment is the sequential run's, byte for byte)
     cluster.dream_frames_ray(src, tmp_path / "ray", models.ResolvedModel(
         FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt", None),
-        settings, workers=2, segment_length=4, warmup=2, progress=False)
+        settings, RunOptions(device="cpu", workers=2, segment_length=4, warmup=2,
+                             progress=False))
     ray = frames.list_frames(tmp_path / "ray")
     assert list(ray) == list(range(1, 9))
     assert all(ray[n].read_bytes() == seq[n].read_bytes() for n in range(1, 5))

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from deepdream import frames
+from deepdream.io import frames
 
 from conftest import ROOT
 from media import make_clip
@@ -29,8 +29,8 @@ TEXT_VALUES = {
 def script_module(name):
     """A script as a module (its ``parser()`` and ``main()``)."""
     if name == "-m deepdream":
-        import deepdream.__main__
-        return deepdream.__main__
+        import deepdream.cli.main
+        return deepdream.cli.main
     spec = importlib.util.spec_from_file_location(name[:-3].lstrip("0123456789_"),
                                                   ROOT / name)
     module = importlib.util.module_from_spec(spec)
@@ -89,7 +89,7 @@ def test_a_value_a_flag_cannot_take_is_one_line_and_writes_nothing(places, tmp_p
                                                                      monkeypatch):
     """In this process, as ``cli.run`` runs each script (each case as a subprocess would take
     minutes); the tests of each stage run the scripts as users do."""
-    from deepdream import cli
+    from deepdream.cli import common as cli
     args = [str(a).format(tmp=tmp_path) for a in places[name]]
     if flag in ("-t", "--model", "--mirror") and "-t" in args:   # a model flag of its own
         i = args.index("-t")

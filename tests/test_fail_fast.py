@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from deepdream import frames, models
+from deepdream.io import frames
+from deepdream.nets import registry as models
 
 from conftest import FIXTURES, ROOT
 

@@ -3,8 +3,10 @@ do not build up frame after frame. Clips are made from scikit-image's sample pho
 import numpy as np
 import skimage.data
 
-from deepdream import flow, frames, metrics, runs, scenes, scheduler
-from deepdream.ascent import dream
+from deepdream.io import flow, frames, metrics, scenes
+from deepdream.run import settings as runs, loop as scheduler
+from deepdream.run.settings import RunOptions
+from deepdream.dream.ascent import dream
 
 from conftest import FIXTURES
 
@@ -59,7 +61,8 @@ FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=2, jitter=0, 
 
 def run(net, src, out, overwrite=False, **kw):
     settings = runs.DreamSettings(**{**FAST, **kw})
-    scheduler.dream_frames(src, out, net, settings, overwrite=overwrite, progress=False)
+    scheduler.dream_frames(src, out, net, settings,
+                           options=RunOptions(overwrite=overwrite, progress=False))
     return [frames.read_frame(p).astype(np.float32)
             for p in frames.list_frames(out).values()]
 

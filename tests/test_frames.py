@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames
+from deepdream.io import frames
 from deepdream.errors import FramesError
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import deepdream
-from deepdream import caffe_pb2 as pb
-from deepdream.ascent import dream
+from deepdream.nets.caffe import caffe_pb2 as pb
+from deepdream.dream.ascent import dream
 from deepdream.errors import (DeviceError, ImageTooSmallError, ModelError, ModelMismatchError,
                               UnknownLayerError, ZeroGradientError)
 from google.protobuf import text_format
@@ -191,7 +191,7 @@ def test_v1_caffemodel_alone_builds_from_its_saved_structure(golden):
 def test_running_out_of_memory_says_what_to_do(tiny_net, message):
     import torch
     from deepdream.errors import OutOfMemoryError
-    from deepdream.torch_engine import _wrap_failure
+    from deepdream.nets.caffe.torch_net import _wrap_failure
     error = torch.OutOfMemoryError(message) if "CUDA" in message else RuntimeError(message)
     layer = tiny_net._specs[0][0]
     wrapped = _wrap_failure(layer, [(1, 3, 2160, 3840)], error)

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from deepdream import models
-from deepdream.engine import random_net
+from deepdream.nets import registry as models
+from deepdream.nets.loading import random_net
 from deepdream.errors import ModelError
 
 from conftest import FIXTURES, ROOT
@@ -163,7 +163,7 @@ def test_weights_put_by_hand_are_checked_once_against_the_published_sha1(test_re
     assert models.fetch("tiny", progress=False) == placed
     # remembered: once the file has settled (2 s), the same file is not read again...
     time.sleep(models.SETTLED_NS / 1e9 + 0.1)
-    with caplog.at_level(logging.DEBUG, logger="deepdream.models"):
+    with caplog.at_level(logging.DEBUG, logger="deepdream.nets.registry"):
         assert models.fetch("tiny", progress=False) == placed      # read: it had just changed
         assert models.fetch("tiny", progress=False) == placed      # remembered
     assert caplog.text.count("reading the sha1") == 1
@@ -205,7 +205,7 @@ def test_a_download_of_another_size_is_refused_where_no_sha1_was_published(
 
 
 def run_dreaming(tmp_path, *args):
-    from deepdream import frames
+    from deepdream.io import frames
     src = tmp_path / "in"
     src.mkdir(exist_ok=True)
     frames.write_frame(src / "00000001.png", np.full((40, 50, 3), 120))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames, sheet
+from deepdream.io import frames
+from deepdream.cli import sheet
 
 from conftest import ROOT, script
 from media import assert_in_sync, make_beep_clip

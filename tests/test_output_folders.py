@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from deepdream import frames
+from deepdream.io import frames
 from deepdream.errors import FramesError
 
 from conftest import ROOT, script

@@ -7,10 +7,13 @@ import pytest
 import torch
 
 import own_nets
-from deepdream import frames, objectives, runs, scheduler
-from deepdream.ascent import dream, make_step, make_target, preprocess
+from deepdream.io import frames
+from deepdream.dream import objectives
+from deepdream.run import settings as runs, loop as scheduler
+from deepdream.run.settings import RunOptions
+from deepdream.dream.ascent import dream, make_step, make_target, preprocess
 from deepdream.errors import DeepDreamError, ModelError, ModelMismatchError
-from deepdream.torch_module import ModuleModel, Preprocessing
+from deepdream.nets.module import ModuleModel, Preprocessing
 
 from conftest import script
 
@@ -153,7 +156,7 @@ def test_a_factory_from_an_installed_package(tmp_path, monkeypatch):
 
 
 def test_a_batch_of_frames_dreams_each_as_alone(weights):
-    from deepdream.ascent import dream_batch
+    from deepdream.dream.ascent import dream_batch
     net = ModuleModel.named(f"{OWN}:small_net", weights).load("cpu")
     images = [IMAGE, IMAGE[::-1].copy(), 255 - IMAGE]
     kw = dict(iter_n=2, octave_n=2, octave_scale=1.4, jitter=8)
@@ -194,7 +197,7 @@ def test_caffes_net_as_your_own_matches_caffes_numbers(tiny_net, golden, end):
     from conftest import TEST_DEVICE, caffe_input, relative_error
     caffe = Preprocessing(mean=(104.0, 116.0, 122.0), std=(1.0, 1.0, 1.0),
                           channel_order="bgr", input_range=255)
-    from deepdream.torch_module import ModuleNet
+    from deepdream.nets.module import ModuleNet
     own = ModuleNet(CaffeAsModule(tiny_net, end), TEST_DEVICE, caffe)
     x = caffe_input(golden["input/120x160"])
     assert relative_error(own.forward(x, "tap"), golden[f"fwd/{end}/120x160"]) < 1e-4
@@ -359,7 +362,7 @@ def test_a_run_with_terms_resumes_only_with_the_same_model_and_repeats_from_its_
 
 def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weights):
     import deepdream
-    from deepdream import cluster
+    from deepdream.run import cluster
     src = frame_folder(tmp_path / "in", 4)
     model = ModuleModel.named(f"{OWN}:small_net", weights)
     settings = runs.DreamSettings(layers=("features.4", "fc:1"), octaves=2, iterations=2,
@@ -367,8 +370,8 @@ def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weig
     report = deepdream.dream_video(src, tmp_path / "one", settings, model,
                                    deepdream.RunOptions(device="cpu", progress=False))
     assert report.dreamed == 4
-    cluster.dream_frames_ray(src, tmp_path / "ray", model, settings, workers=2,
-                             segment_length=2, warmup=0, progress=False, threads=1)
+    cluster.dream_frames_ray(src, tmp_path / "ray", model, settings, RunOptions(
+        device="cpu", workers=2, segment_length=2, warmup=0, progress=False), threads=1)
     one, ray = frames.list_frames(tmp_path / "one"), frames.list_frames(tmp_path / "ray")
     assert list(one) == list(ray) == [1, 2, 3, 4]
     # the segments after the first start afresh on Ray (warmup 0), so compare the first's
@@ -378,7 +381,7 @@ def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weig
     assert params["engine"] == "ModuleNet" and params["weights"] == str(weights)
     # a resume of the Ray run in one process is the same run
     resumed = scheduler.dream_frames(src, tmp_path / "ray", model.load("cpu"), settings,
-                                     model, progress=False)
+                                     model, RunOptions(progress=False))
     assert resumed.skipped == 4
 
 

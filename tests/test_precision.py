@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 import deepdream
-from deepdream.engine import random_net
+from deepdream.nets.loading import random_net
 from deepdream.errors import DeviceError, PrecisionError
-from deepdream.schedules import CUSTOM_LOOP
+from deepdream.run.schedules import CUSTOM_LOOP
 
 from caffe_nets import layer, ref_lrn_across, ref_lrn_within, write_net
 from conftest import FIXTURES, GOLDEN_CASES, ROOT, caffe_input, relative_error

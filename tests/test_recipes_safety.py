@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import own_nets
-from deepdream import frames
-from deepdream.ascent import dream
+from deepdream.io import frames
+from deepdream.dream.ascent import dream
 from deepdream.errors import ImageTooSmallError, ModelError
-from deepdream.torch_module import ModuleModel
+from deepdream.nets.module import ModuleModel
 
 from conftest import ROOT, script
 from test_own_model import IMAGE, OWN, dreaming, one_line_error
@@ -97,7 +97,7 @@ def test_a_run_resumes_only_with_the_code_it_began_with(tmp_path):
 
 def test_an_installed_packages_code_is_its_version_and_a_package_of_yours_its_files(
         tmp_path, monkeypatch):
-    from deepdream.torch_module import code_identity
+    from deepdream.nets.module import code_identity
     assert code_identity("torch.nn:Conv2d") == {"torch": f"version {torch.__version__}"}
     package = tmp_path / "workshop"     # a name no other test imports
     (package / "layers").mkdir(parents=True)

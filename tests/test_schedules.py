@@ -1,7 +1,7 @@
 """Schedules as pure functions of the frame number, against the original's arithmetic."""
 import pytest
 
-from deepdream import schedules
+from deepdream.run import schedules
 
 
 def test_customloop_is_the_originals_sweep_indexed_by_frame_number():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import extraction, frames, video
+from deepdream.io import extraction, frames, video
 
 from conftest import ROOT, script
 from media import make_clip, stream_length, stream_line

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import frames, runs, scheduler, transforms
-from deepdream.ascent import dream, guide_features
+from deepdream.io import frames
+from deepdream.run import settings as runs, loop as scheduler, transforms
+from deepdream.run.settings import RunOptions
+from deepdream.dream.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
 
 from conftest import FIXTURES
@@ -33,7 +35,7 @@ def frame_folder(path, count=4, size=(48, 64), seed=0):
 def run(net, src, out, **kw):
     settings = runs.DreamSettings(**{**FAST, **kw.pop("settings", {})})
     return scheduler.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
-                                 progress=False, **kw)
+                                  RunOptions(progress=False, **kw))
 
 
 def test_first_frame_from_raw_then_blend_with_full_precision_previous(tiny_net, tmp_path):
@@ -175,7 +177,7 @@ def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
     frames.write_frame(src / "00000001.png", np.zeros((16, 16, 3)))
     scheduler.dream_frames(src, tmp_path / "out", net,
                           runs.DreamSettings(layers=("r",), octaves=1, iterations=1),
-                          progress=False)
+                          options=RunOptions(progress=False))
     assert "frame 1 kept as it is" in caplog.text
     assert frames.read_frame(tmp_path / "out" / "00000001.png").max() == 0
 
@@ -226,7 +228,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_one_runs(tiny_net, tmp
 
 def test_only_real_size_problems_are_reported_as_size_problems():
     from deepdream.errors import ImageTooSmallError
-    from deepdream.torch_engine import _wrap_failure
+    from deepdream.nets.caffe.torch_net import _wrap_failure
     layer = type("L", (), {"name": "conv1", "type": "Convolution"})()
     small = _wrap_failure(layer, [(1, 3, 2, 2)], RuntimeError(
         "Calculated padded input size per channel: (2 x 2). Kernel size: (7 x 7). Kernel size "
@@ -238,7 +240,7 @@ def test_only_real_size_problems_are_reported_as_size_problems():
 
 def test_stage_2_is_one_library_call(tiny_model_dir, tmp_path):
     import deepdream
-    from deepdream import models
+    from deepdream.nets import registry as models
     src = frame_folder(tmp_path / "in", 3)
     model = models.resolve(folder=tiny_model_dir, progress=False)
     settings = deepdream.DreamSettings(**FAST)
@@ -254,7 +256,7 @@ def test_stage_2_is_one_library_call(tiny_model_dir, tmp_path):
 
 
 def chroma(image):
-    from deepdream.transforms import _RGB_TO_YCC
+    from deepdream.run.transforms import _RGB_TO_YCC
     return (np.asarray(image, np.float32) @ _RGB_TO_YCC.T)[..., 1:]
 
 
@@ -275,7 +277,7 @@ def test_keep_colors_keeps_each_frames_colours(tiny_net, tmp_path, flow):
 
 
 def test_keep_colors_of_a_frame_with_itself_is_the_frame():
-    from deepdream.transforms import keep_colors
+    from deepdream.run.transforms import keep_colors
     image = np.random.default_rng(3).uniform(0, 255, (8, 9, 3)).astype(np.float32)
     np.testing.assert_allclose(keep_colors(image, image), image, atol=1e-3)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream import encoding, extraction, frames, video
+from deepdream.io import encoding, extraction, frames, video
 from deepdream.errors import FramesError, VideoError
 
 from media import make_clip, make_vfr_clip, stream_length, stream_line

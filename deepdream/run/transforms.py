@@ -8,10 +8,11 @@ import numpy as np
 import scipy.ndimage as nd
 from PIL import Image
 
-from . import frames, schedules
+from ..io import frames
+from . import schedules
 
 if typing.TYPE_CHECKING:
-    from .runs import DreamSettings
+    from .settings import DreamSettings
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import DeepDreamError, SettingsError
+from ..errors import DeepDreamError, SettingsError
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import caffe_format, objectives
-from .engine import Net
-from .errors import DeviceError, ModelError
+from ...dream import objectives
+from ...errors import DeviceError, ModelError
+from ..base import Net
+from . import format as caffe_format
 
 
 def import_caffe():
@@ -31,7 +32,9 @@ def import_caffe():
 
 
 class CaffeNet(Net):
-    """A Caffe net run by pycaffe; see ``deepdream.engine.Net`` for the interface."""
+    """A Caffe net run by pycaffe; see ``deepdream.nets.base.Net`` for the interface."""
+
+    recorded_name = "CaffeNet"
 
     def __init__(self, caffemodel: Path, deploy: Path | None, device: str, mean):
         caffe = import_caffe()
@@ -61,7 +64,7 @@ class CaffeNet(Net):
         self.blobs = list(self.net.blobs.keys())
         self.layers = [name for name, layer in zip(self.net._layer_names, self.net.layers)
                        if layer.type != "Input"]
-        from .torch_engine import TorchNet
+        from .torch_net import TorchNet
         self._shapes = TorchNet(caffe_format.read_net(caffemodel, deploy), "cpu", mean)
         self.input_shape = self._shapes.input_shape
 

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...dream import objectives
+from ..base import PRECISIONS, Net, check_precision
 from . import caffe_pb2 as pb
-from . import objectives
-from .caffe_format import LayerSpec, NetSpec
-from .engine import PRECISIONS, Net, check_precision
-from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
-                     OutOfMemoryError, PrecisionError, first_line)
+from .format import LayerSpec, NetSpec
+from ...errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
+                       OutOfMemoryError, PrecisionError, first_line)
 
 
 class Layer:
@@ -532,7 +532,7 @@ def slow_precision(device: str, precision: str) -> bool:
 
 class AutogradNet(Net):
     """A net that PyTorch computes and autograd differentiates, in fp32, bf16 or fp16: what
-    the Caffe nets (``TorchNet``) and your own ``nn.Module`` nets (``torch_module.ModuleNet``)
+    the Caffe nets (``TorchNet``) and your own ``nn.Module`` nets (``nets.module.ModuleNet``)
     share. A subclass says how to compute a blob (``_blob``)."""
 
     def __init__(self, device: str, precision: str):
@@ -602,7 +602,9 @@ class AutogradNet(Net):
 
 
 class TorchNet(AutogradNet):
-    """A Caffe net on PyTorch. See ``deepdream.engine.Net`` for the interface."""
+    """A Caffe net on PyTorch. See ``deepdream.nets.base.Net`` for the interface."""
+
+    recorded_name = "TorchNet"
 
     def __init__(self, spec: NetSpec, device: str, mean, precision: str = "fp32"):
         super().__init__(device, precision)

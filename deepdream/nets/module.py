@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import resolve_device
-from .errors import ImageTooSmallError, ModelError, ModelMismatchError, first_line
-from .models import model_sha1, sha1_of
-from .torch_engine import _TOO_SMALL, AutogradNet, _out_of_memory
+from ..errors import ImageTooSmallError, ModelError, ModelMismatchError, first_line
+from .base import resolve_device
+from .caffe.torch_net import _TOO_SMALL, AutogradNet, _out_of_memory
+from .registry import model_sha1, sha1_of
 
 INPUT = "data"     # the name of the input blob, as in the Caffe nets
 
@@ -360,6 +360,7 @@ class ModuleNet(AutogradNet):
     Caffe-convention input; the module sees its own."""
 
     input_name = INPUT
+    recorded_name = "ModuleNet"
 
     def __init__(self, module: torch.nn.Module, device: str,
                  preprocessing: Preprocessing = Preprocessing(), precision: str = "fp32",

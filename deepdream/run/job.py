@@ -11,10 +11,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from . import frames
-from .dreaming import RunOptions, check_frames, load_model_net
-from .errors import DeepDreamError
-from .runs import DreamSettings
+from ..errors import DeepDreamError
+from ..io import frames
+from .dreaming import RunOptions, check_frames, dream_video, load_model_net
+from .settings import DreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class WorkFolder:
         ours for this movie; inside ``work`` if it holds anything else of the user's; by
         default ``.OUTPUT.deepdream`` beside the output. Raises DeepDreamError for a job
         folder of ours that holds another movie's frames. Nothing is written."""
-        from .extraction import movie_identity
+        from ..io.extraction import movie_identity
         default = work is None
         path = output.with_name(f".{output.stem}.deepdream") if default else work
         if path.exists() and not path.is_dir():
@@ -68,7 +68,7 @@ class WorkFolder:
     def mark(self, movie: Path) -> None:
         """Mark the folder as this movie's job (once its lock is held). Raises
         DeepDreamError if a job of another movie marked it meanwhile."""
-        from .extraction import movie_identity
+        from ..io.extraction import movie_identity
         marker = frames.read_json(self.path / MARKER)
         if marker is not None and marker.get("movie") != movie_identity(movie):
             raise DeepDreamError(f"another job (of {marker['movie'].get('path')}) has just "
@@ -92,7 +92,7 @@ def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
     """The job's work folder, once the paths are checked: refused, before anything is
     written, an output that would replace the movie, lie inside the work folder (removed at
     the end) or be no movie we can write, and a work folder of another movie's job."""
-    from . import encoding
+    from ..io import encoding
     movie, output = Path(movie), Path(output)
     if not movie.is_file():
         raise DeepDreamError(f"movie not found: {movie}")
@@ -114,9 +114,9 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
     ``keep_frames``. Everything that can be checked is checked before the first frame is
     extracted: the settings, the output, the layers and octaves against the movie's frame
     size. Raises a DeepDreamError subclass."""
-    import deepdream
-    from . import video
-    from .extraction import same_movie
+    from ..io import video
+    from ..io.encoding import make_movie
+    from ..io.extraction import extract_frames, same_movie
 
     movie, output = Path(movie), Path(output)
     options = options or RunOptions()
@@ -135,14 +135,14 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
             log.info("[1/3] extracting the frames of %s into %s", movie, job.extracted)
             # the frames folder is ours (inside our marked work folder): an interrupted
             # extraction's frames are replaced
-            deepdream.extract_frames(movie, job.extracted, options.image_type or "png",
-                                     overwrite=True, progress=options.progress)
+            extract_frames(movie, job.extracted, options.image_type or "png",
+                           overwrite=True, progress=options.progress)
         log.info("[2/3] dreaming")
-        report = deepdream.dream_video(job.extracted, job.dreamed, settings, model, options)
+        report = dream_video(job.extracted, job.dreamed, settings, model, options)
         log.info("%d frames dreamed (%d already done)", report.dreamed, report.skipped)
         log.info("[3/3] encoding %s", output)
-        deepdream.make_movie(job.dreamed, output, crf=crf, progress=options.progress,
-                             overwrite=options.overwrite)
+        make_movie(job.dreamed, output, crf=crf, progress=options.progress,
+                   overwrite=options.overwrite)
         if not keep_frames:
             job.remove()          # under the lock: no other job can have begun in it
     return output

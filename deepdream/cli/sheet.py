@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import frames, video
-from .dreaming import RunOptions, check_frames, load_model_net
-from .errors import FramesError
-from .extraction import extract_frames
-from .runs import DreamSettings
-from .transforms import keep_colors
+from ..errors import FramesError
+from ..io import frames, video
+from ..io.extraction import extract_frames
+from ..run.dreaming import RunOptions, check_frames, load_model_net
+from ..run.settings import DreamSettings
+from ..run.transforms import keep_colors
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     """Dream one frame of ``movie`` (``options.start_frame``, else the middle one; at
     ``settings.preview`` width if set) at each layer of ``settings.layers``, and write the
     raw frame and the dreams as one picture, each with its name under it."""
-    from .ascent import dream, guide_features
+    from ..dream.ascent import dream, guide_features
     settings.check()
     options = options or RunOptions()
     options.check()

@@ -1,4 +1,4 @@
-"""The one small interface behind which every engine runs a Caffe net, and ``load_net``.
+"""The one small interface behind which every engine runs a net (``loading`` makes them).
 
 Arrays crossing the public interface are numpy, in Caffe's convention: (N, 3, H, W) float32,
 BGR, the mean already subtracted. The dream loop talks to ``Net.gradient`` with torch tensors
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import abc
 import difflib
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import objectives
-from .errors import DeviceError, UnknownLayerError
+from ..dream import objectives
+from ..errors import DeviceError, UnknownLayerError
 
 # The mean of the ImageNet training images, BGR, that BVLC's GoogLeNet (and most Model Zoo
 # nets) subtract from their input. Per-model values live in the model registry.
@@ -41,6 +40,9 @@ class Net(abc.ABC):
     #: the input shape the net was made for (its deploy's): a layer that takes no other size
     #: (a classifier behind a fixed-size InnerProduct) sees each image scaled to it
     input_shape: tuple[int, ...] = (1, 3, 224, 224)
+    #: the engine's name in params.json, which a resumed run must match: fixed here, not taken
+    #: from the class's name, so that renaming a class never stops a run from resuming
+    recorded_name: str
 
     @abc.abstractmethod
     def forward(self, x: np.ndarray, end: str) -> np.ndarray:
@@ -124,63 +126,3 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise DeviceError(f"unknown precision '{precision}': use {', '.join(PRECISIONS)}")
     return precision
-
-
-def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: str = "cpu",
-             mean=IMAGENET_MEAN_BGR, engine: str = "torch", precision: str = "fp32") -> Net:
-    """Load a Caffe net (.caffemodel weights, optional deploy prototxt) onto ``device``.
-
-    Without ``deploy`` the structure saved in the caffemodel is used. ``engine`` "caffe" runs
-    it on a real pycaffe instead of PyTorch. ``precision`` (PyTorch engine only) is fp32, bf16
-    or fp16. Raises ModelError, ModelMismatchError or DeviceError with a plain sentence.
-    """
-    if engine == "caffe":
-        if precision != "fp32":
-            raise DeviceError(f"--engine caffe computes in fp32 only, not {precision}")
-        from .caffe_engine import CaffeNet
-        device = "cpu" if device in (None, "auto", "cpu") else str(device)
-        return CaffeNet(Path(caffemodel), Path(deploy) if deploy else None,
-                        f"cuda:{device}" if device.isdigit() else device, mean)
-    if engine != "torch":
-        raise DeviceError(f"unknown engine '{engine}': use torch or caffe")
-    from . import caffe_format, torch_engine
-    spec = caffe_format.read_net(caffemodel, deploy)
-    return torch_engine.TorchNet(spec, resolve_device(device), mean, precision)
-
-
-def load_model(model, device: str = "auto", engine: str = "torch",
-               precision: str = "fp32") -> Net:
-    """The net of ``model``: a Caffe model (``models.ResolvedModel``, with the registry's mean
-    where it is known) or your own PyTorch net (``torch_module.ModuleModel``)."""
-    from .torch_module import ModuleModel
-    if isinstance(model, ModuleModel):
-        if engine != "torch":
-            raise DeviceError("--engine caffe runs Caffe nets; a PyTorch model "
-                              f"({model.name}) runs on the torch engine")
-        return model.load(device, precision)
-    mean = model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR
-    return load_net(model.caffemodel, model.deploy, device, mean, engine, precision)
-
-
-def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
-               mean=IMAGENET_MEAN_BGR, precision: str = "fp32") -> Net:
-    """A net of ``deploy``'s structure with random weights (He-normal weights, biases
-    N(0, 0.1), neutral batch-norm statistics): for benchmarks and for checking prototxts
-    when no weights can be had."""
-    from . import caffe_format, torch_engine
-    rng = np.random.default_rng(seed)
-
-    def init(shape: tuple[int, ...], what: str) -> np.ndarray:
-        if what == "weight":
-            fan_in = int(np.prod(shape[1:])) or 1
-            return rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / fan_in))
-        if what == "bias":
-            return rng.standard_normal(shape, np.float32) * np.float32(0.1)
-        if what == "mean":
-            return np.zeros(shape, np.float32)
-        return np.ones(shape, np.float32)   # variance, moving-average factor, scale
-
-    spec = caffe_format.read_net(None, deploy)
-    for layer in spec.layers:
-        layer.init = init
-    return torch_engine.TorchNet(spec, resolve_device(device), mean, precision)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import FramesError, ResumeError
+from ..errors import FramesError, ResumeError
 
 FRAME_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 _FRAME_NAME = re.compile(r"(\d+)\.([A-Za-z]+)")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import FramesError
 from . import frames, video
-from .errors import FramesError
 
 log = logging.getLogger(__name__)
 

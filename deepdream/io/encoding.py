@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import FramesError, VideoError, first_line
 from . import frames, video
-from .errors import FramesError, VideoError, first_line
 from .extraction import same_movie
 
 log = logging.getLogger(__name__)

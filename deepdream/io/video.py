@@ -23,7 +23,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from .errors import VideoError
+from ..errors import VideoError
+from ..progress import Display, start as start_progress
 
 log = logging.getLogger(__name__)
 
@@ -248,28 +249,27 @@ def probe(path: str | Path) -> MovieInfo:
 
 
 def run(stream, description: str, total_frames: int | None = None,
-        progress: bool = True) -> dict[str, str]:
-    """Run an ffmpeg-python stream with our binary, showing a frame progress bar. Returns
+        progress: bool | Display = True) -> dict[str, str]:
+    """Run an ffmpeg-python stream with our binary, telling of its frames as ``progress``
+    says (``deepdream.progress``). Returns
     the last values of ffmpeg's progress report (frame, dup_frames, drop_frames, ...).
     Raises VideoError with ffmpeg's last lines if it fails, KeyboardInterrupt if it was
     stopped by Ctrl-C."""
-    from tqdm import tqdm
-
     args = stream.global_args("-hide_banner", "-nostdin", "-progress", "pipe:1",
                               "-nostats").compile(cmd=ffmpeg_exe())
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile("w+") as errors:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True,
                                    preexec_fn=_dies_with_us())
-        bar = tqdm(total=total_frames, desc=description, unit="frame", disable=not progress,
-                   leave=False)
+        bar, shown = start_progress(progress, total_frames, description), 0
         report: dict[str, str] = {}
         try:
             for line in process.stdout:
                 key, _, value = line.strip().partition("=")
                 report[key] = value
-                if key == "frame" and value.isdigit():
-                    bar.update(int(value) - bar.n)
+                if key == "frame" and value.isdigit() and int(value) > shown:
+                    bar.step(int(value) - shown)
+                    shown = int(value)
             process.wait()
         finally:
             bar.close()

@@ -17,9 +17,9 @@ import weakref
 import numpy as np
 import torch
 
+from ..errors import ImageTooSmallError, SettingsError, ZeroGradientError
+from ..nets.base import Net
 from . import objectives
-from .engine import Net
-from .errors import ImageTooSmallError, SettingsError, ZeroGradientError
 
 log = logging.getLogger(__name__)
 

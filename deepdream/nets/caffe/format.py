@@ -17,8 +17,8 @@ import numpy as np
 from google.protobuf import message as _pb_message
 from google.protobuf import text_format
 
+from ...errors import ModelError, ModelMismatchError
 from . import caffe_pb2 as pb
-from .errors import ModelError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DeepDreamError
+from ..errors import DeepDreamError
 
 METHODS = ("dis", "farneback")
 _QUANTUM = 16.0   # cached flow is stored in 1/16 pixel steps (int16), as video codecs do

@@ -8,16 +8,16 @@ import logging
 import math
 import os
 import sys
-import time
 import typing
 from pathlib import Path
 from typing import Callable
 
-from . import frames
-from .errors import DeepDreamError, SettingsError, first_line
+from ..errors import DeepDreamError, SettingsError, first_line
+from ..io import frames
+from ..progress import LogProgress
 
 if typing.TYPE_CHECKING:     # the engine imports torch
-    from .engine import Net
+    from ..nets.base import Net
 
 log = logging.getLogger(__name__)
 
@@ -133,33 +133,30 @@ def device_from_flags(device: str | None, gpu: str | None) -> str:
     return f"cuda:{gpu}" if str(gpu).isdigit() else gpu
 
 
-class Progress:
-    """A tqdm bar on a terminal; elsewhere a plain log line every few frames."""
+class Bar:
+    """The command line's display of work done (a ``deepdream.progress`` display): a tqdm
+    bar on a terminal; elsewhere the library's log line every twentieth of the work."""
 
-    def __init__(self, total: int, enabled: bool = True, description: str = "dreaming"):
+    def __init__(self, total: int | None, description: str = "dreaming", unit: str = "frame"):
         from tqdm import tqdm
 
-        self.total, self.done, self.started = total, 0, time.monotonic()
-        self.tty = enabled and sys.stderr.isatty()
-        self.enabled = enabled
-        self.every = max(1, total // 20)
-        self.bar = tqdm(total=total, desc=description, unit="frame", disable=not self.tty,
-                        dynamic_ncols=True)
+        self.tty = sys.stderr.isatty()
+        self.lines = LogProgress(total, description, unit)
+        self.bar = tqdm(total=total, desc=description, unit=unit, unit_scale=unit == "B",
+                        disable=not self.tty, dynamic_ncols=True, leave=False)
 
     def step(self, count: int = 1) -> None:
-        """``count`` more frames done."""
-        self.done += count
         self.bar.update(count)
-        if self.enabled and not self.tty and (self.done // self.every >
-                                              (self.done - count) // self.every
-                                              or self.done == self.total):
-            per = (time.monotonic() - self.started) / self.done
-            eta = int(per * (self.total - self.done))
-            log.info("%d/%d frames done, %.1f s/frame, ETA %d:%02d:%02d", self.done,
-                     self.total, per, eta // 3600, eta // 60 % 60, eta % 60)
+        if not self.tty:
+            self.lines.step(count)
 
     def close(self) -> None:
         self.bar.close()
+
+
+def progress_flag(shown: bool) -> Bar | bool:
+    """What a command passes as ``progress``: its bars, or nothing (-q, -v 0)."""
+    return Bar if shown else False
 
 
 def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
@@ -172,7 +169,7 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
         if found:
             height, width = frames.read_frame(next(iter(found.values())),
                                               preview or None).shape[:2]
-    from .ascent import fixed_view
+    from ..dream.ascent import fixed_view
     lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
     for name, shape in net.blob_shapes(height, width).items():
         view = fixed_view(net, name) if shape is None else None
@@ -184,3 +181,12 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
             size += f" (sees the frame scaled to {view[1]}x{view[0]})"
         lines.append(f"  {name:40s} {size}")
     return "\n".join(lines)
+
+
+def list_layers(model, input_dir: str | Path | None = None, options=None,
+                preview: int = 0) -> str:
+    """``layer_table`` of ``model``'s net, loaded as ``options`` say (a RunOptions)."""
+    from ..run.dreaming import RunOptions, load_model_net
+    options = options or RunOptions()
+    return layer_table(load_model_net(model, options), model.name, input_dir,
+                       options.image_type, preview)

@@ -8,9 +8,12 @@ import math
 import threading
 from pathlib import Path
 
-from . import __version__, frames, scenes, schedules
-from .errors import FramesError, ResumeError, SettingsError
-from .models import model_sha1, sha1_of
+from .. import __version__
+from ..errors import FramesError, ResumeError, SettingsError
+from ..io import frames, scenes
+from ..nets.registry import model_sha1, sha1_of
+from ..progress import Display
+from . import schedules
 
 
 @dataclasses.dataclass
@@ -71,7 +74,7 @@ class DreamSettings:
                 raise SettingsError(message)
         if self.guide_image and not Path(self.guide_image).is_file():
             raise FramesError(f"guide image not found: {self.guide_image}")
-        from .objectives import parse, plain_layer
+        from ..dream.objectives import parse, plain_layer
         terms = [parse(spec) for spec in self.layers]       # raises for one it cannot read
         if self.guide_image and any(plain_layer(t) is None for t in terms):
             raise SettingsError("a guide image dreams towards plain layers (-l LAYER), not "
@@ -83,6 +86,48 @@ class DreamReport:
     dreamed: int
     skipped: int
     output: Path
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Where and how stage 2 runs; of these, the engine and precision change the pixels
+    (and are recorded in params.json)."""
+    device: str = "auto"               # cpu, cuda, cuda:N, mps, auto
+    engine: str = "torch"              # or "caffe": a real pycaffe
+    precision: str = "fp32"            # bf16, fp16
+    image_type: str | None = None      # png or jpg: the input frames' and the output's type
+    start_frame: int | None = None
+    end_frame: int | None = None
+    overwrite: bool = False            # dream again over a run made otherwise
+    progress: bool | Display = True    # see deepdream.progress
+    batch_segments: int = 1            # segments dreamed in one batch
+    warmup: int = 10                   # frames a segment dreams before its first
+    ray: str | None = None             # "local", "auto" or ray://host:port
+    workers: int = 2
+    segment_length: int = 100
+    retries: int = 3                   # of a segment whose Ray worker dies
+
+    def check(self) -> None:
+        """Raise a DeepDreamError naming the first option that cannot work, before anything
+        is loaded or written."""
+        first, last = self.start_frame, self.end_frame
+        rules = [(first is None or first >= 1, "-sf/--start_frame is a frame number: 1 or "
+                                               "more"),
+                 (last is None or last >= 1, "-ef/--end_frame is a frame number: 1 or more"),
+                 (first is None or last is None or first <= last,
+                  f"-sf/--start_frame {first} is after -ef/--end_frame {last}"),
+                 (self.batch_segments >= 1, "--batch-segments must be 1 or more"),
+                 (self.warmup >= 0, "--warmup must be 0 or more"),
+                 (self.workers >= 1, "--workers must be 1 or more"),
+                 (self.segment_length >= 1, "--segment-length must be 1 or more"),
+                 (self.retries >= 0, "--retries must be 0 or more")]
+        for ok, message in rules:
+            if not ok:
+                raise SettingsError(message)
+        if self.ray and (self.engine != "torch" or self.batch_segments != 1):
+            raise SettingsError("--ray dreams with the torch engine, one segment at a time "
+                                "on each worker: leave out --engine caffe and "
+                                "--batch-segments")
 
 
 _PARAMS_WRITE = threading.Lock()
@@ -182,17 +227,20 @@ def _our_frames(output_dir: Path, old: dict | None) -> list[Path]:
 
 
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
-            engine: str, device: str, model=None,
-            image_type: str | None = None, start_frame: int | None = None,
-            end_frame: int | None = None, overwrite: bool = False,
-            precision: str = "fp32") -> Job:
+            engine: str, device: str, precision: str, model=None,
+            options: RunOptions | None = None) -> Job:
     """List the frames of a run and check that ``output_dir`` holds nothing but a run of
-    ours made with the same settings (unless ``overwrite``, which removes that run's frames,
-    and only those). ``model`` is the model's object (``identity()``) or a caffemodel's
-    path. Its params.json is written just before its first frame (``Job.started``).
+    ours made with the same settings (unless ``options.overwrite``, which removes that run's
+    frames, and only those). ``engine`` is the engine's name in params.json
+    (``Net.recorded_name``), ``device`` and ``precision`` those of its net; ``model`` is the
+    model's object (``identity()``) or a caffemodel's path; ``options`` choose the frames
+    (image type, first and last). Its params.json is written just before its first frame (``Job.started``).
     Raises FramesError for a folder that holds pictures of anyone else's, ResumeError for a
     run of ours made otherwise."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    options = options or RunOptions()
+    image_type, overwrite = options.image_type, options.overwrite
+    start_frame, end_frame = options.start_frame, options.end_frame
     if frames.same_path(input_dir, output_dir):
         raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
                           "would replace the frames; give another -o")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import flow, frames, scenes, schedules, transforms
-from .cli import Progress
-from .errors import SettingsError, ZeroGradientError
-from .runs import DreamReport, DreamSettings, Job, prepare
+from ..errors import ZeroGradientError
+from ..io import flow, frames, scenes
+from ..progress import Display, start as start_progress
+from . import schedules, transforms
+from .settings import DreamReport, DreamSettings, Job, RunOptions, prepare
 
 if typing.TYPE_CHECKING:     # the engine imports torch
-    from .engine import Net
+    from ..nets.base import Net
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,15 @@ class _Recent:
 
 def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                  settings: DreamSettings, model=None,
-                 image_type: str | None = None, start_frame: int | None = None,
-                 end_frame: int | None = None, overwrite: bool = False,
-                 progress: bool = True, batch_segments: int = 1,
-                 warmup: int = 10) -> DreamReport:
+                 options: RunOptions | None = None) -> DreamReport:
     """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
     order) into ``output_dir`` under the same numbers. ``model`` (the model's object, or a
-    caffemodel's path) is what params.json records the frames were dreamed with.
+    caffemodel's path) is what params.json records the frames were dreamed with; of
+    ``options``, the frames (image type, first, last), ``overwrite``, ``progress``,
+    ``batch_segments`` and ``warmup`` apply (the net is loaded already).
 
-    ``image_type`` chooses the input frames' type when the folder holds several, and the
-    type of the dreamed frames (default: the input's). Frame i is dreamed from
+    ``options.image_type`` chooses the input frames' type when the folder holds several, and
+    the type of the dreamed frames (default: the input's). Frame i is dreamed from
     ``blend(previous dreamed frame, frame i)`` (the first from the raw frame; with --flow, the
     previous dream moved along the motion), on the layer the schedule gives for i, afresh at
     scene cuts. Each frame is written atomically; frames already in ``output_dir`` are kept
@@ -72,17 +72,17 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     scene cuts, each starting ``warmup`` frames early) of which N are dreamed in one batch.
     Raises a DeepDreamError subclass.
     """
-    if batch_segments < 1 or warmup < 0:
-        raise SettingsError("--batch-segments must be 1 or more and --warmup 0 or more")
+    options = options or RunOptions()
+    options.check()
     with frames.folder_lock(output_dir):
-        job = prepare(input_dir, output_dir, settings, type(net).__name__, net.device,
-                      model, image_type, start_frame, end_frame, overwrite, net.precision)
-        if batch_segments <= 1:
-            return run_frames(job, net, settings, [job.todo], progress=progress)
+        job = prepare(input_dir, output_dir, settings, net.recorded_name, net.device,
+                      net.precision, model, options)
+        if options.batch_segments <= 1:
+            return run_frames(job, net, settings, [job.todo], progress=options.progress)
         cuts = known_cuts(job, settings)
-        length = -(-len(job.todo) // batch_segments)
-        return run_frames(job, net, settings, segments(job.todo, cuts, length), warmup,
-                          progress, batch=batch_segments)
+        length = -(-len(job.todo) // options.batch_segments)
+        return run_frames(job, net, settings, segments(job.todo, cuts, length),
+                          options.warmup, options.progress, batch=options.batch_segments)
 
 
 def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
@@ -195,8 +195,8 @@ def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> No
 
 
 def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
-               warmup: int | None = None, progress: bool = True, record_cuts: bool = True,
-               batch: int = 1) -> DreamReport:
+               warmup: int | None = None, progress: bool | Display = True,
+               record_cuts: bool = True, batch: int = 1) -> DreamReport:
     """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``,
     skipping those already written: one piece as a whole run when ``warmup`` is None, else
     each piece as a segment (see ``_Sequence``), ``batch`` segments at a time in lockstep so
@@ -211,13 +211,13 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
     count = sum(len(piece) for piece in pieces)
     log.info("%d frames to dream (%d already done) from %s into %s", total, count - total,
              job.input_dir, job.output_dir)
-    from .ascent import guide_features
+    from ..dream.ascent import guide_features
 
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     features: dict[str, np.ndarray] = {}
     pending = [seq for seq in pending if seq.queue]
     active, pending = pending[:batch], pending[batch:]
-    bar = Progress(total, progress)
+    bar = start_progress(progress, total)
     try:
         while active:
             groups: dict[tuple, list] = {}
@@ -246,7 +246,7 @@ def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
                  guide: np.ndarray | None) -> list[np.ndarray]:
     """The dreams of frames (sequence, number, source) that share a layer and a size; a frame
     with nothing to dream (a zero gradient) is kept as it is."""
-    from .ascent import dream_batch
+    from ..dream.ascent import dream_batch
 
     seeds = [schedules.seed_for_frame(settings.seed, number) for _, number, _ in items]
     try:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import schedules
-from .cli import blend_value, device_from_flags, triple_value
-from .dreaming import RunOptions, default_layers
-from .errors import DeepDreamError
-from .runs import DreamSettings
+from ..errors import DeepDreamError
+from ..run import schedules
+from ..run.dreaming import RunOptions, default_layers
+from ..run.settings import DreamSettings
+from .common import blend_value, device_from_flags, progress_flag, triple_value
 
 DEFAULTS, RUN = DreamSettings(), RunOptions()
 
@@ -135,8 +135,8 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
     or guide image is not the file the run used."""
     if not getattr(args, "recipe", None):
         return
-    from . import frames
-    from .models import sha1_of
+    from ..io import frames
+    from ..nets.registry import sha1_of
     path = recipe_path(args.recipe)
     try:
         recipe = frames.read_json(path)
@@ -194,12 +194,12 @@ def _fits(action: argparse.Action, value) -> bool:
 
 
 # Named recipes: recipes/NAME.json, dream settings that users share, for the GoogLeNets
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"   # the checkout's recipes/
 
 
 def named_recipes() -> dict[str, str]:
     """The named recipes and what each is for."""
-    from . import frames
+    from ..io import frames
     return {path.stem: (frames.read_json(path) or {}).get("about", "")
             for path in sorted(RECIPES_DIR.glob("*.json"))}
 
@@ -239,7 +239,7 @@ def _own_net(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
     if "model" not in given:
         raise DeepDreamError(f"the recipe names your own PyTorch net {model}: give it with "
                              f"--model {model} to run its code")
-    from .torch_module import ModuleModel, short_name
+    from ..nets.module import ModuleModel, short_name
     weights = args.weights
     if "weights" not in given and recipe.get("weights"):
         weights = recipe["weights"]
@@ -287,7 +287,7 @@ def _code_difference(recorded, mine: dict[str, str], model: str) -> str | None:
 
 def _check_file(path: str, sha1: str | None, what: str, flag: str) -> None:
     """Raise DeepDreamError if the recipe's file ``path`` is not there or has another sha1."""
-    from .models import model_sha1
+    from ..nets.registry import model_sha1
     if not Path(path).is_file():
         raise DeepDreamError(f"the recipe's {what} {path} is not there: name it with {flag}")
     if sha1 and model_sha1(path) != sha1:
@@ -315,20 +315,20 @@ _MODULE_FLAGS = {"input_mean": "mean", "input_std": "std", "channel_order": "cha
 def model_from(args: argparse.Namespace):
     """The model the flags name: a registry model (fetched on first use), a Caffe model's
     folder (-t/-m) or your own PyTorch net (--model FILE.py:FACTORY)."""
-    from . import models
+    from ..nets import registry as models
     if args.model and args.model_path:
         raise DeepDreamError("give either --model or -t/--model_path, not both")
     preprocessing = {field: getattr(args, flag) for flag, field in _MODULE_FLAGS.items()
                      if getattr(args, flag) is not None}
     if args.model and ":" in args.model:
-        from .torch_module import ModuleModel, Preprocessing
+        from ..nets.module import ModuleModel, Preprocessing
         return ModuleModel.named(args.model, args.weights, Preprocessing(**preprocessing))
     if args.weights or preprocessing:
         raise DeepDreamError("--weights, --input-mean, --input-std, --channel-order and "
                              "--input-range are for your own PyTorch net (--model "
                              "FILE.py:FACTORY); a Caffe model has its weights and mean")
     return models.resolve(args.model, args.model_path, args.model_name, args.mirror,
-                          progress=args.verbose > 0)
+                          progress=progress_flag(args.verbose > 0))
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -337,10 +337,10 @@ def check_flags(args: argparse.Namespace) -> None:
     settings_from(args, None).check()
     options_from(args).check()
     if args.flow:                   # an extra that is not installed: said before any work
-        from .flow import require_opencv
+        from ..io.flow import require_opencv
         require_opencv()
     if args.ray:
-        from .cluster import require_ray
+        from ..run.cluster import require_ray
         require_ray()
 
 
@@ -367,6 +367,6 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         device=device_from_flags(args.device, args.gpu), engine=args.engine,
         precision=args.precision, image_type=args.image_type, start_frame=args.start_frame,
-        end_frame=args.end_frame, overwrite=args.overwrite, progress=args.verbose > 0,
+        end_frame=args.end_frame, overwrite=args.overwrite, progress=progress_flag(args.verbose > 0),
         batch_segments=args.batch_segments, warmup=args.warmup, ray=args.ray,
         workers=args.workers, segment_length=args.segment_length, retries=args.retries)

@@ -15,9 +15,10 @@ import time
 import typing
 from pathlib import Path
 
-from . import frames, runs, scheduler
-from .cli import Progress
-from .errors import DeepDreamError, FramesError, SettingsError, first_line
+from ..errors import DeepDreamError, FramesError, SettingsError, first_line
+from ..io import frames
+from ..progress import start as start_progress
+from . import settings as runs, loop as scheduler
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _dreamer(ray, retries: int):
         def __init__(self, model, device, precision, job, settings):
             import torch
 
-            from .engine import load_model
+            from ..nets.loading import load_model
             # as many threads as the CPUs Ray gave this worker on its node
             cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
             torch.set_num_threads(max(1, int(cpus)))
@@ -80,50 +81,43 @@ def _dreamer(ray, retries: int):
 
 
 def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
-                     settings: runs.DreamSettings,
-                     address: str = "local", workers: int = 2, device: str = "cpu",
-                     warmup: int = 10, segment_length: int = 100,
-                     image_type: str | None = None, start_frame: int | None = None,
-                     end_frame: int | None = None, overwrite: bool = False,
-                     progress: bool = True, threads: int | None = None,
-                     precision: str = "fp32", retries: int = 3) -> runs.DreamReport:
-    """``scheduler.dream_frames`` of ``model`` (a ``models.resolve`` result or a
-    ``torch_module.ModuleModel``, loaded by every worker) spread over ``workers`` Ray actors
-    (a local Ray when
-    ``address`` is "local", else the cluster at ``address``: "auto" or "ray://host:port").
-    Each segment starts ``warmup`` frames early (dreamed, not written) unless it starts at a
+                     settings: runs.DreamSettings, options: runs.RunOptions | None = None,
+                     threads: int | None = None) -> runs.DreamReport:
+    """``loop.dream_frames`` of ``model`` (a ``registry.resolve`` result or a
+    ``module.ModuleModel``, loaded by every worker) spread over ``options.workers`` Ray
+    actors (a local Ray when ``options.ray`` is "local" or None, else the cluster at that
+    address: "auto" or "ray://host:port"). Each segment (``options.segment_length`` frames)
+    starts ``options.warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. Workers are sized from the
     cluster's nodes (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
-    ``precision`` is that of the workers' nets. On GPUs (``device`` cuda, cuda:N or auto
-    with a GPU) each worker reserves one GPU and computes on the one Ray gives it. A
-    segment whose worker dies is retried ``retries`` times, then the run stops with one line
-    (finished frames are kept); so does a run whose first worker has not started within
-    $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
-    if workers < 1 or segment_length < 1 or warmup < 0:
-        raise SettingsError("--workers and --segment-length must be 1 or more, --warmup 0 "
-                            "or more")
+    ``options.precision`` is that of the workers' nets. On GPUs (``options.device`` cuda,
+    cuda:N or auto with a GPU) each worker reserves one GPU and computes on the one Ray
+    gives it. A segment whose worker dies is retried ``options.retries`` times, then the run
+    stops with one line (finished frames are kept); so does a run whose first worker has
+    not started within $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
+    options = options or runs.RunOptions(device="cpu")
+    options.check()
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
     wait_s = _wait_seconds()
     ray = require_ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
-        return _dream_on_ray(ray, input_dir, output_dir, model, settings,
-                             address, workers, device, warmup, segment_length, image_type,
-                             start_frame, end_frame, overwrite, progress, threads, precision,
-                             retries, wait_s)
+        return _dream_on_ray(ray, input_dir, output_dir, model, settings, options, threads,
+                             wait_s)
 
 
-def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
-                  workers, device, warmup, segment_length, image_type, start_frame,
-                  end_frame, overwrite, progress, threads, precision,
-                  retries, wait_s) -> runs.DreamReport:
-    device = str(device)
-    from .torch_module import ModuleModel
-    # the name of the workers' nets' class, as a single process records type(net)
-    engine = "ModuleNet" if isinstance(model, ModuleModel) else "TorchNet"
-    job = runs.prepare(input_dir, output_dir, settings, engine, device, model,
-                       image_type, start_frame, end_frame, overwrite, precision)
-    pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings), segment_length)
+def _dream_on_ray(ray, input_dir, output_dir, model, settings: runs.DreamSettings,
+                  options: runs.RunOptions, threads: int | None,
+                  wait_s: float) -> runs.DreamReport:
+    address, workers, warmup = options.ray or "local", options.workers, options.warmup
+    device, precision, retries = str(options.device), options.precision, options.retries
+    overwrite, progress = options.overwrite, options.progress
+    from ..nets.loading import recorded_name
+    # the workers' nets' name in params.json, as a single process records it
+    job = runs.prepare(input_dir, output_dir, settings, recorded_name(model), device,
+                       precision, model, options)
+    pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings),
+                                options.segment_length)
     done = set() if overwrite else job.done
     todo = [p for p in pieces if not set(p) <= done]
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
@@ -148,7 +142,7 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings, address,
                  len(pieces), len(todo), len(job.todo), plan.workers, plan.cpus,
                  " and a GPU" if plan.gpu else "")
         _clear_cards(cards)
-        bar = Progress(sum(len(set(p) - done) for p in todo), progress)
+        bar = start_progress(progress, sum(len(set(p) - done) for p in todo))
         Dreamer = _dreamer(ray, retries).options(num_cpus=plan.cpus,
                                                  num_gpus=1 if plan.gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)

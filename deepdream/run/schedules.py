@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# The original's "customloop": up from inception_4c to inception_5b and back again.
-CUSTOM_LOOP = ("inception_4c/output", "inception_4d/output", "inception_4e/output",
-               "inception_5a/output", "inception_5b/output", "inception_5a/output",
-               "inception_4e/output", "inception_4d/output", "inception_4c/output")
+from ..nets.registry import CUSTOM_LOOP  # the sweep of a model the registry does not know
+
+__all__ = ["CUSTOM_LOOP", "layer_for_frame", "seed_for_frame", "blend_for_frame"]
 
 
 def layer_for_frame(frame: int, layers: tuple[str, ...] | list[str]) -> str:

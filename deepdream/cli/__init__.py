@@ -1,0 +1,2 @@
+"""The command line: flags, bars, the layer table, ``python -m deepdream``, the contact sheet,
+the models and metrics commands. May import every layer; nothing in the library imports it."""
