@@ -185,25 +185,31 @@ class Live:
                     settings=self.settings_line)
 
     def run(self, settings: DreamSettings, model, options) -> LiveReport:
-        """Dream the source's frames with ``model`` (as ``dreaming.load_model_net`` loads it
-        with the run ``options``) and ``settings`` (its ``preview`` is the working width the
-        source was opened at) until it ends, --duration passes, Ctrl-C or SIGTERM. Returns
-        the report, also logged; raises VideoError if the source stops (a stream ends, a
-        camera is unplugged), DeepDreamError if the settings cannot dream its frames."""
+        """Dream the source's frames with ``model``, loaded as ``dreaming.load_model_net``
+        loads it with the run ``options`` (``dream`` says the rest)."""
+        from .dreaming import load_model_net
+        settings.check()
+        return self.dream(load_model_net(model, options), settings)
+
+    def dream(self, net, settings: DreamSettings, threads: int | None = None) -> LiveReport:
+        """Dream the source's frames with ``net`` and ``settings`` (its ``preview`` is the
+        working width the source was opened at; on a CPU, with ``threads`` of torch's,
+        default ``dream_threads``) until it ends, --duration passes, Ctrl-C or SIGTERM.
+        Returns the report, also logged; raises VideoError if the source stops (a stream
+        ends, a camera is unplugged), DeepDreamError if the settings cannot dream its
+        frames."""
         import torch
 
-        from .dreaming import check_frames, load_model_net
+        from .dreaming import check_frames
         from .live_io import Recorder
         source, live = self.source, self.options
-        settings.check()
-        net = load_model_net(model, options)
         if str(net.device) == "cpu":
-            torch.set_num_threads(dream_threads("cpu"))
+            torch.set_num_threads(threads or dream_threads("cpu"))
         flow.require_opencv().setNumThreads(1)
         check_frames(net, settings, source.height, source.width)
         self.settings_line = (f"{source.width}x{source.height}, {', '.join(settings.layers)}"
                               f", {settings.octaves} octaves x {settings.iterations} steps, "
-                              f"{options.precision} on {net.device}")
+                              f"{net.precision} on {net.device}")
         log.info("dreaming %s live: %s, %d torch threads", live.source, self.settings_line,
                  torch.get_num_threads())
         recorder = Recorder(live.output, source.width, source.height) if live.output else None
