@@ -74,7 +74,8 @@ def one_run(movie: Path, width: int, precision: str, threads: int, device: str,
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="320x180,640x360")
-    p.add_argument("--precision", default="fp32,bf16")
+    p.add_argument("--precision", default="fp32", help="e.g. fp32,bf16 (bf16 pays on CPUs "
+                   "with AVX512-BF16 or AMX, and GPUs)")
     p.add_argument("--threads", default=None,
                    help="torch threads to try, e.g. 1,2 (default: what --live uses)")
     p.add_argument("--device", default="cpu")

@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    if args.live and args.movie:
+        p.error(f"give either a movie ({args.movie}) or --live SOURCE, not both")
     if args.live:
         from .live import LIVE_DEFAULTS
         p.set_defaults(**LIVE_DEFAULTS)

@@ -10,6 +10,7 @@ frames to the recording's ffmpeg) and the page's server."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -71,7 +72,7 @@ class LiveOptions:
 class LiveReport:
     frames: int              # dreamed and shown
     dropped: int             # decoded and never dreamed: a newer frame came first
-    seconds: float           # from the first frame taken to the end
+    seconds: float           # from the start of the dreaming to its end
     latency: float           # mean seconds from a frame's decoding to its display
     recorded: int            # frames in the recording
     recorded_seconds: float  # from the recording's first frame to its last
@@ -80,8 +81,9 @@ class LiveReport:
 def main(args) -> int:
     """``--live``'s command, from ``python -m deepdream``'s parsed flags: the page bound
     and the source opened (one line if either cannot be), then the net loaded and dreamed
-    until the source ends, --duration passes, Ctrl-C or SIGTERM. Returns 0; raises a
-    DeepDreamError (the recording kept) if the source stops giving frames."""
+    until the source ends, --duration passes, Ctrl-C or SIGTERM. Returns 0 (130 if stopped
+    before the dream began); raises a DeepDreamError (the recording kept) if the source
+    stops giving frames."""
     from .dream_flags import model_from, options_from, settings_from
     live = LiveOptions(args.live, args.preview, args.output, args.serve, args.host,
                        args.duration, args.input_format, args.overwrite)
@@ -97,11 +99,16 @@ def main(args) -> int:
     except DeepDreamError:
         raise DeepDreamError("--live carries the dream along the optical flow, which needs "
                              "OpenCV: pip install 'deepdream-video[flow]'") from None
-    with _on_sigterm_stop(), Live(live) as session:
-        model = model_from(args)
-        settings = settings_from(args, model)
-        session.run(dataclasses.replace(settings, flow=settings.flow or "dis"), model,
-                    options_from(args))
+    with _sigterm_stops():
+        try:
+            with Live(live) as session:
+                model = model_from(args)
+                settings = settings_from(args, model)
+                session.run(dataclasses.replace(settings, flow=settings.flow or "dis"),
+                            model, options_from(args))
+        except KeyboardInterrupt:       # before the dream began: nothing was recorded
+            log.warning("stopped before the first frame was dreamed")
+            return 130
     return 0
 
 
@@ -109,23 +116,20 @@ class _Stop(KeyboardInterrupt):
     """SIGTERM: the run stops as on Ctrl-C, its recording finalised."""
 
 
-class _on_sigterm_stop:
-    """SIGTERM raises _Stop in the main thread while this is entered (where this is the
-    main thread)."""
+@contextlib.contextmanager
+def _sigterm_stops():
+    """While entered (in the main thread), SIGTERM raises _Stop there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    def __enter__(self):
-        self.saved = None
-        if threading.current_thread() is threading.main_thread():
-            self.saved = signal.signal(signal.SIGTERM, self._stop)
-        return self
-
-    @staticmethod
-    def _stop(signum, frame):
+    def stop(signum, frame):
         raise _Stop
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            signal.signal(signal.SIGTERM, self.saved)
+    saved = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
 
 
 def dream_threads(device: str, cores: int | None = None) -> int:

@@ -5,6 +5,8 @@ SIGTERM, and the one-line refusals."""
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import os
 import re
 import signal
@@ -156,8 +158,7 @@ def test_udp_stream_shown_over_http_and_recorded_until_sigterm(tiny_model_dir, t
             assert b'<img src="/stream.mjpg"' in page.read()
         pictures = mjpeg_frames(url + "stream.mjpg", 4)
         assert all(p.shape == (180, 320, 3) for p in pictures)
-        assert all(np.abs(a - b).mean() > 1 for a, b in zip(pictures, pictures[1:]))
-        import json
+        assert all(np.abs(a - b).mean() > 1 for a, b in itertools.pairwise(pictures))
         with urllib.request.urlopen(url + "status.json", timeout=30) as reply:
             status = json.load(reply)
         assert status["frames"] >= 4 and status["fps"] > 0 and status["latency"] > 0
@@ -234,9 +235,9 @@ def test_missing_source_is_one_line(tiny_model_dir, tmp_path):
     result = script("-m deepdream", "--live", missing, "-o", out, "-t", tiny_model_dir,
                     check=False)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"error: live source not found: {missing} (give a "
-                                          "movie, a device with --input-format, or a URL "
-                                          "such as udp://127.0.0.1:1234)"]
+    assert result.stderr.splitlines() == [(f"error: live source not found: {missing} (give "
+                                           "a movie, a device with --input-format, or a URL "
+                                           "such as udp://127.0.0.1:1234)")]
     assert sorted(tmp_path.iterdir()) == []                  # nothing written
 
 
@@ -248,6 +249,6 @@ def test_busy_port_is_one_line(movie, tiny_model_dir):
         result = script("-m deepdream", "--live", movie, "--serve", port,
                         "-t", tiny_model_dir, check=False)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"error: port {port} on 127.0.0.1 is in use: stop "
-                                          "what serves there, or give another with --serve "
-                                          "PORT"]
+    assert result.stderr.splitlines() == [(f"error: port {port} on 127.0.0.1 is in use: "
+                                           "stop what serves there, or give another with "
+                                           "--serve PORT")]
