@@ -124,6 +124,8 @@ class Source:
         self._ready = threading.Condition()
         self.ended = False
         self._thread = threading.Thread(target=self._read, daemon=True, name="live-decode")
+        if not self.is_file:       # read at once: a stream not read overflows its buffers
+            self._thread.start()
 
     def _open(self) -> None:
         """Start ffmpeg and wait until it has opened the source and knows the frames' size.
@@ -142,12 +144,15 @@ class Source:
         self.width, self.height = map(int, size.groups())
 
     def start(self) -> None:
-        """Start reading frames: a movie from its beginning (opened again: it played on
-        while the dream was loading), a stream or camera from now."""
+        """Start giving frames: a movie from its beginning (opened again: it played on
+        while the dream was loading), a stream or camera from now (what came before is
+        forgotten, not counted as dropped)."""
         if self.is_file:
             self._kill()
             self._open()
-        self._thread.start()
+            self._thread.start()
+        with self._ready:
+            self._newest, self.dropped = None, 0
 
     def _read(self) -> None:
         size = self.width * self.height * 3
