@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 LIVE_DEFAULTS = {"preview": 320, "octaves": 2, "iterations": 3}
 DEFAULT_PORT = 8765          # the page's, when neither -o nor --serve is given
 LOG_EVERY = 5.0              # seconds between the log's lines of frames a second and latency
-STALL = 10.0                 # seconds without a frame after which a stream counts as ended
+STALL = 10.0                 # seconds without a frame, once frames came, that end a stream
 
 
 @dataclasses.dataclass
@@ -158,7 +158,6 @@ class Live:
             port = DEFAULT_PORT
             log.info("neither -o nor --serve given: the dream is shown on port %d", port)
         self.settings_line = ""
-        self.report: LiveReport | None = None
         try:
             if port is not None:
                 self.server = LiveServer(options.host, port, self._status)
@@ -274,7 +273,6 @@ class Live:
         if recorder is not None:
             log.info("recorded %d frames over %.2f s into %s", report.recorded,
                      report.recorded_seconds, self.options.output)
-        self.report = report
         return report
 
 
@@ -286,8 +284,7 @@ class _Dreamer:
     def __init__(self, net, settings: DreamSettings):
         self.net, self.settings = net, settings
         self.raw = self.dreamed = self.small = None
-        guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
-        self.guide = guide
+        self.guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
         self.features: dict[str, np.ndarray] = {}
 
     def _cut(self, raw: np.ndarray) -> bool:
