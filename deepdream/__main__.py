@@ -43,8 +43,8 @@ def parser() -> argparse.ArgumentParser:
                            "as /dev/video0, udp://, rtsp://, ...); defaults -p 320 -oct 2 "
                            "-itr 3")
     live.add_argument("--serve", type=int, metavar="PORT",
-                      help="show the live dream on a page at http://HOST:PORT/ (default: "
-                           "port 8765 when -o is not given)")
+                      help="show the live dream on a page at http://HOST:PORT/ (on port "
+                           "8765 when neither -o nor --serve is given)")
     live.add_argument("--host", default="127.0.0.1", help="the page's address (another "
                                                           "than 127.0.0.1 opens it wider)")
     live.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
