@@ -45,8 +45,8 @@ def parser() -> argparse.ArgumentParser:
     live.add_argument("--serve", type=int, metavar="PORT",
                       help="show the live dream on a page at http://HOST:PORT/ (on port "
                            "8765 when neither -o nor --serve is given)")
-    live.add_argument("--host", default="127.0.0.1", help="the page's address (another "
-                                                          "than 127.0.0.1 opens it wider)")
+    live.add_argument("--host", help="the page's address (default 127.0.0.1; another opens "
+                                     "it wider)")
     live.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     live.add_argument("--input-format", metavar="F",
                       help="ffmpeg's -f for SOURCE: v4l2, avfoundation, dshow, x11grab, ...")
@@ -65,6 +65,10 @@ def main(argv=None) -> int:
         args = p.parse_args(argv)
     elif args.movie is None:
         p.error("the following arguments are required: movie (or --live SOURCE)")
+    else:
+        for flag in ("serve", "host", "duration", "input_format"):
+            if getattr(args, flag) is not None:
+                p.error(f"--{flag.replace('_', '-')} goes with --live SOURCE")
     apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
     check_flags(args)

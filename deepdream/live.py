@@ -85,8 +85,9 @@ def main(args) -> int:
     before the dream began); raises a DeepDreamError (the recording kept) if the source
     stops giving frames."""
     from .dream_flags import model_from, options_from, settings_from
-    live = LiveOptions(args.live, args.preview, args.output, args.serve, args.host,
-                       args.duration, args.input_format, args.overwrite)
+    live = LiveOptions(args.live, args.preview, args.output, args.serve,
+                       args.host or LiveOptions.host, args.duration, args.input_format,
+                       args.overwrite)
     refused = [flag for flag, given in (("--ray", args.ray), ("--sheet", args.sheet),
                                         ("-z/--zoom", args.zoom != 1),
                                         ("--batch-segments", args.batch_segments != 1))
