@@ -62,3 +62,7 @@ class ResumeError(DeepDreamError):
 
 class SettingsError(DeepDreamError):
     """A dream setting (a flag's value) that cannot work."""
+
+
+class PortInUseError(DeepDreamError):
+    """The port asked for with --serve is taken."""

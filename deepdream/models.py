@@ -1,7 +1,10 @@
 """The model registry under its earlier name (it is ``deepdream.nets.registry``), and
 ``python -m deepdream.models``, the models command (``deepdream/cli/models.py``)."""
-from .nets.registry import (ModelEntry, ResolvedModel, cache_dir, entry,  # noqa: F401
+from .nets.registry import (ModelEntry, ResolvedModel, cache_dir, entry,
                             fetch, local_weights, registry, resolve)
+
+__all__ = ["ModelEntry", "ResolvedModel", "cache_dir", "entry", "fetch", "local_weights",
+           "registry", "resolve"]
 
 if __name__ == "__main__":
     from .cli.models import entry as command

@@ -23,6 +23,7 @@ TEXT_VALUES = {
     "-gi": "missing.png", "--recipe": "no_such_recipe", "--device": "tpu",
     "--gpu": None, "--ray": None, "-o": None, "-i": None, "--work": None,
     "--sheet": "sheet.xyz", "--codec": "no_such_codec", "-l": "no_such_layer",
+    "--live": "missing.mp4", "--host": "no.such.host.invalid", "--input-format": "no_such_format",
 }
 
 

@@ -2,7 +2,8 @@
 the movie's frames extracted into a work folder, dreamed, and put back together with its sound.
 The same command after a crash, Ctrl-C or kill -9 continues where it stopped: each stage
 skips what is finished. ``--sheet SHEET.png`` instead dreams one frame at each layer of the
-sweep and writes a contact sheet, to choose a layer first."""
+sweep and writes a contact sheet, to choose a layer first. ``--live SOURCE`` dreams a camera,
+stream or movie as it plays instead (``cli/live.py``)."""
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,10 @@ def parser() -> argparse.ArgumentParser:
                     "together with its sound. Run the same command again after an "
                     "interruption to continue. The three scripts (1_movie2frames.py, "
                     "2_dreaming_time.py, 3_frames2movie.py) do the same in three steps.")
-    p.add_argument("movie", help="the movie to dream")
+    p.add_argument("movie", nargs="?", help="the movie to dream")
     p.add_argument("-o", "--output", help="the movie to write (default: MOVIE_dream.mp4 "
-                                          "beside the movie)")
+                                          "beside the movie); with --live, a movie or an "
+                                          "ffmpeg output URL (udp://, rtmp://) to record to")
     p.add_argument("--work", help="folder for the frames while the job runs (default: "
                                   ".OUTPUT.deepdream beside the output); a folder that "
                                   "holds files of yours gets a folder of the job's inside it")
@@ -34,6 +36,20 @@ def parser() -> argparse.ArgumentParser:
                    help="instead: dream one frame (the middle one, or -sf N) at each layer of "
                         "the sweep (or of -l) and write a contact sheet of them, then stop")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality of the output movie")
+    live = p.add_argument_group("live", "dream a camera, stream or movie as it plays "
+                                        "(see README: Live)")
+    live.add_argument("--live", metavar="SOURCE",
+                      help="instead: dream SOURCE live (a movie at its own rate, a camera such "
+                           "as /dev/video0, udp://, rtsp://, ...); defaults -p 320 -oct 2 "
+                           "-itr 3")
+    live.add_argument("--serve", type=int, metavar="PORT",
+                      help="show the live dream on a page at http://HOST:PORT/ (on port "
+                           "8765 when neither -o nor --serve is given)")
+    live.add_argument("--host", help="the page's address (default 127.0.0.1; another opens "
+                                     "it wider)")
+    live.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    live.add_argument("--input-format", metavar="F",
+                      help="ffmpeg's -f for SOURCE: v4l2, avfoundation, dshow, x11grab, ...")
     add_dream_flags(p)
     return p
 
@@ -41,10 +57,25 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    if args.live and args.movie:
+        p.error(f"give either a movie ({args.movie}) or --live SOURCE, not both")
+    if args.live:
+        from ..run.live import LIVE_DEFAULTS
+        p.set_defaults(**LIVE_DEFAULTS)
+        args = p.parse_args(argv)
+    elif args.movie is None:
+        p.error("the following arguments are required: movie (or --live SOURCE)")
+    else:
+        for flag in ("serve", "host", "duration", "input_format"):
+            if getattr(args, flag) is not None:
+                p.error(f"--{flag.replace('_', '-')} goes with --live SOURCE")
     apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
-    movie = Path(args.movie)
     check_flags(args)
+    if args.live:
+        from .live import main as live_main
+        return live_main(args)
+    movie = Path(args.movie)
     from ..run import job
     if args.sheet:
         from ..io.frames import picture_format

@@ -78,7 +78,7 @@ def _version_line(exe: str) -> str:
     try:
         result = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True,
                                 text=True, errors="replace", timeout=30,
-                                preexec_fn=_dies_with_us())
+                                preexec_fn=dies_with_us())
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VideoError(f"cannot run {exe}: {e}") from None
     return result.stdout.lstrip().partition("\n")[0]
@@ -109,7 +109,7 @@ def _find_prctl():
 _prctl = _find_prctl()
 
 
-def _dies_with_us():
+def dies_with_us():
     """The preexec_fn that makes a child die (SIGKILL) when this process dies, so that a
     kill -9 never leaves an ffmpeg of ours writing on (prctl PR_SET_PDEATHSIG; it acts when
     the starting thread ends, which outlives the child here, as every call waits for its
@@ -136,7 +136,7 @@ def _run_to_end(args: list[str]) -> subprocess.CompletedProcess:
     """Run a short ffmpeg command (dying with us) and return its result, text decoded.
     Raises KeyboardInterrupt if it was stopped by Ctrl-C."""
     result = subprocess.run(args, capture_output=True, text=True, errors="replace",
-                            preexec_fn=_dies_with_us())
+                            preexec_fn=dies_with_us())
     if _stopped_by_ctrl_c(result.returncode, result.stderr):
         raise KeyboardInterrupt
     return result
@@ -260,7 +260,7 @@ def run(stream, description: str, total_frames: int | None = None,
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile("w+") as errors:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True,
-                                   preexec_fn=_dies_with_us())
+                                   preexec_fn=dies_with_us())
         bar, shown = start_progress(progress, total_frames, description), 0
         report: dict[str, str] = {}
         try:
@@ -314,7 +314,7 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     if start is not None and cut > 0:
         stream = stream.filter("trim", start=f"{cut:.6f}")
     stream = stream.filter("setpts", "PTS-STARTPTS")
-    options = {**_frame_rate_mode("cfr"), "r": str(fps), "start_number": 1}
+    options = {**frame_rate_mode("cfr"), "r": str(fps), "start_number": 1}
     if duration is not None:
         options["t"] = f"{duration:.6f}"
     if pattern.lower().endswith((".jpg", ".jpeg")):
@@ -322,7 +322,7 @@ def extract_stream(movie: str | Path, pattern: str, fps: Fraction, first_time: f
     return stream.output(pattern, **options).overwrite_output()
 
 
-def _frame_rate_mode(mode: str) -> dict[str, str]:
+def frame_rate_mode(mode: str) -> dict[str, str]:
     """The output option that sets how frames are timed: ``cfr`` (duplicated or dropped to a
     constant rate), ``passthrough`` (each frame once, as it comes: a frame ffmpeg cannot
     decode is missing from the output, where cfr filled the gap with its neighbour). It is
@@ -370,7 +370,7 @@ def movie_stream(pattern: str, count: int, fps: Fraction, output: Path,
         streams.append(ffmpeg.input(ffmpeg_path(audio),
                                     ss=f"{max(0.0, audio_offset):.6f}").audio)
     options = {"t": f"{float(count / fps):.6f}", "vcodec": codec, "pix_fmt": "yuv420p",
-               "movflags": "+faststart", **_frame_rate_mode("passthrough")}
+               "movflags": "+faststart", **frame_rate_mode("passthrough")}
     if codec in ("libx264", "libx265"):
         options["crf"] = crf
     if audio:
@@ -387,7 +387,7 @@ def gif_stream(pattern: str, count: int, fps: Fraction, output: Path,
     palette = split[0].filter("palettegen")
     return (ffmpeg.filter([split[1], palette], "paletteuse")
             .output(ffmpeg_path(output), **{"frames:v": count},
-                    **_frame_rate_mode("passthrough")).overwrite_output())
+                    **frame_rate_mode("passthrough")).overwrite_output())
 
 
 def written_length(path: str | Path) -> tuple[int, float | None]:

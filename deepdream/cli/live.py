@@ -1,0 +1,47 @@
+"""``python -m deepdream --live SOURCE``: a camera, a stream or a movie dreamed as it plays
+(``deepdream/run/live.py``), shown on a page and recorded."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from ..errors import DeepDreamError, SettingsError
+from ..io import flow
+from ..run.live import Live, LiveOptions, sigterm_stops
+from .dream_flags import model_from, options_from, settings_from
+
+log = logging.getLogger(__name__)
+
+
+def main(args) -> int:
+    """``--live``'s command, from ``python -m deepdream``'s parsed flags: the page bound
+    and the source opened (one line if either cannot be), then the net loaded and dreamed
+    until the source ends, --duration passes, Ctrl-C or SIGTERM. Returns 0 (130 if stopped
+    before the dream began); raises a DeepDreamError (the recording kept) if the source
+    stops giving frames."""
+    live = LiveOptions(args.live, args.preview, args.output, args.serve,
+                       args.host or LiveOptions.host, args.duration, args.input_format,
+                       args.overwrite)
+    refused = [flag for flag, given in (("--ray", args.ray), ("--sheet", args.sheet),
+                                        ("-z/--zoom", args.zoom != 1),
+                                        ("--batch-segments", args.batch_segments != 1))
+               if given]
+    if refused:
+        raise SettingsError(f"{refused[0]} does not go with --live")
+    live.check()
+    try:
+        flow.require_opencv()
+    except DeepDreamError:
+        raise DeepDreamError("--live carries the dream along the optical flow, which needs "
+                             "OpenCV: pip install 'deepdream-video[flow]'") from None
+    with sigterm_stops():
+        try:
+            with Live(live) as session:
+                model = model_from(args)
+                settings = settings_from(args, model)
+                session.run(dataclasses.replace(settings, flow=settings.flow or "dis"),
+                            model, options_from(args))
+        except KeyboardInterrupt:       # before the dream began: nothing was recorded
+            log.warning("stopped before the first frame was dreamed")
+            return 130
+    return 0

@@ -1,0 +1,262 @@
+"""Live mode (``python -m deepdream --live``) as a user runs it: a movie at its own rate and a
+UDP stream sent by an ffmpeg of the test's as sources, the page read over real HTTP and in a
+real headless Chromium, recordings read back with every ffmpeg under test, Ctrl-C and
+SIGTERM, and the one-line refusals."""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, script
+from media import maker_exe
+
+from deepdream.io import video
+
+CHROMIUM = "/usr/bin/chromium"
+# the tiny fixture net, a light dream: the tests are about the plumbing, not the pictures
+DREAM = ["-l", "inception_3b/output", "-oct", "2", "-itr", "2"]
+SENT = "testsrc2=size=320x180:rate=25"
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    """A 3 s, 320x180, 25 fps movie."""
+    path = tmp_path_factory.mktemp("live") / "movie.mp4"
+    result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-y", "-f", "lavfi",
+                             "-i", f"{SENT}:duration=3", "-c:v", "libx264",
+                             "-pix_fmt", "yuv420p", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return path
+
+
+def start_live(*args) -> subprocess.Popen:
+    """``python -m deepdream --live ...`` started as a user starts it, its log on stderr."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", "deepdream", "--live", *map(str, args)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def page_url(process: subprocess.Popen, lines: list[str], timeout: float = 120) -> str:
+    """The page's address, read from the run's log as it comes (kept in ``lines``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"shown at (http://\S+)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("no page address in the log: " + "".join(lines)[-2000:])
+
+
+def summary(log: str) -> tuple[int, float, int, float]:
+    """(frames dreamed, seconds, frames recorded, seconds between the first and last
+    recorded) from the run's last lines."""
+    dreamed = re.search(r"(\d+) frames dreamed in ([\d.]+) s", log)
+    recorded = re.search(r"recorded (\d+) frames over ([\d.]+) s", log)
+    assert dreamed and recorded, log[-2000:]
+    return (int(dreamed.group(1)), float(dreamed.group(2)), int(recorded.group(1)),
+            float(recorded.group(2)))
+
+
+def picture_times(path: Path) -> list[float]:
+    """The times of a movie's pictures in seconds, in order, read with the ffmpeg in use."""
+    result = subprocess.run([video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path),
+                             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    base = re.search(r"#tb 0: (\d+)/(\d+)", result.stdout)
+    scale = int(base.group(1)) / int(base.group(2))
+    return sorted(int(line.split(",")[2]) * scale for line in result.stdout.splitlines()
+                  if line.strip() and not line.startswith("#"))
+
+
+def assert_recording_matches(path: Path, log: str) -> int:
+    """The recording holds as many frames as the run says it dreamed and recorded, over as
+    long (its first to its last picture, to 50 ms: each picture is timed when ffmpeg reads
+    it); returns its frame count."""
+    dreamed, _, recorded, span = summary(log)
+    times = picture_times(path)
+    assert len(times) == recorded == dreamed and dreamed >= 2, (len(times), log[-1500:])
+    assert abs((times[-1] - times[0]) - span) <= 0.05, (times, span)
+    assert video.written_length(path)[0] == dreamed             # every packet, none lost
+    return dreamed
+
+
+def mjpeg_frames(url: str, count: int) -> list[np.ndarray]:
+    """The first ``count`` JPEG frames of an MJPEG stream, decoded."""
+    pictures = []
+    with urllib.request.urlopen(url, timeout=60) as stream:
+        assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        while len(pictures) < count:
+            headers = {}
+            line = stream.readline()
+            while line.strip() == b"":
+                line = stream.readline()
+            assert line.strip().startswith(b"--"), line
+            while (line := stream.readline().strip()):
+                key, _, value = line.decode().partition(":")
+                headers[key.lower()] = value.strip()
+            assert headers["content-type"] == "image/jpeg"
+            data = stream.read(int(headers["content-length"]))
+            pictures.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32))
+    return pictures
+
+
+def read_status(url: str) -> dict:
+    with urllib.request.urlopen(url + "status.json", timeout=30) as reply:
+        return json.load(reply)
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_movie_dreamed_at_its_own_rate_recorded_as_the_log_says(ffmpeg_binary, movie,
+                                                                   tiny_model_dir, tmp_path):
+    out = tmp_path / "live.mp4"
+    result = script("-m deepdream", "--live", movie, "-o", out, "--duration", "1",
+                    "-t", tiny_model_dir, *DREAM)
+    assert "stopped (--duration 1 s passed)" in result.stderr
+    dreamed, seconds, _, _ = summary(result.stderr)
+    assert 1 <= seconds < 2.5
+    assert assert_recording_matches(out, result.stderr) == dreamed
+    assert re.search(r"[\d.]+ frames a second, \d+ dropped, latency [\d.]+ s", result.stderr)
+    assert not list(tmp_path.glob(".live.part-*"))            # the temporary name is gone
+
+
+def test_udp_stream_shown_over_http_and_recorded_until_sigterm(tiny_model_dir, tmp_path):
+    port, out = free_port(socket.SOCK_DGRAM), tmp_path / "live.mp4"
+    sender = subprocess.Popen([maker_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+                               "-re", "-f", "lavfi", "-i", SENT, "-c:v", "libx264",
+                               "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10",
+                               "-pix_fmt", "yuv420p", "-f", "mpegts",
+                               f"udp://127.0.0.1:{port}?pkt_size=1316"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    live = start_live(f"udp://127.0.0.1:{port}", "--serve", "0", "-o", out,
+                      "-t", tiny_model_dir, *DREAM)
+    lines: list[str] = []
+    try:
+        url = page_url(live, lines)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert b'<img src="/stream.mjpg"' in page.read()
+        pictures = mjpeg_frames(url + "stream.mjpg", 4)
+        assert all(p.shape == (180, 320, 3) for p in pictures)
+        assert all(np.abs(a - b).mean() > 1 for a, b in itertools.pairwise(pictures))
+        status = read_status(url)
+        assert status["fps"] > 0 and status["latency"] > 0
+        assert "inception_3b/output" in status["settings"]
+        deadline = time.monotonic() + 30               # the stream goes on being dreamed
+        while read_status(url)["frames"] < status["frames"] + 5:
+            assert time.monotonic() < deadline and live.poll() is None
+            time.sleep(0.2)
+        live.send_signal(signal.SIGTERM)
+        rest = live.communicate(timeout=60)[1]
+    finally:
+        for process in (live, sender):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log = "".join(lines) + rest
+    assert live.returncode == 0, log[-2000:]
+    assert "stopped (SIGTERM)" in log
+    assert_recording_matches(out, log)
+
+
+def test_page_in_headless_chromium_shows_the_dream_and_ctrl_c_keeps_the_recording(
+        movie, tiny_model_dir, tmp_path):
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    out, long_movie = tmp_path / "live.mp4", tmp_path / "long.mp4"
+    subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+                    "-stream_loop", "19", "-i", str(movie), "-c", "copy", str(long_movie)],
+                   check=True)
+    live = start_live(long_movie, "--serve", "0", "-o", out, "-t", tiny_model_dir, *DREAM)
+    lines: list[str] = []
+    try:
+        url = page_url(live, lines)
+        mjpeg_frames(url + "stream.mjpg", 2)                  # the dream has begun
+        dreamed = screenshot(url, tmp_path / "dream.png")
+        live.send_signal(signal.SIGINT)
+        rest = live.communicate(timeout=60)[1]
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.wait()
+    # the frame above the status line: a picture of many colours, where a page without it
+    # is one colour (the background)
+    picture = dreamed[:180]
+    assert picture.std() > 30 and len(np.unique(picture.reshape(-1, 3), axis=0)) > 1000
+    assert len(np.unique(dreamed[220:].reshape(-1, 3), axis=0)) < 50       # the status text
+    log = "".join(lines) + rest
+    assert live.returncode == 0 and "stopped (Ctrl-C)" in log, log[-2000:]
+    assert_recording_matches(out, log)
+
+
+def screenshot(url: str, path: Path) -> np.ndarray:
+    """A 320x240 screenshot of ``url`` in headless Chromium (a profile of its own)."""
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                                 f"--screenshot={path}", "--window-size=320,240",
+                                 "--hide-scrollbars", "--disable-quic", "--no-first-run",
+                                 "--disable-background-networking",
+                                 "--disable-component-update", "--disable-sync",
+                                 f"--user-data-dir={profile}", url],
+                                capture_output=True, text=True, timeout=90)
+    assert path.is_file(), result.stderr[-2000:]
+    return np.asarray(Image.open(path).convert("RGB"), np.float32)
+
+
+def test_source_that_ends_mid_run_is_one_line_and_the_recording_kept(tiny_model_dir,
+                                                                     tmp_path):
+    out = tmp_path / "live.mp4"
+    result = script("-m deepdream", "--live", f"{SENT}:duration=8,realtime", "--input-format",
+                    "lavfi", "-o", out, "-t", tiny_model_dir, *DREAM, check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "stopped after" in errors[0] and str(out) in errors[0]
+    assert video.written_length(out)[0] >= 1
+
+
+def test_missing_source_is_one_line(tiny_model_dir, tmp_path):
+    missing, out = tmp_path / "nothing.mp4", tmp_path / "live.mp4"
+    result = script("-m deepdream", "--live", missing, "-o", out, "-t", tiny_model_dir,
+                    check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [(f"error: live source not found: {missing} (give "
+                                           "a movie, a device with --input-format, or a URL "
+                                           "such as udp://127.0.0.1:1234)")]
+    assert sorted(tmp_path.iterdir()) == []                  # nothing written
+
+
+def test_busy_port_is_one_line(movie, tiny_model_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = script("-m deepdream", "--live", movie, "--serve", port,
+                        "-t", tiny_model_dir, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [(f"error: port {port} on 127.0.0.1 is in use: "
+                                           "stop what serves there, or give another with "
+                                           "--serve PORT")]
