@@ -3,8 +3,9 @@ and the terms a layer may be named with: ``LAYER`` (the classic dream), ``LAYER:
 (those channels; on a classifier layer, those classes) and weighted sums of them,
 ``W*TERM+W*TERM`` (a negative weight suppresses).
 
-The engines differentiate the scalar; the gradient with respect to the activations is what
-Caffe's original scripts wrote into the end blob's ``diff`` by hand.
+The engines take the gradient with respect to the activations (``gradient``: written directly
+by the objectives here, which know it, else by autograd), what Caffe's original scripts wrote
+into the end blob's ``diff`` by hand.
 """
 from __future__ import annotations
 
@@ -64,9 +65,30 @@ def parse(spec: str) -> tuple[Term, ...]:
     return tuple(terms)
 
 
-def l2(features: torch.Tensor) -> torch.Tensor:
-    """0.5 * ||features||^2: its gradient is the activations themselves (the classic dream)."""
-    return 0.5 * features.square().sum()
+class L2:
+    """0.5 * ||features||^2, the classic dream: its gradient is the activations themselves."""
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return 0.5 * features.square().sum()
+
+    def gradient(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+l2 = L2()
+
+
+def gradient(objective: Objective, features: torch.Tensor) -> torch.Tensor:
+    """The gradient of ``objective`` at ``features`` (detached): written directly by an
+    objective that knows it (its ``gradient`` method: fewer operations, the same numbers),
+    else by autograd."""
+    direct = getattr(objective, "gradient", None)
+    if direct is not None:
+        return direct(features)
+    features = features.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(objective(features), features)
+    return g
 
 
 def plain_layer(terms: tuple[Term, ...]) -> str | None:
@@ -80,16 +102,37 @@ def channels(index: tuple[int, ...], layer: str = "the layer") -> Objective:
     """The dream of those channels alone: 0.5 * ||features[:, index]||^2 of a layer's
     feature maps (N, C, H, W), as the classic dream of the whole layer; on a classifier's
     scores (N, classes) their sum, so that each class's score rises, whatever its sign."""
-    index = list(index)
+    return Channels(index, layer)
 
-    def objective(features: torch.Tensor) -> torch.Tensor:
-        if max(index) >= features.shape[1]:
-            raise DeepDreamError(f"{layer} has {features.shape[1]} channels (0 to "
-                                 f"{features.shape[1] - 1}): there is no channel {max(index)}")
-        chosen = features[:, index]
+
+class Channels:
+    """``channels``' objective, its index on the features' device from the first call on."""
+
+    def __init__(self, index: tuple[int, ...], layer: str):
+        self.index, self.layer = tuple(index), layer
+        self._index = torch.as_tensor(self.index, dtype=torch.long)
+
+    def _chosen(self, features: torch.Tensor) -> torch.Tensor:
+        """The chosen channels of ``features``. Raises DeepDreamError for a channel that the
+        layer does not have."""
+        if max(self.index) >= features.shape[1]:
+            raise DeepDreamError(f"{self.layer} has {features.shape[1]} channels (0 to "
+                                 f"{features.shape[1] - 1}): there is no channel "
+                                 f"{max(self.index)}")
+        if self._index.device != features.device:
+            self._index = self._index.to(features.device)          # once
+        return features.index_select(1, self._index)
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        chosen = self._chosen(features)
         return chosen.sum() if features.dim() == 2 else 0.5 * chosen.square().sum()
 
-    return objective
+    def gradient(self, features: torch.Tensor) -> torch.Tensor:
+        """The chosen channels' activations (a class's score: 1) where they are, zero
+        elsewhere; a channel named twice counts twice."""
+        chosen = self._chosen(features)
+        chosen = torch.ones_like(chosen) if features.dim() == 2 else chosen
+        return features.new_zeros(features.shape).index_add_(1, self._index, chosen)
 
 
 def guided(guide_features: np.ndarray | torch.Tensor) -> Objective:
@@ -99,14 +142,30 @@ def guided(guide_features: np.ndarray | torch.Tensor) -> Objective:
     largest dot product becomes the target; the objective is the dot product with that
     (fixed) target, so its gradient with respect to the activations is the target.
     """
-    guide = torch.as_tensor(np.asarray(guide_features, dtype=np.float32))
+    return Guided(guide_features)
 
-    def objective(features: torch.Tensor) -> torch.Tensor:
+
+class Guided:
+    """``guided``'s objective, its guide on the features' device from the first call on."""
+
+    def __init__(self, guide_features: np.ndarray | torch.Tensor):
+        guide = torch.as_tensor(np.asarray(guide_features, dtype=np.float32))
+        self._guide = guide.reshape(guide.shape[0], -1)             # (C, guide positions)
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        """The guide's feature vector that best matches each position of ``features``
+        (N, C, ...), as (N, C, positions)."""
+        if self._guide.device != features.device:
+            self._guide = self._guide.to(features.device)           # once
         n, c = features.shape[:2]
-        y = guide.to(features.device).reshape(c, -1)        # (C, guide positions)
+        y = self._guide                                      # (C, guide positions)
         x = features.detach().reshape(n, c, -1)              # (N, C, positions)
         best = (x.transpose(1, 2) @ y).argmax(dim=2)         # (N, positions)
-        target = y[:, best].permute(1, 0, 2)                 # (N, C, positions)
-        return (features.reshape(n, c, -1) * target).sum()
+        return y[:, best].permute(1, 0, 2)                   # (N, C, positions)
 
-    return objective
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        n, c = features.shape[:2]
+        return (features.reshape(n, c, -1) * self.target(features)).sum()
+
+    def gradient(self, features: torch.Tensor) -> torch.Tensor:
+        return self.target(features).reshape(features.shape)

@@ -573,22 +573,24 @@ class AutogradNet(Net):
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             y = self._output(x, end)
-            # The objective and its gradient at `end` in float32, then back through the net.
-            # In 16 bits that gradient is first scaled by a power of two (exact) so that the
-            # backward pass neither overflows nor underflows, and the result scaled back.
-            y32 = y.detach().float().requires_grad_(True)
-            (dy,) = torch.autograd.grad(objective(y32), y32)
-            scale = 1.0
+            # The objective's gradient at `end` in float32 (written directly where it is
+            # known: the classic dream's is the activations), then back through the net. In
+            # 16 bits it is first scaled by a power of two (exact) so that the backward pass
+            # neither overflows nor underflows, and the result scaled back.
+            dy = objectives.gradient(objective, y.detach().float())
             if self.dtype != torch.float32:   # on the device: no wait for it at every step
                 largest = dy.abs().amax()
                 scale = torch.where(largest > 0, torch.exp2(-torch.ceil(torch.log2(largest))),
-                                    torch.ones_like(largest))
+                                    1.0)
+                dy = (dy * scale).to(y.dtype)
             try:
-                (grad,) = torch.autograd.grad(y, x, (dy * scale).to(y.dtype))
+                (grad,) = torch.autograd.grad(y, x, dy)
             except RuntimeError as e:
                 raise _out_of_memory(e, f"computing the gradient of a {tuple(x.shape)} input "
                                         f"at '{end}'") or e from None
-        return self._finite(grad / scale, f"the gradient of '{end}'")
+        if self.dtype != torch.float32:
+            grad = grad / scale
+        return self._finite(grad, f"the gradient of '{end}'")
 
     def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
         """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
