@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import caffe_pb2 as pb
-from . import objectives
+from . import objectives, steps
 from .caffe_format import LayerSpec, NetSpec
 from .engine import PRECISIONS, Net, check_precision
 from .errors import (DeepDreamError, ImageTooSmallError, ModelError, ModelMismatchError,
@@ -593,13 +593,19 @@ class AutogradNet(Net):
         return self._finite(grad, f"the gradient of '{end}'")
 
     def _finite(self, t: torch.Tensor, what: str) -> torch.Tensor:
-        """``t``, after checking that 16-bit arithmetic did not overflow on the way to it."""
+        """``t``, after checking that 16-bit arithmetic did not overflow on the way to it:
+        at once, or inside ``steps.deferred_checks`` (an octave) when that block ends."""
         if self.dtype == torch.float32:
             return t
         # one float32 sum: an inf or NaN anywhere makes it inf or NaN
-        if not math.isfinite(torch.sum(t.detach(), dtype=torch.float32)):
-            raise PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
-                                 "--precision bf16 (the range of fp32) or fp32")
+        total = torch.sum(t.detach(), dtype=torch.float32)
+        error = PrecisionError(f"{what} overflowed in {self.precision} arithmetic: use "
+                               "--precision bf16 (the range of fp32) or fp32")
+        checks = steps.active_checks()
+        if checks is not None:       # total * 0: 0 if it is finite, else NaN (isfinite: 4 ops)
+            checks.require(total * 0 == 0, error)
+        elif not math.isfinite(total):
+            raise error
         return t
 
 
