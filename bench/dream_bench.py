@@ -13,6 +13,9 @@ how closely its input gradients follow fp32's, step by step along a dream, at th
 
     python bench/dream_bench.py [--device cuda] [--size 540x360] [--repeats 3]
                                 [--precision bf16,fp16] [--batch 4,8] [--floor 128x85]
+
+With ``--ops`` it counts instead, through PyTorch's dispatcher (the same on any device), the
+operations of one gradient step and the values read back to the host in an octave.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream import torch_engine  # noqa: E402
-from deepdream.ascent import dream, dream_batch  # noqa: E402
+from deepdream.ascent import dream, dream_batch, guide_features  # noqa: E402
 from deepdream.engine import PRECISIONS, load_net, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -209,6 +212,37 @@ def count_flops(net, image, end, octave_n, octave_scale) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def step_operations(net, image, end, guide=None) -> tuple[float, float, int]:
+    """The aten operations of one gradient step of a dream of ``image`` towards ``end``
+    (kernels, views), from dreams of one octave of 2 and 4 steps, and the host reads of
+    the octave of 4 steps."""
+    from deepdream.steps import Operations
+    counts = []
+    for steps in (1, 2, 4):                         # the first one learns the layer's facts
+        with Operations() as ops:
+            dream(net, image, end, iter_n=steps, octave_n=1, seed=0, guide=guide)
+        counts.append(ops)
+    few, more = counts[1:]
+    return ((sum(more.kernels.values()) - sum(few.kernels.values())) / 2,
+            (sum(more.views.values()) - sum(few.views.values())) / 2,
+            sum(more.host_reads.values()))
+
+
+def print_operations(args, image, precisions) -> None:
+    """The table of ``step_operations`` for each precision and objective: the layer, a guide
+    (the image itself) and two of its channels."""
+    print(f"operations a step at {args.end} ({args.size}), counted by PyTorch's dispatcher")
+    print("| precision | objective | kernels a step | views a step | host reads an octave |")
+    print("|---|---|---|---|---|")
+    for precision in precisions:
+        net = make_net(args, precision)
+        guide = guide_features(net, image, args.end)
+        for label, end, g in [("layer", args.end, None), ("guided", args.end, guide),
+                              ("channels 3,5", f"{args.end}:3,5", None)]:
+            kernels, views, reads = step_operations(net, image, end, g)
+            print(f"| {precision} | {label} | {kernels:.0f} | {views:.0f} | {reads} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -231,18 +265,23 @@ def main(argv=None):
     p.add_argument("--precision", default="bf16",
                    help="16-bit precisions to time and compare with fp32, comma-separated "
                         "(bf16, fp16; '' for none)")
+    p.add_argument("--ops", action="store_true",
+                   help="count the operations of a step and the host reads of an octave "
+                        "in each precision (no timing)")
     p.add_argument("--agreement-iterations", type=int, default=2,
                    help="steps per octave of the dreams along which the gradients of each "
                         "16-bit precision are compared with fp32's")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     device = args.device
-    net = make_net(args, "fp32")
     image = np.random.default_rng(0).uniform(0, 255, (height, width, 3)).astype(np.float32)
     kw = dict(iter_n=args.iterations, octave_n=args.octaves, octave_scale=1.4, jitter=32)
+    precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
+    if args.ops:
+        return print_operations(args, image, precisions)
+    net = make_net(args, "fp32")
 
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
-    precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
     peaks = {p: matmul_peak(PRECISIONS[p], device) for p in precisions}
     progress(f"{gflop:.0f} GFLOP a frame; peaks " +
              ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))

@@ -2,6 +2,9 @@
 (which sees the operations on a CPU as on a GPU), a dream reads one value back an octave (its
 checks' verdict), in every precision and objective, and sends no host value to the device at
 each step. The checks it defers still stop the run with their one-line error."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,7 @@ from deepdream.ascent import dream, guide_features
 from deepdream.errors import PrecisionError
 
 from caffe_nets import layer, write_net
-from conftest import FIXTURES, TEST_DEVICE
+from conftest import FIXTURES, ROOT, TEST_DEVICE
 
 END = "inception_4c/output"
 OBJECTIVES = {"layer": dict(end=END), "guided": dict(end=END, guide=True),
@@ -85,3 +88,16 @@ def test_16_bit_overflow_still_stops_the_dream_with_its_one_line(tmp_path):
     with pytest.raises(PrecisionError, match="^the blob 'conv' overflowed in fp16"):
         net.forward(np.full((1, 3, 8, 8), 100.0, np.float32), "conv")
 
+
+
+def test_the_benchmark_counts_a_steps_operations():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dream_bench.py"), "--ops", "--size", "96x72",
+         "--precision", "bf16", "--deploy", str(FIXTURES / "tiny_googlenet.prototxt")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
+            if line.startswith(("| fp32 |", "| bf16 |"))]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
+        (p, o) for p in ("fp32", "bf16") for o in ("layer", "guided", "channels 3,5")]
+    assert all(int(r[2]) > 100 and int(r[4]) == 1 for r in rows), result.stdout
