@@ -13,6 +13,9 @@ how closely its input gradients follow fp32's, step by step along a dream, at th
 
     python bench/dream_bench.py [--device cuda] [--size 540x360] [--repeats 3]
                                 [--precision bf16,fp16] [--batch 4,8] [--floor 128x85]
+
+With ``--ops`` it counts instead, through PyTorch's dispatcher (the same on any device), the
+operations of one gradient step and the values read back to the host in an octave.
 """
 from __future__ import annotations
 
@@ -32,9 +35,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream.nets.caffe import torch_net as torch_engine  # noqa: E402
-from deepdream.dream.ascent import dream, dream_batch  # noqa: E402
-from deepdream.nets.base import PRECISIONS
+from deepdream.nets import autograd  # noqa: E402
+from deepdream.nets.caffe import layers as caffe_layers  # noqa: E402
+from deepdream.dreamer.ascent import dream, dream_batch, guide_features  # noqa: E402
+from deepdream.nets.base import PRECISIONS  # noqa: E402
 from deepdream.nets.loading import load_net, random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -49,35 +53,35 @@ class PlainNet(nn.Module):
         self.steps, self.input_name = [], net.input_name
         self.mods = nn.ModuleList()
         for layer, bottoms, tops in net._specs:
-            if isinstance(layer, torch_engine.Convolution):
+            if isinstance(layer, caffe_layers.Convolution):
                 conv = nn.Conv2d(layer.weight.shape[1] * layer.group, layer.weight.shape[0],
                                  layer.kernel, layer.stride, layer.pad, layer.dilation,
                                  layer.group)
                 conv.weight.data.copy_(layer.weight)
                 conv.bias.data.copy_(layer.bias)
                 fn = conv
-            elif isinstance(layer, torch_engine.InnerProduct):
+            elif isinstance(layer, caffe_layers.InnerProduct):
                 fc = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
                 fc.weight.data.copy_(layer.weight)
                 fc.bias.data.copy_(layer.bias)
                 fn = lambda x, fc=fc: fc(x.flatten(1))  # noqa: E731
                 self.mods.append(fc)
-            elif isinstance(layer, torch_engine.ReLU):
+            elif isinstance(layer, caffe_layers.ReLU):
                 fn = F.relu
-            elif isinstance(layer, torch_engine.Pooling):
+            elif isinstance(layer, caffe_layers.Pooling):
                 kernel, stride, pad = layer.kernel, layer.stride, layer.pad
                 fn = (lambda x, k=kernel, s=stride, p=pad: F.max_pool2d(x, k, s, p,
                                                                        ceil_mode=True)) \
                     if layer.max else \
                     (lambda x, k=kernel, s=stride, p=pad: F.avg_pool2d(x, k, s, p,
                                                                       ceil_mode=True))
-            elif isinstance(layer, torch_engine.LRN):
+            elif isinstance(layer, caffe_layers.LRN):
                 fn = (lambda x, n=layer.size, a=layer.alpha, b=layer.beta, k=layer.k:
                       F.local_response_norm(x, n, a, b, k))
-            elif isinstance(layer, torch_engine.Concat):
+            elif isinstance(layer, caffe_layers.Concat):
                 fn = lambda *xs: torch.cat(xs, 1)  # noqa: E731
             else:   # Dropout, Softmax: identity / softmax, unused before inception_4c
-                fn = (lambda x: x) if not isinstance(layer, torch_engine.Softmax) else \
+                fn = (lambda x: x) if not isinstance(layer, caffe_layers.Softmax) else \
                     (lambda x: F.softmax(x, 1))
             if isinstance(fn, nn.Module):
                 self.mods.append(fn)
@@ -163,7 +167,7 @@ def gradient_agreement(reference, other, image, end, **dream_kw) -> list[float]:
 def matmul_peak(dtype, device, seconds=1.0) -> float:
     n = 8192 if str(device).startswith("cuda") else 2048     # large enough to fill the chip
     precision = next(p for p, d in PRECISIONS.items() if d == dtype)
-    if torch_engine.slow_precision(str(device), precision):
+    if autograd.slow_precision(str(device), precision):
         n = 256    # emulated: a 2048 product takes minutes, and the figure only says "slow"
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
@@ -202,12 +206,43 @@ def count_flops(net, image, end, octave_n, octave_scale) -> float:
     counted = copy.copy(net)
     counted._specs = [(copy.copy(layer), bottoms, tops) for layer, bottoms, tops in net._specs]
     for layer, _, _ in counted._specs:
-        if isinstance(layer, torch_engine.Convolution):
+        if isinstance(layer, caffe_layers.Convolution):
             layer.phase_weight = None
     with FlopCounterMode(display=False) as counter:
         dream(counted, image, end, iter_n=1, octave_n=octave_n, octave_scale=octave_scale,
               jitter=0)
     return counter.get_total_flops() / 1e9
+
+
+def step_operations(net, image, end, guide=None) -> tuple[float, float, int]:
+    """The aten operations of one gradient step of a dream of ``image`` towards ``end``
+    (kernels, views), from dreams of one octave of 2 and 4 steps, and the host reads of
+    the octave of 4 steps."""
+    from deepdream.nets.checks import Operations
+    counts = []
+    for steps in (1, 2, 4):                         # the first one learns the layer's facts
+        with Operations() as ops:
+            dream(net, image, end, iter_n=steps, octave_n=1, seed=0, guide=guide)
+        counts.append(ops)
+    few, more = counts[1:]
+    return ((sum(more.kernels.values()) - sum(few.kernels.values())) / 2,
+            (sum(more.views.values()) - sum(few.views.values())) / 2,
+            sum(more.host_reads.values()))
+
+
+def print_operations(args, image, precisions) -> None:
+    """The table of ``step_operations`` for each precision and objective: the layer, a guide
+    (the image itself) and two of its channels."""
+    print(f"operations a step at {args.end} ({args.size}), counted by PyTorch's dispatcher")
+    print("| precision | objective | kernels a step | views a step | host reads an octave |")
+    print("|---|---|---|---|---|")
+    for precision in precisions:
+        net = make_net(args, precision)
+        guide = guide_features(net, image, args.end)
+        for label, end, g in [("layer", args.end, None), ("guided", args.end, guide),
+                              ("channels 3,5", f"{args.end}:3,5", None)]:
+            kernels, views, reads = step_operations(net, image, end, g)
+            print(f"| {precision} | {label} | {kernels:.0f} | {views:.0f} | {reads} |")
 
 
 def main(argv=None):
@@ -232,18 +267,23 @@ def main(argv=None):
     p.add_argument("--precision", default="bf16",
                    help="16-bit precisions to time and compare with fp32, comma-separated "
                         "(bf16, fp16; '' for none)")
+    p.add_argument("--ops", action="store_true",
+                   help="count the operations of a step and the host reads of an octave "
+                        "in each precision (no timing)")
     p.add_argument("--agreement-iterations", type=int, default=2,
                    help="steps per octave of the dreams along which the gradients of each "
                         "16-bit precision are compared with fp32's")
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     device = args.device
-    net = make_net(args, "fp32")
     image = np.random.default_rng(0).uniform(0, 255, (height, width, 3)).astype(np.float32)
     kw = dict(iter_n=args.iterations, octave_n=args.octaves, octave_scale=1.4, jitter=32)
+    precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
+    if args.ops:
+        return print_operations(args, image, precisions)
+    net = make_net(args, "fp32")
 
     gflop = count_flops(net, image, args.end, args.octaves, 1.4) * args.iterations
-    precisions = ["fp32"] + list(filter(None, args.precision.split(",")))
     peaks = {p: matmul_peak(PRECISIONS[p], device) for p in precisions}
     progress(f"{gflop:.0f} GFLOP a frame; peaks " +
              ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))

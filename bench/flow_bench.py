@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from deepdream.io import flow, frames, metrics
 from deepdream.run import settings as runs, loop as scheduler  # noqa: E402
 from deepdream.run.settings import RunOptions  # noqa: E402
-from deepdream.dream.ascent import dream  # noqa: E402
+from deepdream.dreamer.ascent import dream  # noqa: E402
 from deepdream.nets.loading import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream.io import video  # noqa: E402
-from deepdream.dream.ascent import dream  # noqa: E402
+from deepdream.dreamer.ascent import dream  # noqa: E402
 from deepdream.nets.loading import random_net  # noqa: E402
 from deepdream.run.live import Live, LiveOptions, dream_threads  # noqa: E402
 from deepdream.run.settings import DreamSettings  # noqa: E402

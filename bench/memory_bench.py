@@ -20,7 +20,7 @@ CHILD = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
 from deepdream.nets.loading import random_net
-from deepdream.dream.ascent import dream
+from deepdream.dreamer.ascent import dream
 net = random_net({deploy!r}, seed=0, device={device!r})
 image = np.random.default_rng(0).uniform(0, 255, ({h}, {w}, 3)).astype(np.float32)
 dream(net, image, "inception_4c/output", iter_n=1, octave_n=4, octave_scale=1.4, seed=0,

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream.nets.caffe import format as caffe_format, torch_net as torch_engine
+from deepdream.nets.caffe import format as caffe_format, layers as caffe_layers
 from deepdream.io import frames
 from deepdream.run import schedules  # noqa: E402
-from deepdream.dream.ascent import dream  # noqa: E402
+from deepdream.dreamer.ascent import dream  # noqa: E402
 from deepdream.nets.loading import load_net, random_net  # noqa: E402
 from deepdream.run.settings import DreamSettings  # noqa: E402
 
@@ -42,7 +42,7 @@ def write_random_model(folder: Path, deploy: Path = DEPLOY) -> Path:
     weights = {layer.name: [t for t in (getattr(layer, "weight", None),
                                         getattr(layer, "bias", None)) if t is not None]
                for layer, _, _ in net._specs
-               if isinstance(layer, (torch_engine.Convolution, torch_engine.InnerProduct))}
+               if isinstance(layer, (caffe_layers.Convolution, caffe_layers.InnerProduct))}
     model = caffe_format.read_prototxt(deploy)
     for layer in model.layer:
         for tensor in weights.get(layer.name, []):

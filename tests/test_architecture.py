@@ -12,7 +12,7 @@ PACKAGE = ROOT / "deepdream"
 # a module's layer is its folder; errors and progress serve every layer; the package's own
 # __init__ (its public names, loaded lazily from every layer) and the `python -m` entry
 # points stand above the command line: a module may take only __version__ from it
-LAYERS = {"errors": 0, "progress": 0, "io": 1, "nets": 2, "dream": 3, "run": 4, "cli": 5}
+LAYERS = {"errors": 0, "progress": 0, "io": 1, "nets": 2, "dreamer": 3, "run": 4, "cli": 5}
 TOP = 6
 
 
@@ -111,13 +111,13 @@ def test_the_library_never_imports_the_command_line():
 @pytest.mark.parametrize("where,line,expected", [
     ("io/frames.py", "from ..run import settings", ["deepdream.io.frames -> deepdream.run.settings"]),
     ("nets/base.py", "def f():\n    from ..cli import common", ["deepdream.nets.base -> deepdream.cli.common"]),
-    ("dream/ascent.py", "from ..nets.base import Net", []),
+    ("dreamer/ascent.py", "from ..nets.base import Net", []),
 ])
 def test_the_checks_see_an_arrow_that_runs_back(tmp_path, where, line, expected):
     """The checks above on a package made here: a backward import, even inside a function,
     is found; a forward one is not; a circle is found."""
     root = tmp_path / "deepdream"
-    for name in ["io/frames.py", "nets/base.py", "dream/ascent.py", "run/settings.py",
+    for name in ["io/frames.py", "nets/base.py", "dreamer/ascent.py", "run/settings.py",
                  "cli/common.py"]:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).parent.joinpath("__init__.py").touch()

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepdream.dream import objectives
+from deepdream.dreamer import objectives
 import scipy.ndimage as nd
 
-from deepdream.dream.ascent import (dream, guide_features, make_step, octave_pyramid, preprocess,
+from deepdream.dreamer.ascent import (dream, guide_features, make_step, octave_pyramid, preprocess,
                                     net_stride, tile_bounds, tiled_gradient, zoom_bilinear)
 
 from conftest import TEST_DEVICE, caffe_input
@@ -218,7 +218,7 @@ def test_a_class_term_raises_its_class_score_more_than_dreaming_other_classes_do
         tiny_net, golden):
     # GoogLeNet's classifier takes 224x224 only: it sees every octave of the 160x120 frame
     # scaled to that, and the dream carries its gradient back to every pixel
-    from deepdream.dream.ascent import fixed_view
+    from deepdream.dreamer.ascent import fixed_view
     image = golden["dream/input"].astype(np.float32)
     layer, classes = "loss3/classifier", (3, 50, 100)
     assert fixed_view(tiny_net, layer) == (224, 224) and fixed_view(tiny_net, END) is None
@@ -239,7 +239,7 @@ def test_a_class_term_raises_its_class_score_more_than_dreaming_other_classes_do
 
 
 def test_a_layer_of_one_input_size_is_not_scaled_at_that_size(tiny_net, golden):
-    from deepdream.dream.ascent import make_target, target_gradient
+    from deepdream.dreamer.ascent import make_target, target_gradient
     from PIL import Image
     image = np.asarray(Image.fromarray(golden["dream/input"].astype(np.uint8))
                        .resize((224, 224)), np.float32)
@@ -267,7 +267,7 @@ def test_weights_change_the_balance_between_layers(tiny_net, golden):
 
 
 def make_target_gradient(net, x, spec):
-    from deepdream.dream.ascent import make_target, target_gradient
+    from deepdream.dreamer.ascent import make_target, target_gradient
     return target_gradient(net, x, make_target(net, spec), None, np.random.default_rng(0))
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import deepdream
-from deepdream.dream.ascent import dream
+from deepdream.dreamer.ascent import dream
 
 from conftest import FIXTURES, TEST_DEVICE, caffe_input, relative_error
 from conftest import GOLDEN_CASES as CASES, GOLDEN_ENDS as ENDS, GOLDEN_SIZES as SIZES

@@ -6,7 +6,7 @@ import skimage.data
 from deepdream.io import flow, frames, metrics, scenes
 from deepdream.run import settings as runs, loop as scheduler
 from deepdream.run.settings import RunOptions
-from deepdream.dream.ascent import dream
+from deepdream.dreamer.ascent import dream
 
 from conftest import FIXTURES
 

@@ -212,7 +212,7 @@ def test_a_fixed_size_classifier_sees_the_image_scaled_to_its_size(tmp_path, siz
     # when it shrinks) of each pixel alone, weighed by the class's weights.
     from PIL import Image
 
-    from deepdream.dream.ascent import fixed_view, make_target, target_gradient
+    from deepdream.dreamer.ascent import fixed_view, make_target, target_gradient
     w = rand(4, 3 * 8 * 8)
     model, deploy = write_net(tmp_path, [layer("ip", "InnerProduct", ["data"], ["ip"],
                                                [w, rand(4)],

@@ -5,7 +5,7 @@ import pytest
 
 import deepdream
 from deepdream.nets.caffe import caffe_pb2 as pb
-from deepdream.dream.ascent import dream
+from deepdream.dreamer.ascent import dream
 from deepdream.errors import (DeviceError, ImageTooSmallError, ModelError, ModelMismatchError,
                               UnknownLayerError, ZeroGradientError)
 from google.protobuf import text_format

@@ -8,10 +8,10 @@ import torch
 
 import own_nets
 from deepdream.io import frames
-from deepdream.dream import objectives
+from deepdream.dreamer import objectives
 from deepdream.run import settings as runs, loop as scheduler
 from deepdream.run.settings import RunOptions
-from deepdream.dream.ascent import dream, make_step, make_target, preprocess
+from deepdream.dreamer.ascent import dream, make_step, make_target, preprocess
 from deepdream.errors import DeepDreamError, ModelError, ModelMismatchError
 from deepdream.nets.module import ModuleModel, Preprocessing
 
@@ -156,7 +156,7 @@ def test_a_factory_from_an_installed_package(tmp_path, monkeypatch):
 
 
 def test_a_batch_of_frames_dreams_each_as_alone(weights):
-    from deepdream.dream.ascent import dream_batch
+    from deepdream.dreamer.ascent import dream_batch
     net = ModuleModel.named(f"{OWN}:small_net", weights).load("cpu")
     images = [IMAGE, IMAGE[::-1].copy(), 255 - IMAGE]
     kw = dict(iter_n=2, octave_n=2, octave_scale=1.4, jitter=8)

@@ -11,7 +11,7 @@ import torch
 
 import own_nets
 from deepdream.io import frames
-from deepdream.dream.ascent import dream
+from deepdream.dreamer.ascent import dream
 from deepdream.errors import ImageTooSmallError, ModelError
 from deepdream.nets.module import ModuleModel
 

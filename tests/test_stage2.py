@@ -8,7 +8,7 @@ from PIL import Image
 from deepdream.io import frames
 from deepdream.run import settings as runs, loop as scheduler, transforms
 from deepdream.run.settings import RunOptions
-from deepdream.dream.ascent import dream, guide_features
+from deepdream.dreamer.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
 
 from conftest import FIXTURES

@@ -169,7 +169,7 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
         if found:
             height, width = frames.read_frame(next(iter(found.values())),
                                               preview or None).shape[:2]
-    from ..dream.ascent import fixed_view
+    from ..dreamer.ascent import fixed_view
     lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
     for name, shape in net.blob_shapes(height, width).items():
         view = fixed_view(net, name) if shape is None else None

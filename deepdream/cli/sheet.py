@@ -44,7 +44,7 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     """Dream one frame of ``movie`` (``options.start_frame``, else the middle one; at
     ``settings.preview`` width if set) at each layer of ``settings.layers``, and write the
     raw frame and the dreams as one picture, each with its name under it."""
-    from ..dream.ascent import dream, guide_features
+    from ..dreamer.ascent import dream, guide_features
     settings.check()
     options = options or RunOptions()
     options.check()

@@ -12,7 +12,7 @@ import difflib
 import numpy as np
 import torch
 
-from ..dream import objectives
+from . import objective as objectives
 from ..errors import DeviceError, UnknownLayerError
 
 # The mean of the ImageNet training images, BGR, that BVLC's GoogLeNet (and most Model Zoo

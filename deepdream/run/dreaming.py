@@ -52,7 +52,7 @@ def check_frames(net, settings: DreamSettings, height: int, width: int) -> None:
     ``net`` (at the preview width when there is one): every layer and objective term named,
     the octaves and tiles against the frame's size. Before any frame is extracted or
     dreamed."""
-    from ..dream.ascent import check_target, make_target
+    from ..dreamer.ascent import check_target, make_target
     if settings.preview:
         height, width = max(1, int(round(height * settings.preview / width))), settings.preview
     for spec in dict.fromkeys(settings.layers):

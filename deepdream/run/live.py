@@ -262,7 +262,7 @@ class _Dreamer:
 
     def dream(self, number: int, frame: np.ndarray) -> np.ndarray:
         """Frame ``number`` of the source (H x W x 3 uint8 RGB) dreamed: H x W x 3 float32."""
-        from ..dream.ascent import dream, guide_features
+        from ..dreamer.ascent import dream, guide_features
         from ..errors import ZeroGradientError
         s, raw = self.settings, frame.astype(np.float32)
         source, moved = raw, None

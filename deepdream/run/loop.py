@@ -211,7 +211,7 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
     count = sum(len(piece) for piece in pieces)
     log.info("%d frames to dream (%d already done) from %s into %s", total, count - total,
              job.input_dir, job.output_dir)
-    from ..dream.ascent import guide_features
+    from ..dreamer.ascent import guide_features
 
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     features: dict[str, np.ndarray] = {}
@@ -246,7 +246,7 @@ def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
                  guide: np.ndarray | None) -> list[np.ndarray]:
     """The dreams of frames (sequence, number, source) that share a layer and a size; a frame
     with nothing to dream (a zero gradient) is kept as it is."""
-    from ..dream.ascent import dream_batch
+    from ..dreamer.ascent import dream_batch
 
     seeds = [schedules.seed_for_frame(settings.seed, number) for _, number, _ in items]
     try:

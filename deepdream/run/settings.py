@@ -74,7 +74,7 @@ class DreamSettings:
                 raise SettingsError(message)
         if self.guide_image and not Path(self.guide_image).is_file():
             raise FramesError(f"guide image not found: {self.guide_image}")
-        from ..dream.objectives import parse, plain_layer
+        from ..dreamer.objectives import parse, plain_layer
         terms = [parse(spec) for spec in self.layers]       # raises for one it cannot read
         if self.guide_image and any(plain_layer(t) is None for t in terms):
             raise SettingsError("a guide image dreams towards plain layers (-l LAYER), not "

@@ -1,3 +1,3 @@
 """Caffe nets: the prototxt/caffemodel reader (format, caffe_pb2 from caffe.proto), their
-layers on PyTorch (torch_net) and a real pycaffe (pycaffe). Imports deepdream.nets.base,
-errors and this folder."""
+layers and nets on PyTorch (layers, torch_net) and a real pycaffe (pycaffe). Imports
+deepdream.nets, errors and this folder."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...dream import objectives
+from .. import objective as objectives
 from ...errors import DeviceError, ModelError
 from ..base import Net
 from . import format as caffe_format
@@ -93,8 +93,8 @@ class CaffeNet(Net):
 
     def gradient(self, x: torch.Tensor, end: str,
                  objective: objectives.Objective = objectives.l2) -> torch.Tensor:
-        features = torch.tensor(self._run(x.detach().cpu().numpy(), end), requires_grad=True)
-        (diff,) = torch.autograd.grad(objective(features), features)
+        features = torch.tensor(self._run(x.detach().cpu().numpy(), end))
+        diff = objectives.gradient(objective, features)
         top = self.net.blobs[self._top(end)]
         top.diff[...] = diff.numpy()
         self.net.backward(start=self._layer(end))

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from ..errors import ImageTooSmallError, SettingsError, ZeroGradientError
+from ..nets import checks
 from ..nets.base import Net
 from . import objectives
+from .jitter import Roll, octave_rolls
 
 log = logging.getLogger(__name__)
 
@@ -252,16 +254,28 @@ def target_gradient(net: Net, x: torch.Tensor, target: Target, tile: int | None,
     seeing the images scaled to it)."""
     g = None
     for layer, weight, objective in target:
-        view = None if _reaches(net, layer, *x.shape[2:]) else fixed_view(net, layer)
+        view = _view(net, layer, *x.shape[2:])
         if view is not None:
             term = view_gradient(net, x, layer, objective, view)
-        elif tile and (x.shape[2] > tile or x.shape[3] > tile):
+        elif _tiled(net, layer, *x.shape[2:], tile):
             term = tiled_gradient(net, x, layer, objective, tile, rng)
         else:
             term = net.gradient(x, layer, objective)
         term = term if weight == 1 else term * weight
         g = term if g is None else g + term
     return g
+
+
+def _view(net: Net, layer: str, height: int, width: int) -> tuple[int, int] | None:
+    """The size at which ``layer`` sees height x width images: None for their own size, the
+    one size it takes if it cannot take theirs."""
+    return None if _reaches(net, layer, height, width) else fixed_view(net, layer)
+
+
+def _tiled(net: Net, layer: str, height: int, width: int, tile: int | None) -> bool:
+    """Whether the gradient at ``layer`` of height x width images is computed in tiles."""
+    return bool(tile) and (height > tile or width > tile) and \
+        _view(net, layer, height, width) is None
 
 
 def make_target(net: Net, spec: str, guide: np.ndarray | None = None) -> Target:
@@ -305,30 +319,34 @@ def make_step(net: Net, x: torch.Tensor, target: Target, step_size: float, jitte
     stepped by its own gradient scale; with ``tile``, the gradient is computed in tiles of
     that size.
 
-    Returns the stepped images and each one's gradient scale mean(|g|), (N, 1, 1, 1), on the
-    device: an image whose gradient is zero is left as it was, and the caller checks the
-    scales when it next waits for the device anyway (a check here would stall a GPU's queue
-    at every step)."""
-    shifts = [tuple(int(v) for v in rng.integers(-jitter, jitter + 1, 2)[::-1]) for rng in rngs]
-    x = torch.stack([xi.roll(shift, (1, 2)) for xi, shift in zip(x, shifts)])  # (N, 3, H, W)
-    g = target_gradient(net, x, target, tile, rngs[0])
+    Returns the stepped images (``x`` is left as it was) and each one's gradient scale
+    mean(|g|), (N, 1, 1, 1), on the device: an image whose gradient is zero is left as it
+    was, and the caller checks the scales when it next waits for the device anyway (a check
+    here would stall a GPU's queue at every step)."""
+    x = x.clone()
+    (roll,) = octave_rolls(rngs, jitter, 1, 1, x.shape, x.device)
+    clip = None if clip_low is None else (clip_low, clip_high)
+    return x, step_(net, x, target, step_size, roll, clip, rngs[0], tile)
+
+
+def step_(net: Net, x: torch.Tensor, target: Target, step_size: float,
+          roll: Roll | None, clip: tuple[torch.Tensor, torch.Tensor] | None,
+          rng: np.random.Generator, tile: int | None) -> torch.Tensor:
+    """``make_step`` on ``x`` in place, jittered by ``roll`` (None: no jitter), clipped to
+    ``clip`` (low, high); ``rng`` draws the tiles' grid offsets. Returns the gradient scales
+    (N, 1, 1, 1), on the device."""
+    seen = x if roll is None else roll(x)                             # (N, 3, H, W)
+    g = target_gradient(net, seen, target, tile, rng)
     # mean(|g|) summed in float64 (where the device has it): the same float32 scale whatever
     # order the threads add in, so a frame dreams the same in any process (Ray workers too)
     wide = torch.float32 if g.device.type == "mps" else torch.float64
     scale = g.abs().mean(dim=(1, 2, 3), keepdim=True, dtype=wide).float()       # (N, 1, 1, 1)
-    x = x + (step_size / scale.clamp_min(torch.finfo(torch.float32).tiny)) * g
-    x = torch.stack([xi.roll((-dy, -dx), (1, 2)) for xi, (dy, dx) in zip(x, shifts)])
-    if clip_low is not None:
-        x = torch.maximum(torch.minimum(x, clip_high), clip_low)
-    return x, scale
-
-
-def _check_scales(scales: torch.Tensor, end: str) -> None:
-    """Raise ZeroGradientError if any step's gradient scale was zero."""
-    if not bool((scales > 0).all()):
-        raise ZeroGradientError(f"the gradient at layer '{end}' is zero for this image "
-                                "(a blank frame, or a layer that is silent on it): "
-                                "there is nothing to dream")
+    g = (step_size / scale.clamp_min(torch.finfo(torch.float32).tiny)) * g
+    # the step rolled back onto x: the sums of the rolled images', element for element
+    x += g if roll is None else roll.back(g)
+    if clip is not None:
+        x.clamp_(*clip)
+    return scale
 
 
 def dream(net: Net, image: np.ndarray, end: str, iter_n: int = 10, octave_n: int = 4,
@@ -370,7 +388,7 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
             for s in seeds]
     device = net.device
     mean = torch.as_tensor(net.mean, device=device).reshape(1, 3, 1, 1)
-    clip_low, clip_high = (-mean, 255.0 - mean) if clip else (None, None)
+    clip = (-mean, 255.0 - mean) if clip else None
 
     inputs = torch.as_tensor(np.stack([preprocess(im, net.mean) for im in images]),
                              device=device)                            # (N, 3, H, W)
@@ -379,15 +397,21 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
     for octave, base in enumerate(octaves):
         h, w = base.shape[-2:]
         # the detail dreamed at the previous (smaller) octave, brought up to this one's size
-        x = base + zoom_bilinear(detail, h, w)
+        x = base + zoom_bilinear(detail, h, w)                         # stepped in place
+        # the octave's rolls drawn at once, unless tiles draw their grid's offsets from the
+        # first generator between steps (the same numbers in the same order: --seed's frames)
+        at_once = 1 if any(_tiled(net, layer, h, w, tile) for layer, _, _ in target) \
+            else iter_n
+        rolls = octave_rolls(rngs, jitter, iter_n, at_once, x.shape, device)
         scales = []
-        for i in range(iter_n):
-            x, scale = make_step(net, x, target, step_size, jitter, clip_low, clip_high,
-                                 rngs, tile)
-            scales.append(scale)
-            log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
-        if scales:
-            _check_scales(torch.cat(scales), end)
+        with checks.deferred_checks() as octave:          # one wait for the device an octave
+            for i, roll in enumerate(rolls):
+                scales.append(step_(net, x, target, step_size, roll, clip, rngs[0], tile))
+                log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
+            if scales:
+                octave.require((torch.cat(scales) > 0).all(), ZeroGradientError(
+                    f"the gradient at layer '{end}' is zero for this image (a blank frame, or "
+                    "a layer that is silent on it): there is nothing to dream"))
         detail = x - base
     results = x.cpu().numpy()                                         # (N, 3, H, W)
     return [deprocess(r, net.mean) for r in results]
