@@ -1,4 +1,4 @@
-"""The model registry under its earlier name (it is ``deepdream.nets.registry``), and
+"""The model registry's main names under their earlier module name (the registry is
 ``python -m deepdream.models``, the models command (``deepdream/cli/models.py``)."""
 from .nets.registry import (ModelEntry, ResolvedModel, cache_dir, entry,
                             fetch, local_weights, registry, resolve)

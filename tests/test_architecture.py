@@ -1,4 +1,4 @@
-"""The package's folders are its layers: io -> nets -> dream -> run -> cli, every import
+"""The package's folders are its layers: io -> nets -> dreamer -> run -> cli, every import
 (at the top of a module or inside a function) one way only, no import circle, no torch in io.
 Read from the source with ast, so nothing needs to be imported or mocked."""
 import ast

@@ -56,7 +56,7 @@ def test_convolution(tmp_path, name):
 
 
 # Strided convolutions of a few channels take their input gradient by phases
-# (torch_engine._ImageConvolution): GoogLeNet's and AlexNet's conv1, and odd cases.
+# (nets.caffe.kernels.ImageConvolution): GoogLeNet's and AlexNet's conv1, and odd cases.
 IMAGE_CONVS = {"googlenet-7x7/2": (3, 7, 7, 2, 3, 3, (37, 51)),
                "alexnet-11x11/4": (3, 11, 11, 4, 0, 0, (47, 50)),
                "rect-5x2/3": (1, 5, 2, 3, 2, 1, (20, 17)),

@@ -260,3 +260,34 @@ def test_busy_port_is_one_line(movie, tiny_model_dir):
     assert result.stderr.splitlines() == [(f"error: port {port} on 127.0.0.1 is in use: "
                                            "stop what serves there, or give another with "
                                            "--serve PORT")]
+
+
+def test_a_file_of_yours_is_never_replaced_by_a_recording(tmp_path):
+    """Refused before anything opens (from the library too, not only the command line), and a
+    file that appears at -o while recording is left as it is, the recording kept beside it."""
+    from deepdream.errors import VideoError
+    from deepdream.io.live import Recorder
+    from deepdream.run.live import Live, LiveOptions
+
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"my movie")
+    for output in (mine, tmp_path):
+        with pytest.raises(VideoError) as refused:
+            Live(LiveOptions(str(tmp_path / "no_source.mp4"), output=str(output)))
+        assert str(output) in str(refused.value)
+    assert mine.read_bytes() == b"my movie"
+
+    later = tmp_path / "later.mp4"
+    recorder = Recorder(str(later), 64, 48)
+    for shade in range(0, 250, 50):
+        recorder.write(np.full((48, 64, 3), shade, np.uint8))
+        time.sleep(0.02)                     # each frame is timed by the clock, to the ms
+    later.write_bytes(b"appeared while recording")
+    with pytest.raises(VideoError, match="appeared while recording") as kept:
+        recorder.close()
+    assert later.read_bytes() == b"appeared while recording"
+    beside = Path(re.search(r"the recording is (\S+)$", str(kept.value)).group(1))
+    assert beside.parent == tmp_path and beside.name.startswith("later.live-")
+    assert video.written_length(beside)[0] >= 1              # the recording, playable
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mine.mp4", "later.mp4",
+                                                                 beside.name])

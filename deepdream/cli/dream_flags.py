@@ -125,7 +125,6 @@ _RECIPE_FLAGS = {"layers": "layers", "octaves": "octaves", "octave_scale": "octa
                  "flow_blend": "flow_blend", "flow_decay": "flow_decay",
                  "flow_smooth": "flow_smooth", "scene_threshold": "scene_threshold",
                  "keep_colors": "keep_colors"}
-_ENGINES = {"TorchNet": "torch", "ModuleNet": "torch", "CaffeNet": "caffe"}
 
 
 def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
@@ -152,8 +151,9 @@ def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
         values["no_scene_cuts"] = not recipe["dream"]["scene_cuts"]
     if recipe.get("precision"):
         values["precision"] = recipe["precision"]
-    if recipe.get("engine") in _ENGINES:
-        values["engine"] = _ENGINES[recipe["engine"]]
+    from ..nets.loading import ENGINE_OF_RECORDED_NAME
+    if recipe.get("engine") in ENGINE_OF_RECORDED_NAME:
+        values["engine"] = ENGINE_OF_RECORDED_NAME[recipe["engine"]]
     if recipe.get("image_type"):
         values["image_type"] = recipe["image_type"]
     actions = {action.dest: action for action in parser._actions}

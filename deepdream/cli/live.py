@@ -24,7 +24,10 @@ def main(args) -> int:
                        args.overwrite)
     refused = [flag for flag, given in (("--ray", args.ray), ("--sheet", args.sheet),
                                         ("-z/--zoom", args.zoom != 1),
-                                        ("--batch-segments", args.batch_segments != 1))
+                                        ("--batch-segments", args.batch_segments != 1),
+                                        ("--work", args.work),
+                                        ("--keep-frames", args.keep_frames),
+                                        ("--crf", args.crf != 18))
                if given]
     if refused:
         raise SettingsError(f"{refused[0]} does not go with --live")

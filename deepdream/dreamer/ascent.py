@@ -404,12 +404,12 @@ def dream_batch(net: Net, images: list[np.ndarray], end: str, iter_n: int = 10,
             else iter_n
         rolls = octave_rolls(rngs, jitter, iter_n, at_once, x.shape, device)
         scales = []
-        with checks.deferred_checks() as octave:          # one wait for the device an octave
+        with checks.deferred_checks() as noted:           # one wait for the device an octave
             for i, roll in enumerate(rolls):
                 scales.append(step_(net, x, target, step_size, roll, clip, rngs[0], tile))
                 log.debug("octave %d step %d at %s, %dx%d", octave, i, end, w, h)
             if scales:
-                octave.require((torch.cat(scales) > 0).all(), ZeroGradientError(
+                noted.require((torch.cat(scales) > 0).all(), ZeroGradientError(
                     f"the gradient at layer '{end}' is zero for this image (a blank frame, or "
                     "a layer that is silent on it): there is nothing to dream"))
         detail = x - base

@@ -72,7 +72,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     width, height = _check_frames(used)
     info = _movie_info_for(frames_dir)
     _refuse_own_inputs(output, [movie, info and info.get("source")], available.values())
-    _refuse_existing(output, overwrite)
+    refuse_existing(output, overwrite)
 
     probed = video.probe(movie) if movie else None
     if rate is None:                         # the one order: --fps, movie.json, the movie
@@ -128,7 +128,7 @@ def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
     out of range. Raises VideoError."""
     _check_crf(crf)
     output, gif = _output_for(output, Path.cwd(), False)
-    _refuse_existing(output, overwrite)
+    refuse_existing(output, overwrite)
     with tempfile.TemporaryDirectory(prefix="deepdream-check-") as folder:
         import numpy as np
         frames.write_frame(Path(folder) / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
@@ -165,9 +165,11 @@ def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple
     return output, False
 
 
-def _refuse_existing(output: Path, overwrite: bool) -> None:
-    """Raise VideoError if ``output`` is a file already there, unless ``overwrite``: a movie
-    of the user's is never replaced unasked."""
+def refuse_existing(output: Path, overwrite: bool) -> None:
+    """Raise VideoError if ``output`` is a folder, or a file already there unless
+    ``overwrite``: a movie of the user's is never replaced unasked."""
+    if output.is_dir():
+        raise VideoError(f"-o {output} is a folder: name the movie to write")
     if output.is_file() and not overwrite:
         raise VideoError(f"{output} already exists: give another -o, or --overwrite to "
                          "replace it")

@@ -220,13 +220,17 @@ class Recorder:
     """The dreamed frames (width x height RGB) encoded by ffmpeg as they are written, each
     timed by the clock when it is written (H.264, variable frame rate: the rate actually
     achieved). A file is written under a temporary name and takes its own at ``close``;
-    a URL (udp://, rtmp://, ...) is streamed to. Raises VideoError in one line if ffmpeg
-    stops taking frames."""
+    a URL (udp://, rtmp://, ...) is streamed to. A file there already is replaced only with
+    ``overwrite``, also one that appeared while recording. Raises VideoError in one line if
+    ffmpeg stops taking frames."""
 
-    def __init__(self, output: str, width: int, height: int):
-        self.output = output
+    def __init__(self, output: str, width: int, height: int, overwrite: bool = False):
+        self.output, self.overwrite = output, overwrite
         self.path = None if is_url(output) else Path(output)
         self.part = video.temporary_name(self.path) if self.path else None
+        for left in video.left_by_dead_runs(self.path) if self.path else []:
+            log.info("removing %s, left by an interrupted recording", left)
+            left.unlink(missing_ok=True)
         target = output_args(str(self.part) if self.part else output)
         args = [video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
@@ -270,7 +274,33 @@ class Recorder:
             if failed or not self.frames:
                 self.part.unlink(missing_ok=True)          # ours: made by this process
             else:
-                os.replace(self.part, self.path)
+                self._name_the_recording()
         if failed and self.frames:
             raise VideoError(f"ffmpeg could not finish the recording {self.output}: "
                              f"{self.stderr.tail()}")
+
+    def _name_the_recording(self) -> None:
+        """Give the finished recording its name: replacing a file there only with
+        ``overwrite``; else, if one appeared while recording, the recording keeps a name of
+        its own beside it (``NAME.live-PID.EXT``) and a VideoError says so."""
+        if self.overwrite:
+            os.replace(self.part, self.path)
+            return
+        for name in (self.path, self.path.with_name(
+                f"{self.path.stem}.live-{os.getpid()}{self.path.suffix}")):
+            try:
+                os.link(self.part, name)          # never over a file that is there
+            except FileExistsError:
+                continue
+            except OSError:                       # a file system without hard links
+                if name.exists():
+                    continue
+                os.replace(self.part, name)
+            else:
+                self.part.unlink()
+            if name != self.path:
+                raise VideoError(f"{self.path} appeared while recording and is left as it "
+                                 f"is: the recording is {name}")
+            return
+        raise VideoError(f"{self.path} appeared while recording and is left as it is: the "
+                         f"recording is {self.part}")

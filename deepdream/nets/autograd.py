@@ -13,7 +13,9 @@ import torch
 
 from ..errors import DeepDreamError, ImageTooSmallError, OutOfMemoryError, PrecisionError, \
     first_line
-from . import checks, objective as objectives
+from . import checks
+from .objective import Objective, l2
+from .objective import gradient as objective_gradient
 from .base import PRECISIONS, Net, check_precision
 
 # What PyTorch says when a layer's input is smaller than its kernel or window
@@ -94,7 +96,7 @@ class AutogradNet(Net):
             return self._output(self.tensor(x), end).float().cpu().numpy()
 
     def gradient(self, x: torch.Tensor, end: str,
-                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
+                 objective: Objective = l2) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             y = self._output(x, end)
@@ -102,7 +104,7 @@ class AutogradNet(Net):
             # known: the classic dream's is the activations), then back through the net. In
             # 16 bits it is first scaled by a power of two (exact) so that the backward pass
             # neither overflows nor underflows, and the result scaled back.
-            dy = objectives.gradient(objective, y.detach().float())
+            dy = objective_gradient(objective, y.detach().float())
             if self.dtype != torch.float32:   # on the device: no wait for it at every step
                 largest = dy.abs().amax()
                 scale = torch.where(largest > 0, torch.exp2(-torch.ceil(torch.log2(largest))),

@@ -12,7 +12,7 @@ import difflib
 import numpy as np
 import torch
 
-from . import objective as objectives
+from .objective import Objective, guided, l2
 from ..errors import DeviceError, UnknownLayerError
 
 # The mean of the ImageNet training images, BGR, that BVLC's GoogLeNet (and most Model Zoo
@@ -52,7 +52,7 @@ class Net(abc.ABC):
 
     @abc.abstractmethod
     def gradient(self, x: torch.Tensor, end: str,
-                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
+                 objective: Objective = l2) -> torch.Tensor:
         """The gradient of ``objective(blob at end)`` with respect to the input tensor ``x``
         (N, 3, H, W) on ``self.device``."""
 
@@ -71,7 +71,7 @@ class Net(abc.ABC):
         """The gradient of 0.5 * ||blob at end||^2 with respect to ``x`` (shaped like ``x``);
         with ``guide`` (the C x h x w features of a guide image at ``end``) the original
         script's guided objective instead."""
-        objective = objectives.l2 if guide is None else objectives.guided(guide)
+        objective = l2 if guide is None else guided(guide)
         return self.gradient(self.tensor(x), end, objective).cpu().numpy()
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:

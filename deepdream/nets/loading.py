@@ -34,6 +34,11 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
     return TorchNet(spec, resolve_device(device), mean, precision)
 
 
+# The --engine of each engine's name in params.json (Net.recorded_name)
+ENGINE_OF_RECORDED_NAME = {TorchNet.recorded_name: "torch", ModuleNet.recorded_name: "torch",
+                           "CaffeNet": "caffe"}
+
+
 def recorded_name(model) -> str:
     """The name in params.json of the torch engine's net of ``model``, without loading it
     (as a Ray driver records the nets of its workers)."""

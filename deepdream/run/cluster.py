@@ -18,7 +18,8 @@ from pathlib import Path
 from ..errors import DeepDreamError, FramesError, SettingsError, first_line
 from ..io import frames
 from ..progress import start as start_progress
-from . import settings as runs, loop as scheduler
+from . import loop
+from .settings import DreamReport, DreamSettings, RunOptions, prepare
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _dreamer(ray, retries: int):
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
-            report = scheduler.run_frames(self.job, self.net, self.settings, [numbers], warmup,
+            report = loop.run_frames(self.job, self.net, self.settings, [numbers], warmup,
                                          progress=False, record_cuts=False)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
@@ -81,8 +82,8 @@ def _dreamer(ray, retries: int):
 
 
 def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
-                     settings: runs.DreamSettings, options: runs.RunOptions | None = None,
-                     threads: int | None = None) -> runs.DreamReport:
+                     settings: DreamSettings, options: RunOptions | None = None,
+                     threads: int | None = None) -> DreamReport:
     """``loop.dream_frames`` of ``model`` (a ``registry.resolve`` result or a
     ``module.ModuleModel``, loaded by every worker) spread over ``options.workers`` Ray
     actors (a local Ray when ``options.ray`` is "local" or None, else the cluster at that
@@ -95,7 +96,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     gives it. A segment whose worker dies is retried ``options.retries`` times, then the run
     stops with one line (finished frames are kept); so does a run whose first worker has
     not started within $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
-    options = options or runs.RunOptions(device="cpu")
+    options = options or RunOptions(device="cpu")
     options.check()
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
@@ -106,17 +107,17 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
                              wait_s)
 
 
-def _dream_on_ray(ray, input_dir, output_dir, model, settings: runs.DreamSettings,
-                  options: runs.RunOptions, threads: int | None,
-                  wait_s: float) -> runs.DreamReport:
+def _dream_on_ray(ray, input_dir, output_dir, model, settings: DreamSettings,
+                  options: RunOptions, threads: int | None,
+                  wait_s: float) -> DreamReport:
     address, workers, warmup = options.ray or "local", options.workers, options.warmup
     device, precision, retries = str(options.device), options.precision, options.retries
     overwrite, progress = options.overwrite, options.progress
     from ..nets.loading import recorded_name
     # the workers' nets' name in params.json, as a single process records it
-    job = runs.prepare(input_dir, output_dir, settings, recorded_name(model), device,
+    job = prepare(input_dir, output_dir, settings, recorded_name(model), device,
                        precision, model, options)
-    pieces = scheduler.segments(job.todo, scheduler.known_cuts(job, settings),
+    pieces = loop.segments(job.todo, loop.known_cuts(job, settings),
                                 options.segment_length)
     done = set() if overwrite else job.done
     todo = [p for p in pieces if not set(p) <= done]
@@ -165,7 +166,7 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings: runs.DreamSetting
         raise FramesError(f"{len(missing)} frames are missing or damaged after the run "
                           f"(first: {missing[0]}); run the same command again")
     dreamed = len(job.todo) - len(done & set(job.todo))
-    return runs.DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
+    return DreamReport(dreamed, len(job.todo) - dreamed, job.output_dir)
 
 
 def plan_workers(device: str, workers: int, nodes: list[dict],

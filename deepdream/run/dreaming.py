@@ -20,7 +20,7 @@ def default_layers(model) -> tuple[str, ...]:
 def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
                 model, options: RunOptions | None = None) -> DreamReport:
     """Dream every frame of ``input_dir`` into ``output_dir`` with ``model`` (a
-    ``models.resolve`` result, or your own ``torch_module.ModuleModel``) and ``settings``,
+    ``nets.registry.resolve`` result, or your own ``nets.module.ModuleModel``) and ``settings``,
     resuming a run already there. Every setting means the same under every strategy, or the
     combination is refused in one line. Raises a DeepDreamError subclass."""
     from ..nets.loading import load_model

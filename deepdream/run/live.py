@@ -1,5 +1,5 @@
 """Dream live (``python -m deepdream --live SOURCE``): a camera, a stream or a movie (at its
-own rate) dreamed as it plays, shown on a page (``live_server``) and recorded (``live_io``).
+own rate) dreamed as it plays, shown on a page (``io.live_server``) and recorded (``io.live``).
 
 Four kinds of thread overlap: ffmpeg's decoding (a reader that keeps the newest frame only,
 so a slow dream drops frames instead of falling behind), the dream (this module's loop on
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeepDreamError, SettingsError, VideoError
+from ..errors import SettingsError, VideoError
 from ..io import flow, frames, scenes
+from ..io.encoding import refuse_existing
 from . import schedules, transforms
 from .settings import DreamSettings
 
@@ -64,9 +65,7 @@ class LiveOptions:
             raise SettingsError(f"-o {output} is the live source: give another -o")
         if not output.parent.is_dir():
             raise VideoError(f"the folder of -o {output} does not exist")
-        if output.exists() and not self.overwrite:
-            raise DeepDreamError(f"{output} exists: give another -o, or --overwrite to "
-                                 "replace it")
+        refuse_existing(output, self.overwrite)
 
 
 @dataclasses.dataclass
@@ -117,6 +116,7 @@ class Live:
     def __init__(self, options: LiveOptions):
         from ..io.live import Source
         from ..io.live_server import LiveServer
+        options.check()
         self.options = options
         self.server = self.source = self.output = None
         self.stats = _Stats()
@@ -182,7 +182,7 @@ class Live:
                               f"{net.precision} on {net.device}")
         log.info("dreaming %s live: %s, %d torch threads", live.source, self.settings_line,
                  torch.get_num_threads())
-        recorder = Recorder(live.output, source.width, source.height) if live.output else None
+        recorder = Recorder(live.output, source.width, source.height, live.overwrite) if live.output else None
         self.output = _Output(self.server, recorder, self.stats)
         if self.server is not None:
             self.server.start()
@@ -271,7 +271,7 @@ class _Dreamer:
         elif self.raw is not None:
             field, mask = flow.flow_and_mask(self.raw, raw, s.flow)
             moved = flow.moved_detail(self.dreamed, self.raw, field, mask)
-            source = raw + moved * np.float32(s.flow_blend * (1.0 - s.flow_decay))
+            source = transforms.carried(s, raw, moved)
         layer = schedules.layer_for_frame(number, s.layers)
         if self.guide is not None and layer not in self.features:
             self.features[layer] = guide_features(self.net, self.guide, layer)
@@ -282,10 +282,7 @@ class _Dreamer:
         except ZeroGradientError as e:
             log.debug("frame %d kept as it is: %s", number, e)
             dreamed = source
-        if moved is not None and s.flow_smooth:
-            dreamed = flow.smooth(dreamed, raw, moved, mask, s.flow_smooth)
-        if s.keep_colors:
-            dreamed = transforms.keep_colors(dreamed, raw)
+        dreamed = transforms.finish_dream(s, dreamed, raw, moved, mask)
         self.raw, self.dreamed = raw, dreamed
         return dreamed
 

@@ -163,18 +163,14 @@ class _Sequence:
             # --flow: the previous dream's detail, moved along the motion, decayed
             field, self.mask = self.flows.get(number, before, raw)
             self.moved = flow.moved_detail(previous, before, field, self.mask)
-            source = raw + self.moved * np.float32(settings.flow_blend *
-                                                   (1.0 - settings.flow_decay))
+            source = transforms.carried(settings, raw, self.moved)
         return number, source, schedules.layer_for_frame(number, settings.layers)
 
     def finish(self, number: int, dreamed: np.ndarray) -> bool:
         """Take frame ``number``'s dream; write it unless it is a warm-up frame. Returns
         whether it was written."""
-        if self.moved is not None and self.settings.flow_smooth:
-            dreamed = flow.smooth(dreamed, self.raw, self.moved, self.mask,
-                                  self.settings.flow_smooth)
-        if self.settings.keep_colors:
-            dreamed = transforms.keep_colors(dreamed, self.raw)
+        dreamed = transforms.finish_dream(self.settings, dreamed, self.raw, self.moved,
+                                          self.mask)
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False

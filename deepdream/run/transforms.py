@@ -8,7 +8,7 @@ import numpy as np
 import scipy.ndimage as nd
 from PIL import Image
 
-from ..io import frames
+from ..io import flow, frames
 from . import schedules
 
 if typing.TYPE_CHECKING:
@@ -56,3 +56,22 @@ def blend_source(settings: "DreamSettings", number: int, raw: np.ndarray,
         return raw
     previous = resize(zoom_in(previous, settings.zoom), raw.shape[1], raw.shape[0])
     return previous * (1.0 - weight) + raw * weight
+
+
+def carried(settings: DreamSettings, raw: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """What a frame is dreamed from under --flow: ``raw`` plus the previous dream's detail
+    moved along the motion (``flow.moved_detail``), weighted by --flow-blend and decayed by
+    --flow-decay."""
+    return raw + moved * np.float32(settings.flow_blend * (1.0 - settings.flow_decay))
+
+
+def finish_dream(settings: DreamSettings, dreamed: np.ndarray, raw: np.ndarray,
+                 moved: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray:
+    """A frame's dream as it is kept: smoothed where the flow could not follow it
+    (--flow-smooth; ``moved`` None: no flow carried into it) and in the frame's own colours
+    (--keep-colors)."""
+    if moved is not None and settings.flow_smooth:
+        dreamed = flow.smooth(dreamed, raw, moved, mask, settings.flow_smooth)
+    if settings.keep_colors:
+        dreamed = keep_colors(dreamed, raw)
+    return dreamed

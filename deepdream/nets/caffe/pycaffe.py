@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import objective as objectives
+from ..objective import Objective, l2
+from ..objective import gradient as objective_gradient
 from ...errors import DeviceError, ModelError
 from ..base import Net
 from . import format as caffe_format
@@ -92,9 +93,9 @@ class CaffeNet(Net):
         return self._run(np.asarray(x, dtype=np.float32), end).copy()
 
     def gradient(self, x: torch.Tensor, end: str,
-                 objective: objectives.Objective = objectives.l2) -> torch.Tensor:
+                 objective: Objective = l2) -> torch.Tensor:
         features = torch.tensor(self._run(x.detach().cpu().numpy(), end))
-        diff = objectives.gradient(objective, features)
+        diff = objective_gradient(objective, features)
         top = self.net.blobs[self._top(end)]
         top.diff[...] = diff.numpy()
         self.net.backward(start=self._layer(end))
