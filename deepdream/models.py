@@ -1,5 +1,6 @@
 """The model registry's main names under their earlier module name (the registry is
-``python -m deepdream.models``, the models command (``deepdream/cli/models.py``)."""
+``deepdream.nets.registry``), and ``python -m deepdream.models``, the models command
+(``deepdream/cli/models.py``)."""
 from .nets.registry import (ModelEntry, ResolvedModel, cache_dir, entry,
                             fetch, local_weights, registry, resolve)
 

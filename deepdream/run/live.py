@@ -265,7 +265,7 @@ class _Dreamer:
         from ..dreamer.ascent import dream, guide_features
         from ..errors import ZeroGradientError
         s, raw = self.settings, frame.astype(np.float32)
-        source, moved = raw, None
+        source, moved, mask = raw, None, None
         if self._cut(raw):
             log.info("scene cut at frame %d: the dream starts afresh", number)
         elif self.raw is not None:
