@@ -109,9 +109,9 @@ def mjpeg_frames(url: str, count: int) -> list[np.ndarray]:
         while len(pictures) < count:
             headers = {}
             line = stream.readline()
-            while line.strip() == b"":
+            while line in (b"\r\n", b"\n"):
                 line = stream.readline()
-            assert line.strip().startswith(b"--"), line
+            assert line.strip().startswith(b"--"), f"the stream ended or broke: {line!r}"
             while (line := stream.readline().strip()):
                 key, _, value = line.decode().partition(":")
                 headers[key.lower()] = value.strip()
