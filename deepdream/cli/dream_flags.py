@@ -367,6 +367,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         device=device_from_flags(args.device, args.gpu), engine=args.engine,
         precision=args.precision, image_type=args.image_type, start_frame=args.start_frame,
-        end_frame=args.end_frame, overwrite=args.overwrite, progress=progress_flag(args.verbose > 0),
+        end_frame=args.end_frame, overwrite=args.overwrite,
+        progress=progress_flag(args.verbose > 0),
         batch_segments=args.batch_segments, warmup=args.warmup, ray=args.ray,
         workers=args.workers, segment_length=args.segment_length, retries=args.retries)

@@ -31,7 +31,6 @@ def main(args) -> int:
                if given]
     if refused:
         raise SettingsError(f"{refused[0]} does not go with --live")
-    live.check()
     try:
         flow.require_opencv()
     except DeepDreamError:

@@ -274,9 +274,7 @@ def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
     the frames asked for (what killed runs of ours left beside it is removed first). On
     failure or Ctrl-C the temporary file is removed and ``output`` is untouched. Raises
     VideoError."""
-    for left in video.left_by_dead_runs(output):
-        log.info("removing %s, left by an interrupted run", left)
-        left.unlink(missing_ok=True)
+    video.remove_left_by_dead_runs(output)
     partial = video.temporary_name(output)
     try:
         video.run(command(count, partial), "encoding movie", count, progress)

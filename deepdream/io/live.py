@@ -228,9 +228,8 @@ class Recorder:
         self.output, self.overwrite = output, overwrite
         self.path = None if is_url(output) else Path(output)
         self.part = video.temporary_name(self.path) if self.path else None
-        for left in video.left_by_dead_runs(self.path) if self.path else []:
-            log.info("removing %s, left by an interrupted recording", left)
-            left.unlink(missing_ok=True)
+        if self.path:
+            video.remove_left_by_dead_runs(self.path)
         target = output_args(str(self.part) if self.part else output)
         args = [video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",

@@ -438,6 +438,14 @@ def left_by_dead_runs(path: Path) -> list[Path]:
             if (match := pattern.fullmatch(entry.name)) and not _running(int(match.group(1)))]
 
 
+def remove_left_by_dead_runs(path: Path) -> None:
+    """Remove the temporary files of ``path`` that killed runs of this host left
+    (``left_by_dead_runs``: ours, and no longer written by anyone)."""
+    for left in left_by_dead_runs(path):
+        log.info("removing %s, left by an interrupted run", left)
+        left.unlink(missing_ok=True)
+
+
 def _running(pid: int) -> bool:
     """Whether process ``pid`` exists (a zombie counts)."""
     try:

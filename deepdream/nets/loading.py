@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import DeviceError
 from .base import IMAGENET_MEAN_BGR, Net, resolve_device
 from .caffe import format as caffe_format
+from .caffe.pycaffe import CaffeNet
 from .caffe.torch_net import TorchNet
 from .module import ModuleModel, ModuleNet
 
@@ -24,7 +25,6 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
     if engine == "caffe":
         if precision != "fp32":
             raise DeviceError(f"--engine caffe computes in fp32 only, not {precision}")
-        from .caffe.pycaffe import CaffeNet
         device = "cpu" if device in (None, "auto", "cpu") else str(device)
         return CaffeNet(Path(caffemodel), Path(deploy) if deploy else None,
                         f"cuda:{device}" if device.isdigit() else device, mean)
@@ -36,7 +36,7 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
 
 # The --engine of each engine's name in params.json (Net.recorded_name)
 ENGINE_OF_RECORDED_NAME = {TorchNet.recorded_name: "torch", ModuleNet.recorded_name: "torch",
-                           "CaffeNet": "caffe"}
+                           CaffeNet.recorded_name: "caffe"}
 
 
 def recorded_name(model) -> str:

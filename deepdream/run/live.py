@@ -182,7 +182,8 @@ class Live:
                               f"{net.precision} on {net.device}")
         log.info("dreaming %s live: %s, %d torch threads", live.source, self.settings_line,
                  torch.get_num_threads())
-        recorder = Recorder(live.output, source.width, source.height, live.overwrite) if live.output else None
+        recorder = Recorder(live.output, source.width, source.height, live.overwrite) \
+            if live.output else None
         self.output = _Output(self.server, recorder, self.stats)
         if self.server is not None:
             self.server.start()

@@ -234,7 +234,8 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     frames, and only those). ``engine`` is the engine's name in params.json
     (``Net.recorded_name``), ``device`` and ``precision`` those of its net; ``model`` is the
     model's object (``identity()``) or a caffemodel's path; ``options`` choose the frames
-    (image type, first and last). Its params.json is written just before its first frame (``Job.started``).
+    (image type, first and last). Its params.json is written just before its first frame
+    (``Job.started``).
     Raises FramesError for a folder that holds pictures of anyone else's, ResumeError for a
     run of ours made otherwise."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..objective import Objective, l2
-from ..objective import gradient as objective_gradient
 from ...errors import DeviceError, ModelError
 from ..base import Net
+from ..objective import Objective, l2
+from ..objective import gradient as objective_gradient
 from . import format as caffe_format
 
 
