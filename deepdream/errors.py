@@ -16,6 +16,11 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 frame', '2 frames': a count and its noun, as a sentence says them."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class ModelError(DeepDreamError):
     """A model file is missing, truncated, corrupt, or uses something we do not support."""
 

@@ -1,5 +1,6 @@
 """Segment-parallel dreaming on a local Ray runtime started by the tests (two workers, one
 CPU thread each): equal to a sequential run at scene cuts, lost workers and drivers."""
+import json
 import os
 import re
 import signal
@@ -122,8 +123,9 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
         assert len(workers) == 2, workers
         # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
         cores = len(os.sched_getaffinity(0))
-        assert {card.read_text() for card in (out / cluster.WORKERS_DIR).iterdir()} == \
-            {f"{max(1, cores // 2)} threads on cpu\n"}
+        cards = [json.loads(card.read_text()) for card in (out / cluster.WORKERS_DIR).iterdir()]
+        assert {(card["threads"], card["device"]) for card in cards} == \
+            {(max(1, cores // 2), "cpu")}
         before = stamps(out)
         os.kill(min(workers), signal.SIGKILL)
         _, err = process.communicate(timeout=300)

@@ -169,6 +169,22 @@ def test_metrics_command_line(tmp_path):
                             capture_output=True, text=True, cwd=FIXTURES.parent.parent)
     assert result.returncode == 0, result.stderr
     assert "warping error:  0.000" in result.stdout and "dream strength: 20.000" in result.stdout
+    for folder in (src, out):                    # nothing written into the user's folders
+        assert sorted(p.name for p in folder.iterdir()) == [f"0000000{n}.png" for n in (1, 2, 3)]
+
+
+def test_a_users_flow_folder_in_the_output_is_left_alone(tiny_net, tmp_path):
+    src = write_clip(tmp_path / "in", [crop(PHOTO, 150 + 3 * i) for i in range(3)])
+    mine = tmp_path / "out" / ".flow"
+    mine.mkdir(parents=True)
+    (mine / "00000002-0000000000000000.npz").write_bytes(b"mine")
+    (mine / "dis-128x96").mkdir()
+    (mine / "dis-128x96" / "00000002-abc.npz").write_bytes(b"also mine")
+    dreamed = run(tiny_net, src, tmp_path / "out", flow="dis")
+    fresh = run(tiny_net, src, tmp_path / "fresh", flow="dis")
+    np.testing.assert_array_equal(dreamed[2], fresh[2])
+    assert {str(p.relative_to(mine)): p.read_bytes() for p in mine.rglob("*") if p.is_file()} \
+        == {"00000002-0000000000000000.npz": b"mine", "dis-128x96/00000002-abc.npz": b"also mine"}
 
 
 def test_metrics_of_a_folder_of_two_frame_types_says_so_without_flags_it_lacks(tmp_path):

@@ -109,3 +109,41 @@ def test_background_reads_run_in_a_reader_thread():
     assert number == 7 and thread.startswith("deepdream-read")
     assert thread != threading.current_thread().name
     io.close()
+
+
+def test_a_user_file_named_like_a_temporary_one_is_never_removed(tmp_path):
+    """Our temporary files live in marked scratch folders: a file of the user's named as an
+    older version named them, or a folder named like ours without our mark, is left as it is
+    by every atomic write and by the removal of what killed runs left."""
+    from deepdream.io import ours
+    mine = {".00000003.png.123-456.part": b"mine", ".out.part-host-1.mp4": b"mine too"}
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    unmarked = tmp_path / f"{ours.SCRATCH_PREFIX}somehost-1-abcd"
+    unmarked.mkdir()
+    (unmarked / "x.png").write_bytes(b"also mine")
+    frames.write_frame(tmp_path / "00000003.png", np.zeros((4, 4, 3)))
+    ours.remove_dead_scratch(tmp_path)
+    assert {n: (tmp_path / n).read_bytes() for n in mine} == mine
+    assert (unmarked / "x.png").read_bytes() == b"also mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*mine, unmarked.name, "00000003.png"])
+
+
+def test_a_scratch_folder_left_by_a_killed_process_is_removed_by_the_next(tmp_path):
+    """A process of ours killed while writing leaves its marked scratch folder; the next
+    process that writes there removes it (its process is gone), and nothing of a running
+    process's."""
+    import subprocess
+    import sys
+    from deepdream.io import ours
+    code = ("import os, sys\nfrom pathlib import Path\nfrom deepdream.io import ours\n"
+            "with ours.temporary(Path(sys.argv[1]) / 'frame.png') as tmp:\n"
+            "    tmp.write_bytes(b'half')\n    os._exit(9)\n")          # killed mid-write
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(ours.SCRATCH_PREFIX)]
+    assert len(left) == 1 and ours.dead_scratch(tmp_path) == left
+    with ours.scratch(tmp_path) as mine:            # this process's own: alive
+        assert not left[0].exists()
+        assert ours.dead_scratch(tmp_path) == [] and mine.is_dir()
+    assert list(tmp_path.iterdir()) == []

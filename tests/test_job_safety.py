@@ -36,17 +36,33 @@ def refused(*args, cwd=None):
     return lines[0]
 
 
-def test_a_work_folder_of_the_users_keeps_their_files(clip, tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("bookkeeping", [[], ["job.json", "movie.json", "params.json"]],
+                         ids=["notes", "files named as ours"])
+def test_a_work_folder_of_the_users_keeps_their_files(clip, tiny_model_dir, tmp_path,
+                                                      bookkeeping):
+    """A folder of the user's, also one holding files named as the job's bookkeeping (a
+    job.json without our mark is not a job of ours): the job works in a folder of its own
+    inside it, and every file of theirs stays byte for byte."""
     mine = tmp_path / "mywork"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")
     (mine / "00000001.png").write_bytes(b"not even a picture")
+    for name in bookkeeping:
+        (mine / name).write_text('{"movie": {"path": "%s"}, "mine": true}' % clip)
     before = snapshot(mine)
     out = tmp_path / "out.mp4"
     script("-m deepdream", clip, "-o", out, "--work", mine, "-t", tiny_model_dir, *DREAM)
     assert snapshot(mine) == before                   # the job's own folder came and went
-    assert sorted(p.name for p in mine.iterdir()) == ["00000001.png", "notes.txt"]
+    assert sorted(p.name for p in mine.iterdir()) == sorted(["00000001.png", "notes.txt",
+                                                             *bookkeeping])
     assert_in_sync(out, clip, FPS)
+
+
+def test_a_work_folder_the_job_makes_goes_with_its_parents(clip, tiny_model_dir, tmp_path):
+    out = tmp_path / "out.mp4"
+    script("-m deepdream", clip, "-o", out, "--work", tmp_path / "a" / "b" / "c",
+           "-t", tiny_model_dir, *DREAM)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]     # no empty a/, a/b/
 
 
 def test_the_movies_own_folder_as_work_keeps_the_movie(clip, tiny_model_dir, tmp_path):
@@ -79,7 +95,8 @@ def test_the_movie_changed_since_its_frames_were_extracted_is_refused(clip, tiny
     out = tmp_path / "o.mp4"
     script("-m deepdream", movie, "-o", out, "-t", tiny_model_dir, *DREAM, "--keep-frames")
     make_clip(movie, size="128x48", rate="25", duration=0.4)     # replaced under its name
-    assert "another movie" in refused(movie, "-o", out, "-t", tiny_model_dir, *DREAM)
+    line = refused(movie, "-o", out, "-t", tiny_model_dir, *DREAM)
+    assert f"the frames of {movie} as it was before it changed" in line
 
 
 @pytest.mark.parametrize("where", ["input", "inside work"])

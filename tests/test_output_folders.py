@@ -85,15 +85,47 @@ def test_a_copied_run_without_its_times_still_resumes(tiny_net, tmp_path):
     assert (report.dreamed, report.skipped) == (1, 2)
 
 
-def test_an_earlier_versions_run_without_a_ledger_still_resumes(tiny_net, tmp_path):
+def test_frames_whose_ledger_is_gone_are_not_taken_for_ours(tiny_net, tmp_path):
+    """Without the ledger nothing vouches for the frames (an earlier version kept none): they
+    are neither resumed nor deleted."""
+    src = frame_folder(tmp_path / "in", 3)
+    run(tiny_net, src, tmp_path / "out", end_frame=2)
+    (tmp_path / "out" / "frames.tsv").unlink()
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    for overwrite in (False, True):
+        with pytest.raises(FramesError, match="no dreaming run of ours made .*00000001.png"):
+            run(tiny_net, src, tmp_path / "out", overwrite=overwrite)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == kept
+
+
+@pytest.mark.parametrize("name", ["params.json", "frames.tsv"])
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+def test_a_users_file_with_our_bookkeeping_name_is_not_ours(tiny_net, tmp_path, name,
+                                                            overwrite):
+    """A params.json or frames.tsv of the user's (or of an earlier version, without our mark)
+    in the output folder: never read as a run of ours, never appended to nor deleted."""
+    src = frame_folder(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = {name: b'{"lr": 0.1, "dream": {"octaves": 4}}\n' if name.endswith(".json")
+            else b"00000001.png\t10\t10\tabc\n", "notes.txt": b"my notes"}
+    for file, data in mine.items():
+        (out / file).write_bytes(data)
+    with pytest.raises(FramesError, match=f"holds a {name} that deepdream did not write"):
+        run(tiny_net, src, out, overwrite=overwrite)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == mine
+
+
+def test_an_earlier_versions_params_json_is_refused_and_kept(tiny_net, tmp_path):
     src = frame_folder(tmp_path / "in", 3)
     run(tiny_net, src, tmp_path / "out", end_frame=2)
     params = frames.read_json(tmp_path / "out" / "params.json")
-    del params["ledger"]
+    del params["made_by"]                        # as every version before the mark wrote it
     frames.write_json(tmp_path / "out" / "params.json", params)
-    (tmp_path / "out" / "frames.tsv").unlink()
-    report = run(tiny_net, src, tmp_path / "out")
-    assert (report.dreamed, report.skipped) == (1, 2)
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    with pytest.raises(FramesError, match="params.json that deepdream did not write"):
+        run(tiny_net, src, tmp_path / "out", overwrite=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == kept
 
 
 def test_output_equal_to_input_is_refused_before_anything_is_written(tiny_net, tmp_path):
@@ -168,7 +200,7 @@ def test_a_disk_that_takes_no_frame_is_one_line_and_leaves_no_broken_frame(tiny_
     assert "Traceback" not in result.stderr
     assert str(out / "00000001.png") in lines[-1] and "too large" in lines[-1]
     assert not frames.list_frames(out)                       # no broken frame
-    assert [p.name for p in out.iterdir() if p.name.endswith(".part")] == []
+    assert sorted(p.name for p in out.iterdir()) == ["frames.tsv", "params.json"]  # no scratch
 
 
 def test_an_output_under_a_file_is_one_line(tiny_model_dir, tmp_path):

@@ -8,6 +8,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -115,9 +116,9 @@ def test_stage3_never_puts_another_movies_sound_in(tmp_path, ffmpeg_binary):
     assert len(warnings) == 1 and "changed" in warnings[0] and str(clip) in warnings[0]
     assert stream_line(tmp_path / "o.mp4", "Audio") == ""
     assert stream_length(tmp_path / "o.mp4", "v")[0] == 15
-    # an earlier version's movie.json, without an identity: not vouched for either
+    # an earlier version's movie.json, without an identity or our mark: not vouched for either
     meta = frames.read_json(tmp_path / "f" / "movie.json")
-    del meta["identity"]
+    del meta["identity"], meta["made_by"]
     frames.write_json(tmp_path / "f" / "movie.json", meta)
     result = script("3_frames2movie.py", tmp_path / "f", "-o", tmp_path / "p.mp4")
     assert "earlier version" in result.stderr and "silent" in result.stderr
@@ -125,6 +126,36 @@ def test_stage3_never_puts_another_movies_sound_in(tmp_path, ffmpeg_binary):
 
 
 # -- 3. an output that is one of the inputs -----------------------------------------------
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+@pytest.mark.parametrize("mine", ["movie.json", "frames.tsv", "00000002.png"])
+def test_stage1_never_takes_a_users_file_for_its_own(tmp_path, mine, overwrite):
+    """A movie.json or frames.tsv of the user's, or a numbered picture that no extraction of
+    ours wrote, in the folder: refused in one line, every file left byte for byte, with
+    --overwrite too."""
+    clip = make_clip(tmp_path / "clip.mp4")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / mine).write_bytes(b'{"title": "my film"}\n' if mine != "00000002.png" else
+                                (tmp_path / "clip.mp4").read_bytes()[:100])
+    before = listing(folder)
+    line = refused(script("1_movie2frames.py", clip, folder, *overwrite, check=False))
+    assert mine in line and ("deepdream did not write" in line or
+                             "no extraction of ours wrote" in line), line
+    assert listing(folder) == before
+
+
+def test_stage1_overwrite_replaces_only_its_own_frames(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4")
+    script("1_movie2frames.py", clip, tmp_path / "f", "--format", "jpg", "-q")
+    (tmp_path / "f" / "notes.txt").write_text("mine")
+    script("1_movie2frames.py", clip, tmp_path / "f", "--overwrite", "-q")
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
+        [frames.frame_name(n, "png") for n in range(1, 16)] +
+        ["frames.tsv", "movie.json", "notes.txt"])
+    assert frames.read_json(tmp_path / "f" / "movie.json")["format"] == "png"
+
 
 def test_stage1_refuses_a_frame_folder_that_is_a_file(tmp_path):
     clip = make_clip(tmp_path / "clip.mp4")
@@ -212,7 +243,7 @@ def test_killed_while_encoding_its_ffmpeg_dies_and_the_rerun_writes_a_whole_movi
     command = [ROOT / "3_frames2movie.py", long_frames, "-o", out, "--fps", "25", "-q"]
     process = start(command)
     encoder = wait_for_ffmpeg(process, lambda: any(
-        p.stat().st_size > 0 for p in tmp_path.glob(".out.part-*.mp4")))
+        p.stat().st_size > 0 for p in tmp_path.glob(".deepdream-scratch-*/*-out.mp4")))
     process.kill()
     process.wait()
     deadline = time.monotonic() + 10
@@ -226,6 +257,9 @@ def test_killed_while_encoding_its_ffmpeg_dies_and_the_rerun_writes_a_whole_movi
     assert check.returncode == 0 and check.stderr == ""
     assert stream_length(out, "v")[0] == 360
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]   # the killed run's part too
+    # and its folder of links to the frames, in the temporary folder
+    assert not [p for p in Path(tempfile.gettempdir()).glob(".deepdream-scratch-*")
+                if f"-{process.pid}-" in p.name]
 
 
 def script_ignoring_ctrl_c(*args):
@@ -244,12 +278,13 @@ def test_ctrl_c_during_ffmpeg_says_stopped_not_failed(stage, long_frames, tmp_pa
                         "ultrafast", str(movie)], check=True)
         target = tmp_path / "frames"
         process = script_ignoring_ctrl_c(ROOT / "1_movie2frames.py", movie, target)
-        ready = lambda: len(list(target.glob(".extracting.part-*/*.png"))) > 5  # noqa: E731
+        ready = lambda: len(list(target.glob(".deepdream-scratch-*/extracting/*.png"))) > 5  # noqa
     else:
         target = tmp_path / "out.mp4"
         process = script_ignoring_ctrl_c(ROOT / "3_frames2movie.py", long_frames, "-o",
                                          target)
-        ready = lambda: any(p.stat().st_size for p in tmp_path.glob(".out.part-*"))  # noqa
+        ready = lambda: any(p.stat().st_size  # noqa: E731
+                            for p in tmp_path.glob(".deepdream-scratch-*/*-out.mp4"))
     wait_for_ffmpeg(process, ready)
     os.killpg(process.pid, signal.SIGINT)                  # Ctrl-C: the whole group
     stderr = process.communicate(timeout=60)[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdream.io import encoding, extraction, frames, video
+from deepdream.io import encoding, extraction, frames, video, ours
 from deepdream.errors import FramesError, VideoError
 
 from media import make_clip, make_vfr_clip, stream_length, stream_line
@@ -75,12 +75,26 @@ def test_extract_refuses_folder_with_frames_and_never_deletes_other_files(clip, 
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     (folder / "00000001.jpg").write_bytes(b"old frame")
-    with pytest.raises(FramesError, match="already holds 1 frames.*--overwrite"):
-        extraction.extract_frames(clip, folder, progress=False)
+    # a numbered picture that no extraction of ours wrote: --overwrite leaves it too
+    for overwrite in (False, True):
+        with pytest.raises(FramesError, match="no extraction of ours wrote .*00000001.jpg"):
+            extraction.extract_frames(clip, folder, overwrite=overwrite, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["00000001.jpg", "notes.txt"]
     assert (folder / "00000001.jpg").read_bytes() == b"old frame"
+    (folder / "00000001.jpg").unlink()                 # the user moves it away
+    extraction.extract_frames(clip, folder, "jpg", progress=False)
+    with pytest.raises(FramesError, match="already holds 15 frames of an earlier extraction"
+                                          ".*--overwrite"):
+        extraction.extract_frames(clip, folder, progress=False)
+    # --overwrite replaces our own extraction's frames, and only those
+    (folder / "00000099.png").write_bytes(b"dropped in later")
+    with pytest.raises(FramesError, match="00000099.png"):
+        extraction.extract_frames(clip, folder, overwrite=True, progress=False)
+    assert len(frames.list_frames(folder, "jpg")) == 15
+    (folder / "00000099.png").unlink()
     extraction.extract_frames(clip, folder, overwrite=True, progress=False)
     assert (folder / "notes.txt").read_text() == "mine"
-    assert not (folder / "00000001.jpg").exists()
+    assert not frames.list_frames(folder, "jpg")      # the jpgs of ours were replaced
     assert len(frames.list_frames(folder)) == 15
 
 
@@ -148,7 +162,7 @@ def test_frame_offset_moves_the_sound_start(tmp_path, clip):
     for n in range(6, 16):   # as if dreamed with -sf 6
         (dreamed / frames.frame_name(n, "png")).write_bytes(
             (tmp_path / "f" / frames.frame_name(n, "png")).read_bytes())
-    frames.write_json(dreamed / frames.PARAMS, {"input": str(tmp_path / "f")})
+    ours.write_json(dreamed / frames.PARAMS, "params", {"input": str(tmp_path / "f")})
     out = encoding.make_movie(dreamed, tmp_path / "o.mp4", progress=False)
     assert stream_length(out, "v")[0] == 10
     assert abs(stream_length(out, "a")[1] - 10 / (30000 / 1001)) <= 0.1

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import FramesError, VideoError, first_line
-from . import frames, video
+from . import frames, ours, video
 from .extraction import same_movie
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,21 @@ def _link(target: Path, link: Path) -> None:
 
 
 def _movie_info_for(frames_dir: Path) -> dict | None:
-    """Stage 1's movie.json, found in the frame folder or through stage 2's params.json."""
-    info = frames.read_json(frames_dir / frames.MOVIE_INFO)
-    if info is None:
-        params = frames.read_json(frames_dir / frames.PARAMS)
-        if params and params.get("input"):
-            info = frames.read_json(Path(params["input"]) / frames.MOVIE_INFO)
+    """Stage 1's movie.json, found in the frame folder or through stage 2's params.json: a
+    file of ours only (one of the user's, or of an earlier version without our mark, is not
+    used, with a warning)."""
+    try:
+        info = ours.read_json(frames_dir / frames.MOVIE_INFO, "movie")
+        if info is None:
+            params = ours.read_json(frames_dir / frames.PARAMS, "params")
+            if params and params.get("input"):
+                info = ours.read_json(Path(params["input"]) / frames.MOVIE_INFO, "movie")
+    except ours.NotOursError as e:
+        log.warning("%s was not written by this version of deepdream (an earlier version's, "
+                    "or not ours): its frame rate and sound are not used, and the movie will "
+                    "be silent unless you name the original movie after the frame folder",
+                    e.path)
+        return None
     return info
 
 
@@ -96,11 +105,11 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     offset += (first - 1) / float(rate)
 
     ext = used[0].suffix.lstrip(".")
-    with tempfile.TemporaryDirectory(prefix="deepdream-frames-") as links:
+    with ours.scratch(tempfile.gettempdir()) as links:
         # the frames as 00000001.ext, ... in a folder of ours: names with any number of
         # digits, and folders whose names hold '%' or spaces, are all the same to ffmpeg
         for i, path in enumerate(used, 1):
-            _link(path, Path(links) / frames.frame_name(i, ext))
+            _link(path, links / frames.frame_name(i, ext))
         pattern = video.image_pattern(links, ext)
 
         def command(frame_count: int, target: Path):
@@ -109,12 +118,12 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
             return video.movie_stream(pattern, frame_count, rate, target, audio, offset,
                                       crf, codec, (width, height))
 
-        _try_output(command(1, Path(links) / f"first-frame{output.suffix}"), output, codec)
+        _try_output(command(1, links / f"first-frame{output.suffix}"), output, codec)
         if not gif and (width % 2 or height % 2):
             log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
                      width, height, width - width % 2, height - height % 2)
         with frames.new_folder(output.parent):
-            _encode(command, count, rate, output, gif, progress)
+            _encode(command, count, rate, output, gif, progress, overwrite)
     log.info("%d frames at %s fps%s written to %s", count, rate,
              " with sound" if audio else "", output)
     return output
@@ -129,10 +138,10 @@ def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
     _check_crf(crf)
     output, gif = _output_for(output, Path.cwd(), False)
     refuse_existing(output, overwrite)
-    with tempfile.TemporaryDirectory(prefix="deepdream-check-") as folder:
+    with ours.scratch(output.parent) as folder:      # the output's own folder
         import numpy as np
-        frames.write_frame(Path(folder) / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
-        pattern, trial = video.image_pattern(folder, "png"), Path(folder) / f"trial{output.suffix}"
+        frames.write_frame(folder / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
+        pattern, trial = video.image_pattern(folder, "png"), folder / f"trial{output.suffix}"
         stream = video.gif_stream(pattern, 1, Fraction(25), trial, (64, 64)) if gif else \
             video.movie_stream(pattern, 1, Fraction(25), trial, None, 0.0, crf, codec, (64, 64))
         _try_output(stream, output, codec)
@@ -166,13 +175,9 @@ def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple
 
 
 def refuse_existing(output: Path, overwrite: bool) -> None:
-    """Raise VideoError if ``output`` is a folder, or a file already there unless
-    ``overwrite``: a movie of the user's is never replaced unasked."""
-    if output.is_dir():
-        raise VideoError(f"-o {output} is a folder: name the movie to write")
-    if output.is_file() and not overwrite:
-        raise VideoError(f"{output} already exists: give another -o, or --overwrite to "
-                         "replace it")
+    """Raise a DeepDreamError if ``output`` cannot be written (``ours.check_new_file``): a
+    movie of the user's is never replaced unasked."""
+    ours.check_new_file(output, "-o", overwrite, "movie")
 
 
 def _numbered_frames(frames_dir: Path, image_type: str | None) -> dict[int, Path]:
@@ -206,8 +211,7 @@ def _refuse_own_inputs(output: Path, movies, frame_paths) -> None:
 def _sound(info: dict | None, probed: video.MovieInfo | None) -> str | None:
     """The movie whose sound goes in: the movie named (``probed``), else stage 1's source if
     it is still the movie the frames came from (movie.json's identity). A source that is gone
-    or changed, or that an earlier version's movie.json cannot vouch for, gives a silent
-    movie with a warning rather than another movie's sound: the frames are the user's hours
+    or changed gives a silent movie with a warning rather than another movie's sound: the frames are the user's hours
     of work, and the warning says how to add the sound."""
     if probed is not None:
         return probed.path if probed.has_audio else None
@@ -216,9 +220,6 @@ def _sound(info: dict | None, probed: video.MovieInfo | None) -> str | None:
     source = info["source"]
     if not Path(source).is_file():
         problem = f"the original movie {source} is gone"
-    elif "identity" not in info:
-        problem = (f"movie.json (of an earlier version) cannot tell whether {source} is still "
-                   "the movie the frames came from")
     elif not same_movie(info, source):
         problem = f"{source} has changed since its frames were extracted"
     else:
@@ -268,15 +269,12 @@ def _try_output(stream, output: Path, codec: str) -> None:
 
 
 def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
-            progress: bool) -> None:
-    """Encode the ``count`` frames with ``command(count, path)`` under this process's
-    temporary name beside ``output``, read it back and put it in place only if it holds
-    the frames asked for (what killed runs of ours left beside it is removed first). On
-    failure or Ctrl-C the temporary file is removed and ``output`` is untouched. Raises
-    VideoError."""
-    video.remove_left_by_dead_runs(output)
-    partial = video.temporary_name(output)
-    try:
+            progress: bool, overwrite: bool) -> None:
+    """Encode the ``count`` frames with ``command(count, path)`` under a temporary name in
+    our scratch folder beside ``output``, read it back and put it in place only if it holds
+    the frames asked for (over an existing file only with ``overwrite``). On failure or
+    Ctrl-C the temporary file is removed and ``output`` is untouched. Raises VideoError."""
+    with ours.temporary(output) as partial:
         video.run(command(count, partial), "encoding movie", count, progress)
         pictures, seconds = video.written_length(partial)
         wanted = float(count / rate)
@@ -286,6 +284,6 @@ def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
             length = f"{seconds:.2f} s" if seconds is not None else "unknown length"
             raise VideoError(f"ffmpeg wrote {pictures} frames ({length}) where {count} "
                              f"({wanted:.2f} s) were asked: {output} was not written")
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
+        if not ours.put_in_place(partial, output, overwrite):
+            raise VideoError(f"{output} appeared while the movie was encoded and is left as "
+                             "it is: run again with another -o (or --overwrite)")

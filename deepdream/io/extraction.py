@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import shutil
 from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
 
-from ..errors import FramesError
-from . import frames, video
+from ..errors import FramesError, plural
+from . import frames, ours, video
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +79,20 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     duration = None if end is None else end - first_time
     if duration is not None and duration <= 0:
         raise FramesError(f"no frame between {start} s and {end} s")
-    existing = frames.every_frame(folder) if folder.is_dir() else []
-    if existing and not overwrite:
-        raise FramesError(f"{folder} already holds {len(existing)} frames; use --overwrite to "
-                          "replace them (nothing else in the folder is touched), or choose "
-                          "another folder")
-    identity = movie_identity(movie)
-    with frames.new_folder(folder):
-        written, report = _extract(movie, folder, fmt, info, rate, first_time, start,
+    existing = _frames_of_ours(folder, overwrite)
+    identity, run = movie_identity(movie), ours.new_run_id()
+    ledger = frames.Ledger(folder, "extracted")
+    with frames.new_folder(folder), ours.scratch(folder) as scratch:
+        written, report = _extract(movie, scratch, fmt, info, rate, first_time, start,
                                    duration, jpeg_qscale, progress)
-        for path in existing:
+        for path in existing:            # the frames an extraction of ours wrote here
             path.unlink()
+        (folder / frames.MOVIE_INFO).unlink(missing_ok=True)   # ours, or none: checked
+        ledger.path.unlink(missing_ok=True)
+        ledger.start(run)
         for path in written:
+            ledger.record(path.name, path)
             path.replace(folder / path.name)
-    staging = written[0].parent
-    staging.rmdir()
     width, height = Image.open(folder / frames.frame_name(1, fmt)).size
     dup, drop = int(report.get("dup_frames", 0) or 0), int(report.get("drop_frames", 0) or 0)
     if dup or drop:
@@ -107,38 +105,64 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
             "first_frame_time": first_time, "rotation": info.rotation,
             "has_audio": info.has_audio, "format": fmt, "first_frame": 1,
             "resampled": {"duplicated": dup, "dropped": drop}}
-    frames.write_json(folder / frames.MOVIE_INFO, meta)
+    meta = ours.write_json(folder / frames.MOVIE_INFO, "movie", meta, run)
     log.info("%d frames of %dx%d at %s fps written to %s", len(written), width, height, rate,
              folder)
     return meta
 
 
-def _extract(movie, folder: Path, fmt: str, info: video.MovieInfo, rate: Fraction,
+def _frames_of_ours(folder: Path, overwrite: bool) -> list[Path]:
+    """The numbered frames in ``folder`` that an extraction of ours wrote (its ledger vouches
+    for them), which ``overwrite`` replaces. Raises FramesError, before anything is written,
+    for a folder that holds frames without ``overwrite``, numbered pictures that no
+    extraction of ours wrote, or a movie.json or frames.tsv of the user's."""
+    if not folder.is_dir():
+        return []
+    existing = frames.every_frame(folder)
+    ledger = frames.Ledger(folder, "extracted")
+    try:
+        ours.read_json(folder / frames.MOVIE_INFO, "movie")
+        mine = ledger.ours(existing) if ledger.run() is not None else []
+    except ours.NotOursError as e:
+        raise FramesError(f"{folder} holds a {e.path.name} that deepdream did not write: give "
+                          "another folder, or move it away; nothing was changed") from None
+    foreign = sorted(set(existing) - set(mine))
+    if foreign:
+        names = ", ".join(path.name for path in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise FramesError(f"{folder} holds numbered pictures that no extraction of ours wrote "
+                          f"({names}{more}): give another folder, or move them away; nothing "
+                          "was changed")
+    if mine and not overwrite:
+        raise FramesError(f"{folder} already holds {plural(len(mine), 'frame')} of an earlier "
+                          "extraction; use --overwrite to replace them (nothing else in the "
+                          "folder is touched), or choose another folder")
+    return mine
+
+
+def expected_frames(duration: float, rate: Fraction) -> int:
+    """How many frames at ``rate`` fall in ``duration`` seconds from the first: the frames
+    at 0, 1/rate, ... before its end."""
+    return max(1, math.ceil(duration * rate - 1e-6))
+
+
+def _extract(movie, scratch: Path, fmt: str, info: video.MovieInfo, rate: Fraction,
              first_time: float, start: float | None, duration: float | None,
              jpeg_qscale: int, progress: bool) -> tuple[list[Path], dict[str, str]]:
-    """Run ffmpeg's extraction into a staging folder of this process inside ``folder`` (the
-    staging folders that killed runs of ours left there are removed first). Returns the
-    frames written there, in order, and ffmpeg's report; on failure or Ctrl-C the staging
-    folder is removed. Raises VideoError or FramesError."""
-    staging = video.temporary_name(folder / "extracting")
-    for left in video.left_by_dead_runs(folder / "extracting"):
-        log.info("removing %s, left by an interrupted extraction", left)
-        shutil.rmtree(left, ignore_errors=True)
+    """Run ffmpeg's extraction into a folder inside our ``scratch`` folder (removed with it).
+    Returns the frames written there, in order, and ffmpeg's report. Raises VideoError or
+    FramesError."""
+    staging = scratch / "extracting"
     staging.mkdir()
     expected = None
     if info.duration:
         end = min(info.duration, first_time + duration) if duration else info.duration
-        expected = int((end - first_time) * rate) + 1
-    try:
-        report = video.run(video.extract_stream(movie, video.image_pattern(staging, fmt),
-                                                rate, first_time, start, duration,
-                                                jpeg_qscale),
-                           "extracting frames", expected, progress)
-        written = list(frames.list_frames(staging, fmt).values())
-        if not written:
-            raise FramesError(f"ffmpeg wrote no frames from {movie} (is the start time past "
-                              "its end?)")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        expected = expected_frames(end - first_time, rate)
+    report = video.run(video.extract_stream(movie, video.image_pattern(staging, fmt), rate,
+                                            first_time, start, duration, jpeg_qscale),
+                       "extracting frames", expected, progress)
+    written = list(frames.list_frames(staging, fmt).values())
+    if not written:
+        raise FramesError(f"ffmpeg wrote no frames from {movie} (is the start time past its "
+                          "end?)")
     return written, report

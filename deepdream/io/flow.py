@@ -8,11 +8,15 @@ pulls ``image`` (a frame-aligned array of ``prev``) into ``cur``'s geometry.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DeepDreamError
+from . import ours
+
+log = logging.getLogger(__name__)
 
 METHODS = ("dis", "farneback")
 _QUANTUM = 16.0   # cached flow is stored in 1/16 pixel steps (int16), as video codecs do
@@ -77,13 +81,29 @@ def flow_and_mask(previous: np.ndarray, current: np.ndarray,
 
 class FlowCache:
     """Backward flows and masks, kept in ``<folder>/.flow/<method>-WxH/`` (the run's output
-    folder) as compressed int16 (1/16 pixel) files written atomically, each named by its
-    frame number and a hash of the two pictures it was computed from: frames extracted
-    again from another movie never meet the flows of the old ones."""
+    folder; a folder marked as ours, ``cache.json``: one of that name without the mark is
+    left alone and nothing is cached) as compressed int16 (1/16 pixel) files written
+    atomically, each named by its frame number and a hash of the two pictures it was
+    computed from: frames extracted again from another movie never meet the flows of the old
+    ones. ``folder`` None: nothing is kept (each flow is computed when asked for)."""
 
-    def __init__(self, folder: str | Path, method: str):
-        self.folder = Path(folder) / ".flow"
+    def __init__(self, folder: str | Path | None, method: str):
+        self.folder = Path(folder) / ".flow" if folder is not None else None
         self.method = method
+        if self.folder is not None and not self._ours():
+            log.warning("%s is not a flow cache of ours: the flows are not cached", self.folder)
+            self.folder = None
+
+    def _ours(self) -> bool:
+        """Whether the cache folder is ours (made and marked now if it is not there)."""
+        marker = self.folder / "cache.json"
+        if not self.folder.exists():
+            self.folder.mkdir()
+            ours.write_json(marker, "flow-cache", {})
+        try:
+            return ours.read_json(marker, "flow-cache") is not None
+        except ours.NotOursError:
+            return False
 
     def path(self, number: int, previous: np.ndarray, current: np.ndarray) -> Path:
         import hashlib
@@ -96,9 +116,10 @@ class FlowCache:
     def get(self, number: int, previous: np.ndarray,
             current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flow from frame ``number`` (``current``) to the frame before it
-        (``previous``), computed once for these two pictures."""
-        path = self.path(number, previous, current)
-        if path.exists():
+        (``previous``), computed once for these two pictures (in 1/16 pixel steps, kept or
+        not: the same dream either way)."""
+        path = self.path(number, previous, current) if self.folder is not None else None
+        if path is not None and path.exists():
             try:
                 with np.load(path) as data:
                     return data["flow"].astype(np.float32) / _QUANTUM, data["mask"]
@@ -106,15 +127,16 @@ class FlowCache:
                 pass   # a damaged cache file: compute it again
         flow, mask = flow_and_mask(previous, current, self.method)
         quantised = np.clip(np.rint(flow * _QUANTUM), -32768, 32767).astype(np.int16)
+        if path is None:
+            return quantised.astype(np.float32) / _QUANTUM, mask
         buffer = io.BytesIO()
         np.savez_compressed(buffer, flow=quantised, mask=mask)
         path.parent.mkdir(parents=True, exist_ok=True)
         # the flows of this frame number made from other pictures (frames extracted again)
-        # are ours and of no further use
+        # are ours (in our marked cache) and of no further use
         for stale in path.parent.glob(f"{number:08d}-*.npz"):
             stale.unlink(missing_ok=True)
-        from .frames import atomic_write_bytes
-        atomic_write_bytes(path, buffer.getvalue())
+        ours.atomic_write_bytes(path, buffer.getvalue())
         return quantised.astype(np.float32) / _QUANTUM, mask
 
 

@@ -13,12 +13,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import FramesError, ResumeError
+from . import ours
+from .ours import NotOursError, atomic_write_bytes
 
 FRAME_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 _FRAME_NAME = re.compile(r"(\d+)\.([A-Za-z]+)")
 MOVIE_INFO = "movie.json"   # written by stage 1 into its frame folder
 PARAMS = "params.json"      # written by stage 2 into its output folder
-LEDGER = "frames.tsv"       # written by stage 2: every frame it wrote there (see Ledger)
+LEDGER = "frames.tsv"       # written by stages 1 and 2: every frame they wrote (see Ledger)
 _PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF",
                 "tiff": "TIFF", "webp": "WEBP"}
 
@@ -115,32 +117,6 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-# the temporary files of atomic_write_bytes: ".NAME.PID-THREAD.part"
-_PART_NAME = re.compile(r"\..+\.\d+-\d+\.part")
-
-
-def atomic_write_bytes(path: Path, data: bytes, before_replace=None) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is always either absent or whole.
-    ``before_replace(tmp)`` is called once the bytes are on disk under the temporary name,
-    before they take ``path``'s place."""
-    # one temporary name per process and thread: two writers of one file never share it
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if before_replace is not None:
-            before_replace(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        # a full disk names no file: the one the user will look for is ``path``
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def picture_format(path: str | Path) -> str:
     """PIL's format for a picture named ``path`` (by its extension). Raises FramesError for
     a name of no picture type we write."""
@@ -168,25 +144,51 @@ def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95,
 
 
 class Ledger:
-    """What stage 2 wrote into its output folder: ``frames.tsv``, a line per frame written
-    (name, size, modification time, sha1), appended before the frame takes its name. A
-    numbered picture in the folder is the run's own only if the ledger's last line for its
-    name has its size and its modification time (or, for a copy that lost its time, its
-    sha1): a user's pictures, or another stage's frames, are never taken for dreams."""
+    """What a run of ours wrote into a folder (stage 1 its frames, stage 2 its dreams):
+    ``frames.tsv``, our header (``ours.ledger_header``: the kind of run and its identity),
+    then a line per frame (name, size, modification time, sha1 or '-'), appended before the
+    frame takes its name. A numbered picture in the folder is the run's own only if the
+    ledger's last line for its name has its size and its modification time (or, for a copy
+    that lost its time, its sha1): a user's pictures, or another stage's frames, are never
+    taken for ours. A ``frames.tsv`` without our header is the user's: never read as ours,
+    never written to (``run`` raises NotOursError)."""
 
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / LEDGER
-        self._lock = threading.Lock()
+    _write = threading.Lock()      # one line at a time from this process's threads
 
-    def exists(self) -> bool:
-        return self.path.is_file()
+    def __init__(self, folder: str | Path, kind: str):
+        self.path, self.kind = Path(folder) / LEDGER, kind
 
-    def record(self, name: str, written: Path, data: bytes) -> None:
-        """Note frame ``name``, whose bytes ``data`` are on disk at ``written``."""
+    def run(self) -> str | None:
+        """The identity of the run of ours this ledger records (None: no ledger). Raises
+        NotOursError if ``frames.tsv`` is not a ledger of ours of this kind."""
+        try:
+            with open(self.path) as f:
+                first = f.readline()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            raise NotOursError(self.path, self.kind) from None
+        header = ours.read_ledger_header(first)
+        if header is None or header[0] != self.kind:
+            raise NotOursError(self.path, self.kind)
+        return header[1]
+
+    def start(self, run: str) -> None:
+        """Begin a new ledger for run ``run`` (there must be none: a run of ours removes its
+        own before)."""
+        with open(self.path, "x") as f:
+            f.write(ours.ledger_header(self.kind, run))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def record(self, name: str, written: Path, data: bytes | None = None) -> None:
+        """Note frame ``name``, on disk at ``written`` (its sha1 from ``data``, its bytes,
+        where given)."""
         import hashlib
         stat = written.stat()
-        line = f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\t{hashlib.sha1(data).hexdigest()}\n"
-        with self._lock, open(self.path, "a") as f:
+        sha1 = hashlib.sha1(data).hexdigest() if data is not None else "-"
+        line = f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\t{sha1}\n"
+        with self._write, open(self.path, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
@@ -200,7 +202,7 @@ class Ledger:
         except OSError as e:
             raise FramesError(f"cannot read {self.path}: {e.strerror}") from None
         found = {}
-        for line in text.splitlines():
+        for line in text.splitlines()[1:]:
             fields = line.split("\t")
             if len(fields) == 4 and fields[1].isdigit() and fields[2].isdigit():
                 found[fields[0]] = (int(fields[1]), int(fields[2]), fields[3])
@@ -215,7 +217,7 @@ class Ledger:
                 continue
             stat = path.stat()
             if stat.st_size == entry[0] and (stat.st_mtime_ns == entry[1] or
-                                             sha1_of(path) == entry[2]):
+                                             (entry[2] != "-" and sha1_of(path) == entry[2])):
                 vouched.append(path)
         return vouched
 
@@ -275,6 +277,17 @@ def folder_lock(folder: str | Path):
         yield
 
 
+def is_locked(folder: str | Path) -> bool:
+    """Whether a run holds ``folder``'s lock (``folder_lock``) now."""
+    try:
+        with _locked(Path(folder)):
+            return False
+    except ResumeError:
+        return True
+    except OSError:               # not there, or not ours to open: nobody runs in it
+        return False
+
+
 @contextlib.contextmanager
 def _locked(folder: Path):
     try:
@@ -309,14 +322,6 @@ def read_json(path: str | Path) -> dict | None:
         return None
     except (OSError, ValueError) as e:
         raise FramesError(f"cannot read {path}: {e}") from None
-
-
-def remove_stale_parts(folder: Path) -> None:
-    """Remove temporary files that an interrupted atomic write of ours left behind (named as
-    ``atomic_write_bytes`` names them, and only those)."""
-    for entry in folder.glob(".*.part"):
-        if _PART_NAME.fullmatch(entry.name):
-            entry.unlink(missing_ok=True)
 
 
 class BackgroundIO:

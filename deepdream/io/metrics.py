@@ -42,7 +42,7 @@ def measure(frames_dir: str | Path, dreamed_dir: str | Path, method: str = "dis"
         raise FramesError(f"{dreamed_dir} and {frames_dir} have no frame numbers in common")
     for folder in (originals, dreamed):
         _check_one_size([folder[n] for n in numbers])
-    cache = flow.FlowCache(frames_dir, method)
+    cache = flow.FlowCache(None, method)        # each flow once: nothing to keep
     errors, strengths, cuts = [], [], 0
     previous = None     # (number, original, dreamed, hsv)
     for n in numbers:

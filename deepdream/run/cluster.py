@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 
 from ..errors import DeepDreamError, FramesError, SettingsError, first_line
-from ..io import frames
+from ..io import frames, ours
 from ..progress import start as start_progress
 from . import loop
 from .settings import DreamReport, DreamSettings, RunOptions, prepare
@@ -66,7 +66,8 @@ def _dreamer(ray, retries: int):
             # ready: say so in the output folder (see WORKERS_DIR)
             card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
             card.parent.mkdir(exist_ok=True)
-            card.write_text(f"{torch.get_num_threads()} threads on {self.net.device}\n")
+            ours.write_json(card, "ray-worker", {
+                "threads": torch.get_num_threads(), "device": str(self.net.device)})
 
         def pid(self) -> int:
             """This worker's process id, once its net is loaded."""
@@ -300,13 +301,16 @@ def _wait_seconds() -> float:
 
 
 def _clear_cards(folder: Path) -> None:
-    """Remove the worker files (WORKERS_DIR) of this output folder, which only runs make
-    there: this run's at its end, and those a killed run left at the start of the next."""
+    """Remove the worker files (WORKERS_DIR) of this output folder, each marked as ours:
+    this run's at its end, and those a killed run left at the start of the next."""
     if not folder.is_dir():
         return
     for card in folder.iterdir():
-        if card.is_file() and "-" in card.name and card.name.rsplit("-", 1)[1].isdigit():
-            card.unlink(missing_ok=True)
+        try:
+            ours.read_json(card, "ray-worker")
+        except DeepDreamError:       # not ours, or not a file
+            continue
+        card.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:               # something else is in it: leave it

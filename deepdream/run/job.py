@@ -8,11 +8,12 @@ and a work folder that holds another movie's job is refused, never reused."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from ..errors import DeepDreamError
-from ..io import frames
+from ..io import frames, ours
 from .dreaming import RunOptions, check_frames, dream_video, load_model_net
 from .settings import DreamSettings
 
@@ -27,64 +28,101 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _read_marker(path: Path) -> dict | None:
+    """The job.json of ours in ``path`` (None: none there, or one of the user's, which
+    makes the folder the user's)."""
+    try:
+        return ours.read_json(path / MARKER, "job") if path.is_dir() else None
+    except ours.NotOursError:
+        return None
+
+
+def _missing(path: Path) -> list[Path]:
+    """The folders from ``path`` up that do not exist yet, deepest first."""
+    made, missing = [], Path(os.path.abspath(path))
+    while not missing.exists():
+        made.append(missing)
+        missing = missing.parent
+    return made
+
+
 class WorkFolder:
     """The folder where a job keeps its frames: ``frames/`` (stage 1's) and ``dreamed/``
-    (stage 2's). ``path`` is the folder the job owns; ``created`` whether the job made it
-    (and so may remove it whole)."""
+    (stage 2's). ``path`` is the folder the job owns; ``made`` the folders the job makes for
+    it (``path`` and its missing parents, deepest first: removed at the end, where empty)."""
 
-    def __init__(self, path: Path, created: bool):
-        self.path, self.created = path, created
+    def __init__(self, path: Path, made: list[Path]):
+        self.path, self.made = path, made
         self.extracted, self.dreamed = path / "frames", path / "dreamed"
 
     @classmethod
     def choose(cls, movie: Path, output: Path, work: Path | None) -> WorkFolder:
         """The job's folder for ``movie``: ``work`` if it is new, empty or a job folder of
-        ours for this movie; inside ``work`` if it holds anything else of the user's; by
-        default ``.OUTPUT.deepdream`` beside the output. Raises DeepDreamError for a job
-        folder of ours that holds another movie's frames. Nothing is written."""
+        ours for this movie; inside ``work`` if it holds anything else of the user's
+        (a job.json without our mark too); by default ``.OUTPUT.deepdream`` beside the
+        output. Raises DeepDreamError for a job folder of ours that holds another movie's
+        frames. Nothing is written."""
         from ..io.extraction import movie_identity
         default = work is None
         path = output.with_name(f".{output.stem}.deepdream") if default else work
         if path.exists() and not path.is_dir():
             raise DeepDreamError(f"the work folder {path} is a file")
-        marker = frames.read_json(path / MARKER) if path.is_dir() else None
+        marker = _read_marker(path)
         if path.is_dir() and marker is None and any(path.iterdir()):
             if default:
                 raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
                                      "them away, or give another folder with --work")
             # a folder of the user's: our own marked folder beside their files
             path = path / f"{output.stem}.deepdream"       # step [1/3] names it
-            marker = frames.read_json(path / MARKER) if path.is_dir() else None
+            marker = _read_marker(path)
             if path.is_dir() and marker is None and any(path.iterdir()):
                 raise DeepDreamError(f"{path} holds files that are not a job of ours: move "
                                      "them away, or give another --work")
         if marker is not None and marker.get("movie") != movie_identity(movie):
-            raise DeepDreamError(
-                f"the work folder {path} holds the frames of another movie "
-                f"({(marker.get('movie') or {}).get('path', 'unknown')}): delete it (it is a "
-                "job folder of ours), or give another -o or --work")
-        return cls(path, created=marker.get("created", True) if marker else not path.exists())
+            raise DeepDreamError(_other_job(path, marker, movie))
+        made = [Path(p) for p in marker.get("made", [])] if marker else _missing(path)
+        return cls(path, made)
 
     def mark(self, movie: Path) -> None:
         """Mark the folder as this movie's job (once its lock is held). Raises
         DeepDreamError if a job of another movie marked it meanwhile."""
         from ..io.extraction import movie_identity
-        marker = frames.read_json(self.path / MARKER)
+        marker = _read_marker(self.path)
         if marker is not None and marker.get("movie") != movie_identity(movie):
-            raise DeepDreamError(f"another job (of {marker['movie'].get('path')}) has just "
-                                 f"begun in {self.path}: give another -o or --work")
-        frames.write_json(self.path / MARKER, {"movie": movie_identity(movie),
-                                                "created": self.created})
+            raise DeepDreamError(_other_job(self.path, marker, movie))
+        ours.write_json(self.path / MARKER, "job", {
+            "movie": movie_identity(movie), "made": [str(p) for p in self.made]},
+            ours.run_of(marker) if marker else ours.new_run_id())
 
     def remove(self) -> None:
         """Remove what the job made: the whole folder if it made the folder (it is marked
-        ours), else its subfolders frames/ and dreamed/ and its marker."""
-        if self.created:
+        ours) and the parents it made for it where they are empty; else its subfolders
+        frames/ and dreamed/ and its marker."""
+        if self.made:
             shutil.rmtree(self.path)
+            for parent in self.made[1:]:
+                try:
+                    parent.rmdir()
+                except OSError:           # something else is in it now: it stays
+                    break
             return
         for folder in (self.extracted, self.dreamed):
             shutil.rmtree(folder, ignore_errors=True)
         (self.path / MARKER).unlink(missing_ok=True)
+
+
+def _other_job(path: Path, marker: dict, movie: Path) -> str:
+    """The line that refuses a job folder of ours holding the frames of another movie (or
+    of this one before it changed)."""
+    recorded = (marker.get("movie") or {}).get("path", "unknown")
+    what = (f"the frames of {movie} as it was before it changed (its size, time or content "
+            "differ now)" if recorded == str(movie.resolve()) else
+            f"the frames of another movie ({recorded})")
+    if frames.is_locked(path):
+        return (f"the work folder {path} holds {what}, and a job is running in it: wait "
+                "for it, or give another -o or --work")
+    return (f"the work folder {path} holds {what}: delete it (it is a job folder of ours, "
+            "no job runs in it), or give another -o or --work")
 
 
 def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
@@ -128,7 +166,7 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
                  info.width)
     with frames.folder_lock(job.path):        # one job at a time, extraction included
         job.mark(movie)
-        meta = frames.read_json(job.extracted / frames.MOVIE_INFO)
+        meta = _read_movie_info(job.extracted)
         if meta is not None and same_movie(meta, movie):
             log.info("[1/3] frames of %s already extracted in %s", movie, job.extracted)
         else:
@@ -146,3 +184,13 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
         if not keep_frames:
             job.remove()          # under the lock: no other job can have begun in it
     return output
+
+
+def _read_movie_info(folder: Path) -> dict | None:
+    """The movie.json of ours in the job's frame folder (None: none). Raises
+    DeepDreamError for one that is not ours (in a folder of ours: someone put it there)."""
+    try:
+        return ours.read_json(folder / frames.MOVIE_INFO, "movie")
+    except ours.NotOursError as e:
+        raise DeepDreamError(f"{e.path} in the job's work folder was not written by "
+                             "deepdream: move it away, or give another --work") from None

@@ -174,10 +174,10 @@ class _Sequence:
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False
-        if not self.job.started:
-            # params.json goes first: no frame of ours is ever on disk without it
-            self.job.started = True
-            self.io.write(self.job.save_params)
+        if not self.job.begun:
+            # params.json and the ledger go first: no frame of ours is on disk without them
+            self.job.begun = True
+            self.io.write(self.job.begin)
         self.io.write(_save_dream, self.job, number, dreamed, bool(self.settings.preview))
         return True
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import FramesError, ResumeError, SettingsError
-from ..io import frames, scenes
+from ..io import frames, ours, scenes
 from ..nets.registry import model_sha1, sha1_of
 from ..progress import Display
 from . import schedules
@@ -183,8 +183,13 @@ class Job:
     todo: list[int]                # the frame numbers of this run, in order
     params: dict
     redo: bool                     # --overwrite: frames already written are dreamed again
+    run: str                       # the run's identity, in params.json and the ledger
     done: set[int] = dataclasses.field(default_factory=set)   # frames of ours already there
     started: bool = False          # params.json is written: the output folder is this run's
+
+    def __post_init__(self):
+        self.ledger = frames.Ledger(self.output_dir, "dreamed")
+        self.begun = False             # begin() was handed to the writer by this process
 
     def output(self, number: int) -> Path:
         """The path of dreamed frame ``number``."""
@@ -192,38 +197,48 @@ class Job:
 
     def save_frame(self, number: int, image) -> None:
         """Write dreamed frame ``number`` and record it in the folder's ledger."""
-        frames.write_frame(self.output(number), image, ledger=frames.Ledger(self.output_dir))
+        frames.write_frame(self.output(number), image, ledger=self.ledger)
+
+    def begin(self) -> None:
+        """Write params.json and start the ledger (where they are not there yet), before the
+        run's first frame: no frame of ours is ever on disk without them."""
+        self.started = True
+        self.save_params()
+        if not self.ledger.path.exists():
+            try:
+                self.ledger.start(self.run)
+            except FileExistsError:      # another worker of this run (Ray) began it
+                pass
 
     def save_params(self) -> None:
         """Write params.json (with the scene cuts found so far), once the run has begun."""
         if self.started:
             with _PARAMS_WRITE:      # the writer thread and the main thread both save it
-                frames.write_json(self.output_dir / frames.PARAMS, self.params)
+                ours.write_json(self.output_dir / frames.PARAMS, "params", self.params,
+                                self.run)
 
 
-def _our_frames(output_dir: Path, old: dict | None) -> list[Path]:
+def _refuse_not_ours(error: ours.NotOursError) -> FramesError:
+    """The one line that refuses a folder holding a bookkeeping file of the user's."""
+    return FramesError(f"{error.path.parent} holds a {error.path.name} that deepdream did not "
+                       "write: dream into another folder, or move it away; nothing was "
+                       "changed")
+
+
+def _our_frames(output_dir: Path, ledger: frames.Ledger) -> list[Path]:
     """The numbered frames in ``output_dir`` that a run of ours made: those its ledger
-    vouches for; a run of an earlier version, which kept no ledger, made the frames named
-    as it names them (eight digits, its image type). Raises FramesError naming the numbered
-    pictures that no run of ours made: they are never read as dreams nor deleted."""
+    vouches for. Raises FramesError naming the numbered pictures that no run of ours made:
+    they are never read as dreams nor deleted."""
     numbered = frames.every_frame(output_dir)
-    ledger = frames.Ledger(output_dir)
-    if ledger.exists() or (old or {}).get("ledger"):
-        ours = ledger.ours(numbered)
-    elif old is not None:        # an earlier version's run
-        ext = old.get("image_type")
-        ours = [path for path in numbered if path.name == frames.frame_name(
-            int(path.stem), ext)]
-    else:
-        ours = []
-    foreign = sorted(set(numbered) - set(ours))
+    mine = ledger.ours(numbered) if ledger.path.exists() else []
+    foreign = sorted(set(numbered) - set(mine))
     if foreign:
         names = ", ".join(path.name for path in foreign[:3])
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise FramesError(f"{output_dir} holds numbered pictures that no dreaming run of ours "
                           f"made ({names}{more}): dream into an empty folder, or move them "
                           "away; nothing was changed")
-    return ours
+    return mine
 
 
 def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
@@ -261,7 +276,7 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
     settings.check()
     first_path = available[next(iter(available))]
     params = {"version": __version__, "engine": engine, "device": device,
-              "precision": precision, "ledger": frames.LEDGER,
+              "precision": precision,
               "input": str(input_dir.resolve()), "image_type": ext,
               "input_first_frame": {"name": first_path.name,
                                     "size": first_path.stat().st_size,
@@ -271,20 +286,31 @@ def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettin
                             guide_sha1=sha1_of(settings.guide_image)
                             if settings.guide_image else None)}
     output_dir.mkdir(parents=True, exist_ok=True)
-    old = frames.read_json(output_dir / frames.PARAMS)
-    ours = _our_frames(output_dir, old)
+    ledger = frames.Ledger(output_dir, "dreamed")
+    try:
+        old = ours.read_json(output_dir / frames.PARAMS, "params")
+        ledger_run = ledger.run()
+    except ours.NotOursError as e:
+        raise _refuse_not_ours(e) from None
+    mine = _our_frames(output_dir, ledger)
+    # a ledger of another run of ours (its params.json gone): frames of unknown settings
+    orphan = ledger_run is not None and (old is None or ledger_run != ours.run_of(old))
     if not overwrite:
         _check_params(output_dir, old, params)
-    frames.remove_stale_parts(output_dir)
-    if overwrite and old is not None:
+        if orphan:
+            raise ResumeError(f"{output_dir} holds frames of a run of ours whose params.json "
+                              "is gone: use --overwrite to dream them again, or another "
+                              "output folder")
+    if overwrite and (old is not None or ledger_run is not None):
         # the folder holds a run of ours made otherwise: none of its frames may stay
         # among the new ones (also after the new run's last frame)
-        for path in ours:
+        for path in mine:
             path.unlink()
-        frames.Ledger(output_dir).path.unlink(missing_ok=True)
-        (output_dir / frames.PARAMS).unlink()
-        old, ours = None, []
+        ledger.path.unlink(missing_ok=True)
+        (output_dir / frames.PARAMS).unlink(missing_ok=True)
+        old, mine = None, []
     params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
-    done = {int(path.stem) for path in ours if path.suffix.lstrip(".").lower() == ext}
-    return Job(input_dir, output_dir, available, ext, todo, params, overwrite, done,
+    done = {int(path.stem) for path in mine if path.suffix.lstrip(".").lower() == ext}
+    run = ours.run_of(old) if old is not None else ours.new_run_id()
+    return Job(input_dir, output_dir, available, ext, todo, params, overwrite, run, done,
                started=old is not None)
