@@ -15,12 +15,15 @@ from .module import ModuleModel, ModuleNet
 
 
 def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: str = "cpu",
-             mean=IMAGENET_MEAN_BGR, engine: str = "torch", precision: str = "fp32") -> Net:
+             mean=IMAGENET_MEAN_BGR, engine: str = "torch", precision: str = "fp32",
+             data: bytes | None = None) -> Net:
     """Load a Caffe net (.caffemodel weights, optional deploy prototxt) onto ``device``.
 
     Without ``deploy`` the structure saved in the caffemodel is used. ``engine`` "caffe" runs
     it on a real pycaffe instead of PyTorch. ``precision`` (PyTorch engine only) is fp32, bf16
-    or fp16. Raises ModelError, ModelMismatchError or DeviceError with a plain sentence.
+    or fp16. ``data``: the caffemodel's bytes where the caller has read them already (the
+    torch engine parses them; pycaffe reads its file itself). Raises ModelError,
+    ModelMismatchError or DeviceError with a plain sentence.
     """
     if engine == "caffe":
         if precision != "fp32":
@@ -30,7 +33,7 @@ def load_net(caffemodel: str | Path, deploy: str | Path | None = None, device: s
                         f"cuda:{device}" if device.isdigit() else device, mean)
     if engine != "torch":
         raise DeviceError(f"unknown engine '{engine}': use torch or caffe")
-    spec = caffe_format.read_net(caffemodel, deploy)
+    spec = caffe_format.read_net(caffemodel, deploy, data)
     return TorchNet(spec, resolve_device(device), mean, precision)
 
 
@@ -48,14 +51,17 @@ def recorded_name(model) -> str:
 def load_model(model, device: str = "auto", engine: str = "torch",
                precision: str = "fp32") -> Net:
     """The net of ``model``: a Caffe model (``registry.ResolvedModel``, with the registry's mean
-    where it is known) or your own PyTorch net (``module.ModuleModel``)."""
+    where it is known) or your own PyTorch net (``module.ModuleModel``). Each model file is
+    read once: its bytes are hashed (``model.identity()`` then knows their sha1) and loaded."""
     if isinstance(model, ModuleModel):
         if engine != "torch":
             raise DeviceError("--engine caffe runs Caffe nets; a PyTorch model "
                               f"({model.name}) runs on the torch engine")
         return model.load(device, precision)
     mean = model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR
-    return load_net(model.caffemodel, model.deploy, device, mean, engine, precision)
+    data = model.read()
+    return load_net(model.caffemodel, model.deploy, device, mean, engine, precision,
+                    None if engine == "caffe" else data)
 
 
 def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",

@@ -101,9 +101,10 @@ class ModuleModel:
 
     def identity(self) -> dict:
         """What params.json records of the model, and a resumed run must match: its source,
-        its weights' sha1 and its code (``code_identity``). Imports nothing."""
-        return {"model": self.source,
-                "model_sha1": model_sha1(self.weights) if self.weights else None,
+        its weights' sha1 (of the bytes ``load`` read, once loaded) and its code
+        (``code_identity``). Imports nothing."""
+        sha1 = _READ_SHA1.get(self) or (model_sha1(self.weights) if self.weights else None)
+        return {"model": self.source, "model_sha1": sha1,
                 "weights": str(self.weights) if self.weights else None,
                 "model_code_sha1": code_identity(self.source),
                 "preprocess": {k: list(v) if isinstance(v, tuple) else v   # as JSON has it
@@ -114,11 +115,22 @@ class ModuleModel:
                          "with --list-layers)")
 
     def load(self, device: str = "auto", precision: str = "fp32") -> "ModuleNet":
+        """The net: the factory's module, with the weights file read once (its sha1, for
+        ``identity``, of the bytes loaded)."""
         module = build(self.source)
         if self.weights is not None:
-            load_weights(module, self.weights)
+            try:
+                raw = self.weights.read_bytes()
+            except OSError as e:
+                raise ModelError(f"cannot read {self.weights}: {e.strerror}") from None
+            _READ_SHA1[self] = model_sha1(self.weights, raw)
+            load_weights(module, self.weights, raw)
         return ModuleNet(module, resolve_device(device), self.preprocessing, precision,
                          self.name)
+
+
+# The sha1 of the weights each model's ``load`` read, by model (a frozen dataclass)
+_READ_SHA1: dict[ModuleModel, str] = {}
 
 
 class _Reached(BaseException):

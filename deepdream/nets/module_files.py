@@ -159,15 +159,21 @@ def _where(error: Exception, path: Path) -> str:
     return f"{type(error).__name__}: {message}{at}"
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The state_dict in ``path``: a ``.safetensors`` file (read by the safetensors library:
-    tensors and their names, no pickle), else one saved with ``torch.save`` (also under a
-    'state_dict' or 'model' key of a checkpoint), loaded with ``weights_only=True``: no code
-    runs. Raises ModelError for a file that holds no state_dict."""
+def read_state_dict(path: Path, raw: bytes | None = None) -> dict[str, torch.Tensor]:
+    """The state_dict in ``path`` (of its bytes ``raw`` where the caller has read them): a
+    ``.safetensors`` file (read by the safetensors library: tensors and their names, no
+    pickle), else one saved with ``torch.save`` (also under a 'state_dict' or 'model' key of
+    a checkpoint), loaded with ``weights_only=True``: no code runs. Raises ModelError for a
+    file that holds no state_dict."""
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read {path}: {e.strerror}") from None
     if path.name.lower().endswith(".safetensors"):
-        data = _read_safetensors(path)
+        data = _read_safetensors(path, raw)
     else:
-        data = _read_pickled(path)
+        data = _read_pickled(path, raw)
     if not isinstance(data, dict) or not data or \
             not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
         raise ModelError(f"{path} holds no state_dict (a dict of tensors by name); save one "
@@ -175,24 +181,26 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file, on the CPU."""
+def _read_safetensors(path: Path, raw: bytes) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (its bytes ``raw``), on the CPU."""
     try:
-        from safetensors.torch import load_file
+        from safetensors.torch import load
     except ImportError:
         raise ModelError(f"{path.name} is a safetensors file: reading it needs the "
                          "safetensors package (pip install 'safetensors>=0.4')") from None
     try:
-        return load_file(path, device="cpu")
+        return load(raw)
     except Exception as e:         # safetensors' SafetensorError, or an OSError
         raise ModelError(f"{path} is not a safetensors weights file ({first_line(e)})") \
             from None
 
 
-def _read_pickled(path: Path):
-    """What ``torch.save`` wrote in ``path`` (plain data only), or a checkpoint's state_dict."""
+def _read_pickled(path: Path, raw: bytes):
+    """What ``torch.save`` wrote in ``path`` (its bytes ``raw``; plain data only), or a
+    checkpoint's state_dict."""
+    import io
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:
         if "Unsupported global" in str(e):      # pickled objects: a whole model, say
             raise ModelError(f"{path} is not a plain state_dict (it holds objects that "
@@ -206,10 +214,11 @@ def _read_pickled(path: Path):
     return data
 
 
-def load_weights(module: torch.nn.Module, path: Path) -> None:
-    """Load the state_dict in ``path`` into ``module``; raise ModelMismatchError naming the
-    first key that is missing, unexpected or of another shape."""
-    given = read_state_dict(path)
+def load_weights(module: torch.nn.Module, path: Path, raw: bytes | None = None) -> None:
+    """Load the state_dict in ``path`` (of its bytes ``raw``, where read already) into
+    ``module``; raise ModelMismatchError naming the first key that is missing, unexpected or
+    of another shape."""
+    given = read_state_dict(path, raw)
     expected = module.state_dict()
     if not set(given) & set(expected) and all(k.startswith("module.") for k in given):
         given = {k.removeprefix("module."): v for k, v in given.items()}   # DataParallel's

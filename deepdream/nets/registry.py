@@ -158,14 +158,16 @@ def local_weights(model: ModelEntry) -> Path | None:
 SETTLED_NS = 2 * 10**9
 
 
-def model_sha1(path: str | Path) -> str:
+def model_sha1(path: str | Path, data: bytes | None = None) -> str:
     """The sha1 of a model file, read once and then remembered (in the cache's verified.json)
     by its size, modification time and change time: model files are large, and a run asks
     for it to check them, to record them in params.json and to compare them with a recipe's.
     Any write to the file since makes it read again, even one that put back its size and
     modification time (writing moves the change time, which no user can set back); so does
     a file that had changed less than 2 s before it was read. Damage that no write made (a
-    failing disk) is not seen: delete verified.json to have every file read again."""
+    failing disk) is not seen: delete verified.json to have every file read again. ``data``:
+    the file's bytes, where the caller has read them (hashed, not read again)."""
+    import hashlib
     path = Path(path)
     stat = path.stat()
     key, seen = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
@@ -176,12 +178,13 @@ def model_sha1(path: str | Path) -> str:
     except (OSError, ValueError, AttributeError):    # none yet, unreadable or not ours
         known, remembered = {}, []
     # remembered: size, modification and change times, sha1, when it was read
-    if len(remembered) == 5 and remembered[:3] == seen and \
+    if data is None and len(remembered) == 5 and remembered[:3] == seen and \
             remembered[4] - seen[2] >= SETTLED_NS:
         return remembered[3]
     log.debug("reading the sha1 of %s (once)", path)
     read_at = time.time_ns()
-    known[key] = seen + [sha1_of(path), read_at]
+    known[key] = seen + [hashlib.sha1(data).hexdigest() if data is not None else sha1_of(path),
+                         read_at]
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         temp = record.with_name(f"{record.name}.{os.getpid()}.part")
@@ -192,16 +195,17 @@ def model_sha1(path: str | Path) -> str:
     return known[key][3]
 
 
-def check_local(model: ModelEntry, path: Path) -> Path:
+def check_local(model: ModelEntry, path: Path, data: bytes | None = None) -> Path:
     """``path`` (weights of ``model`` found in the cache or put there by hand), once its size
     and sha1 are the registry's (the sha1 read the first time, then remembered: see
-    ``model_sha1``). Raises ModelError for a damaged or other file (left where it is)."""
+    ``model_sha1``; of ``data``, its bytes, where the caller has read them). Raises
+    ModelError for a damaged or other file (left where it is)."""
     size = path.stat().st_size
     if model.size and size != model.size:
         raise ModelError(f"{path} is {size} bytes, not the published {model.size} "
                          f"of {model.name}: it is damaged or another file; delete it to "
                          f"download it again, or download it by hand from {model.url}")
-    actual = model_sha1(path) if model.sha1 else None
+    actual = model_sha1(path, data) if model.sha1 else None
     if actual != model.sha1:
         raise ModelError(f"{path} has sha1 {actual}, not the published {model.sha1} of "
                          f"{model.name}: it is damaged or another file; delete it to "
@@ -253,15 +257,18 @@ def _download(url: str, target: Path, progress: bool | Display,
                              "it is another file (deleted); check the URL or mirror")
 
 
-def fetch(name: str, mirror: str | None = None, progress: bool | Display = True) -> Path:
+def fetch(name: str, mirror: str | None = None, progress: bool | Display = True,
+          verify: bool = True) -> Path:
     """The weights of registry model ``name``, downloaded on first use into the cache
     (resuming a partial download, verifying the published sha1, renaming into place only
     when whole). ``mirror`` (or $DEEPDREAM_MIRROR) fetches BASE_URL/<file name> instead.
+    Weights already here are checked (``check_local``) unless ``verify`` is False (the run
+    checks them as it reads them: ``ResolvedModel.read``).
     Raises ModelError with the URL and where to put the file by hand when it cannot."""
     model = entry(name)
     found = local_weights(model)
     if found:
-        return check_local(model, found)
+        return check_local(model, found) if verify else found
     mirror = mirror or os.environ.get("DEEPDREAM_MIRROR")
     source_name = Path(model.url).name if model.archive_member else model.file
     url = _mirror_url(mirror, source_name) if mirror else model.url
@@ -308,15 +315,28 @@ class ResolvedModel:
     caffemodel: Path
     deploy: Path | None          # None: use the structure saved in the caffemodel
     entry: ModelEntry | None     # the registry's facts (mean, layers), when it is known
+    published: bool = False      # the registry's own weights: checked against its sha1
+    sha1: str | None = None      # of the bytes read (``read``)
 
     @property
     def name(self) -> str:
         return self.caffemodel.name
 
+    def read(self) -> bytes:
+        """The caffemodel's bytes, read once: their sha1 remembered (``model_sha1``, and for
+        ``identity``) and, for the registry's own weights, checked against the published
+        size and sha1 (``check_local``). Raises ModelError."""
+        from .caffe.format import read_bytes
+        data = read_bytes(self.caffemodel)
+        if self.published:
+            check_local(self.entry, self.caffemodel, data)
+        self.sha1 = model_sha1(self.caffemodel, data)
+        return data
+
     def identity(self) -> dict:
         """What params.json records of the model, and a resumed run must match."""
         return {"model": str(self.caffemodel.resolve()),
-                "model_sha1": model_sha1(self.caffemodel)}
+                "model_sha1": self.sha1 or model_sha1(self.caffemodel)}
 
     def default_layers(self) -> tuple[str, ...]:
         """The layers a sweep dreams on: the registry's, else the original's customloop."""
@@ -344,9 +364,10 @@ def resolve(name: str | None = None, folder: str | Path | None = None,
     original = ORIGINAL_FOLDER / model.file
     if name is None and not local_weights(model) and original.is_file():
         deploy = ORIGINAL_FOLDER / "deploy.prototxt"
-        return ResolvedModel(check_local(model, original),
-                             deploy if deploy.is_file() else model.deploy, model)
-    return ResolvedModel(fetch(model.name, mirror, progress), model.deploy, model)
+        return ResolvedModel(original, deploy if deploy.is_file() else model.deploy, model,
+                             published=True)
+    return ResolvedModel(fetch(model.name, mirror, progress, verify=False), model.deploy,
+                         model, published=True)
 
 
 def _known_file(file: str) -> ModelEntry | None:

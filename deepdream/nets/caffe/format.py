@@ -167,18 +167,25 @@ def _blank_field(text: str, line: int, column: int) -> str:
     return text[:start] + "".join(ch if ch == "\n" else " " for ch in text[start:i]) + text[i:]
 
 
-def read_caffemodel(path: str | Path) -> pb.NetParameter:
-    """Parse a binary .caffemodel into a NetParameter (upgraded to the current format).
-
-    Raises ModelError if the file is missing, truncated or not a caffemodel.
-    """
-    path = Path(path)
+def read_bytes(path: str | Path) -> bytes:
+    """A caffemodel's bytes. Raises ModelError if it is missing or cannot be read."""
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise ModelError(f"caffemodel not found: {path}") from None
     except OSError as e:
         raise ModelError(f"cannot read caffemodel {path}: {e}") from None
+
+
+def read_caffemodel(path: str | Path, data: bytes | None = None) -> pb.NetParameter:
+    """Parse a binary .caffemodel (its bytes ``data`` where the caller has read them) into a
+    NetParameter (upgraded to the current format).
+
+    Raises ModelError if the file is missing, truncated or not a caffemodel.
+    """
+    path = Path(path)
+    if data is None:
+        data = read_bytes(path)
     net = pb.NetParameter()
     try:
         net.ParseFromString(data)
@@ -301,7 +308,8 @@ def _with_bottoms(layer: pb.LayerParameter, bottoms: list[str]) -> pb.LayerParam
     return renamed
 
 
-def read_net(caffemodel: str | Path | None, deploy: str | Path | None = None) -> NetSpec:
+def read_net(caffemodel: str | Path | None, deploy: str | Path | None = None,
+             data: bytes | None = None) -> NetSpec:
     """Read a net and its weights.
 
     With ``deploy``, the deploy prototxt gives the structure and the caffemodel the weights,
@@ -311,12 +319,14 @@ def read_net(caffemodel: str | Path | None, deploy: str | Path | None = None) ->
     missing (labels: loss and accuracy layers) are dropped.
 
     With ``caffemodel=None`` the layers get no weights (an engine may fill them at random).
+    ``data``: the caffemodel's bytes, where the caller has read them (a file is read once).
 
     Raises ModelError / ModelMismatchError with a sentence naming the file or layer.
     """
     if caffemodel is None and deploy is None:
         raise ModelError("a net needs a caffemodel, a deploy prototxt or both")
-    weights_net = read_caffemodel(caffemodel) if caffemodel is not None else pb.NetParameter()
+    weights_net = read_caffemodel(caffemodel, data) if caffemodel is not None else \
+        pb.NetParameter()
     structure = read_prototxt(deploy) if deploy is not None else weights_net
     layers = [l for l in structure.layer if _in_test_phase(l)]
     if not layers:
