@@ -4,9 +4,8 @@
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
 from deepdream.cli import common as cli
-from deepdream.cli.dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from,
-                                       options_from, settings_from)
-from deepdream.errors import DeepDreamError
+from deepdream.cli.dream_flags import add_dream_flags, apply_recipe, run_from
+from deepdream.errors import DeepDreamError, plural
 
 
 def parser():
@@ -37,14 +36,13 @@ def main(argv=None):
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
-    check_flags(args)
-    model = model_from(args)
+    settings, model, options = run_from(args)
     if args.list_layers:
-        print(cli.list_layers(model, args.input, options_from(args), args.preview))
+        print(cli.list_layers(model, args.input, options, args.preview))
         return 0
-    report = deepdream.dream_video(args.input, args.output, settings_from(args, model), model,
-                                   options_from(args))
-    print(f"{report.dreamed} frames dreamed ({report.skipped} already done) in {args.output}")
+    report = deepdream.dream_video(args.input, args.output, settings, model, options)
+    print(f"{plural(report.dreamed, 'frame')} dreamed ({report.skipped} already done) in "
+          f"{args.output}")
     return 0
 
 

@@ -106,7 +106,7 @@ BAD = {
     "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
     "cuda-device-without-cuda": (["--device", "cuda"], "no CUDA GPU"),
     "caffe-in-bf16": (["--engine", "caffe", "--precision", "bf16"], "fp32 only"),
-    "zero-octaves": (["-oct", "0"], "-oct/--octaves must be 1 or more"),
+    "zero-octaves": (["-oct", "0"], "-oct/--octaves must be from 1 to 100, not 0"),
     "missing-guide": (["-gi", "{tmp}/none.jpg"], "guide image not found"),
     "zero-workers": (["--ray", "--workers", "0"], "--workers must be 1 or more"),
     "guide-with-terms": (["-l", "inception_3b/output:1", "-gi", "{tmp}/tiny/00000001.png"],
@@ -344,7 +344,7 @@ def test_a_recipe_repeats_a_run_exactly_and_flags_override_it(extracted, tiny_mo
 
 def test_named_recipes_set_their_settings_and_flags_override_them(extracted, tiny_model_dir,
                                                                    tmp_path):
-    from deepdream.cli.dream_flags import named_recipes
+    from deepdream.run.recipes import named_recipes
     from deepdream.nets.loading import random_net
     from deepdream.nets.registry import MODELS_DIR
     from deepdream.run.settings import DreamSettings

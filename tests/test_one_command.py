@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from deepdream.io import frames
-from deepdream.cli import sheet
+from deepdream.run import sheet
 
 from conftest import ROOT, script
 from media import assert_in_sync, make_beep_clip

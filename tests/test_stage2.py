@@ -149,10 +149,18 @@ def test_guided_run_with_a_small_guide(tiny_net, tmp_path):
 
 def test_unreadable_frame_stops_with_its_name_and_keeps_earlier_frames(tiny_net, tmp_path):
     src = frame_folder(tmp_path / "in", 3)
-    (src / "00000003.png").write_bytes(b"")
+    (src / "00000003.png").write_bytes(b"not a picture")
     with pytest.raises(FramesError, match="00000003.png"):
         run(tiny_net, src, tmp_path / "out")
     assert list(frames.list_frames(tmp_path / "out")) == [1, 2]
+
+
+def test_an_empty_frame_is_refused_before_any_frame_is_dreamed(tiny_net, tmp_path):
+    src = frame_folder(tmp_path / "in", 3)
+    (src / "00000003.png").write_bytes(b"")
+    with pytest.raises(FramesError, match="00000003.png: it is empty"):
+        run(tiny_net, src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_empty_and_missing_input(tiny_net, tmp_path):
@@ -185,7 +193,7 @@ def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
 def test_a_failed_start_leaves_no_params_and_the_next_run_starts(tiny_net, tmp_path):
     src = frame_folder(tmp_path / "in", 2)
     from deepdream.errors import SettingsError
-    with pytest.raises(SettingsError, match="octaves must be 1 or more"):
+    with pytest.raises(SettingsError, match="octaves must be from 1 to 100, not 0"):
         run(tiny_net, src, tmp_path / "out", settings=dict(octaves=0))
     assert not (tmp_path / "out" / "params.json").exists()
     report = run(tiny_net, src, tmp_path / "out")               # not refused

@@ -186,7 +186,10 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
 def list_layers(model, input_dir: str | Path | None = None, options=None,
                 preview: int = 0) -> str:
     """``layer_table`` of ``model``'s net, loaded as ``options`` say (a RunOptions)."""
-    from ..run.dreaming import RunOptions, load_model_net
+    from ..nets.loading import load_model
+    from ..run.settings import RunOptions
     options = options or RunOptions()
-    return layer_table(load_model_net(model, options), model.name, input_dir,
-                       options.image_type, preview)
+    if getattr(model, "missing", False):
+        model.fetch(options.progress)
+    net = load_model(model, options.device, options.engine, options.precision)
+    return layer_table(net, model.name, input_dir, options.image_type, preview)

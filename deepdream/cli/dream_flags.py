@@ -4,10 +4,9 @@ the settings, run options and model they stand for. Every default comes from
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import DeepDreamError
-from ..run import schedules
+from ..run import recipes, schedules
 from ..run.dreaming import RunOptions, default_layers
 from ..run.settings import DreamSettings
 from .common import blend_value, device_from_flags, progress_flag, triple_value
@@ -130,169 +129,27 @@ _RECIPE_FLAGS = {"layers": "layers", "octaves": "octaves", "octave_scale": "octa
 def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
                  argv: list[str] | None) -> None:
     """With --recipe, every flag that ``argv`` does not give takes the value that the
-    recipe's run recorded. Raises DeepDreamError if the recipe cannot be read, or its model
-    or guide image is not the file the run used."""
+    recipe's run recorded (``run.recipes``: read and checked whole). Raises DeepDreamError if
+    the recipe cannot be read, has a key or value its flags cannot take, or its model or
+    guide image is not the file the run used."""
     if not getattr(args, "recipe", None):
         return
-    from ..io import frames
-    from ..nets.registry import sha1_of
-    path = recipe_path(args.recipe)
-    try:
-        recipe = frames.read_json(path)
-    except DeepDreamError:
-        recipe = None
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("dream"), dict):
-        raise DeepDreamError(f"{args.recipe} is not the params.json of a dreaming run, nor "
-                             f"a named recipe ({', '.join(named_recipes())})")
+    recipe = recipes.load(args.recipe)
     given = _given(parser, argv)
-    values = {dest: recipe["dream"][field] for field, dest in _RECIPE_FLAGS.items()
-              if field in recipe["dream"]}
-    if "scene_cuts" in recipe["dream"]:
-        values["no_scene_cuts"] = not recipe["dream"]["scene_cuts"]
-    if recipe.get("precision"):
-        values["precision"] = recipe["precision"]
-    from ..nets.loading import ENGINE_OF_RECORDED_NAME
-    if recipe.get("engine") in ENGINE_OF_RECORDED_NAME:
-        values["engine"] = ENGINE_OF_RECORDED_NAME[recipe["engine"]]
-    if recipe.get("image_type"):
-        values["image_type"] = recipe["image_type"]
-    actions = {action.dest: action for action in parser._actions}
+    values = {dest: recipe.dream[field] for field, dest in _RECIPE_FLAGS.items()
+              if field in recipe.dream}
+    if "scene_cuts" in recipe.dream:
+        values["no_scene_cuts"] = not recipe.dream["scene_cuts"]
+    for dest, value in (("precision", recipe.precision), ("engine", recipe.engine),
+                        ("image_type", recipe.image_type)):
+        if value:
+            values[dest] = value
+    values.update(recipes.model_settings(recipe, given, args.model, args.weights))
     for dest, value in values.items():
         if dest not in given:
-            if not _fits(actions[dest], value):
-                raise DeepDreamError(f"{args.recipe}: the recipe's {dest} is {value!r}, which "
-                                     f"{'/'.join(actions[dest].option_strings)} cannot take")
             setattr(args, dest, value)
-    if not isinstance(recipe.get("model"), (str, type(None))) or \
-            not isinstance(recipe.get("weights"), (str, type(None))):
-        raise DeepDreamError(f"{args.recipe}: the recipe's model is not a file name")
-    _recipe_model(recipe, args, given)
-    guide = recipe["dream"].get("guide_sha1")
-    if guide and "guide_image" not in given and args.guide_image and \
-            Path(args.guide_image).is_file() and sha1_of(args.guide_image) != guide:
-        raise DeepDreamError(f"the recipe's guide image {args.guide_image} has changed since "
-                             "its run (another sha1)")
-
-
-def _fits(action: argparse.Action, value) -> bool:
-    """Whether a recipe's ``value`` is one that ``action``'s flag could have given (its
-    range is checked with the flags', by ``check_flags``)."""
-    if value is None:
-        return action.default is None or action.nargs == 0
-    if action.nargs == 0:
-        return isinstance(value, bool)
-    if action.nargs == "+":
-        return isinstance(value, list) and bool(value) and \
-            all(isinstance(v, str) for v in value)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        return False
-    try:
-        converted = action.type(str(value)) if action.type else str(value)
-    except (TypeError, ValueError, argparse.ArgumentTypeError):
-        return False
-    return action.choices is None or converted in action.choices
-
-
-# Named recipes: recipes/NAME.json, dream settings that users share, for the GoogLeNets
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"   # the checkout's recipes/
-
-
-def named_recipes() -> dict[str, str]:
-    """The named recipes and what each is for."""
-    from ..io import frames
-    return {path.stem: (frames.read_json(path) or {}).get("about", "")
-            for path in sorted(RECIPES_DIR.glob("*.json"))}
-
-
-def recipe_path(recipe: str) -> Path:
-    """A params.json's path, or a named recipe's file (``--recipe classic``)."""
-    named = RECIPES_DIR / f"{recipe}.json"
-    return named if not Path(recipe).exists() and named.is_file() else Path(recipe)
-
-
-def _recipe_model(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
-    """Set the model flags to the model the recipe's run used, unless the flags name one. A
-    recipe is data: it may name Caffe files (refused if they are not there or have changed
-    since: another sha1), but the code of your own PyTorch net runs only when ``--model``
-    names it; the recipe's sha1s must then match its files (``_own_net``)."""
-    model = recipe.get("model")
-    if not model:
-        return
-    _, colon, factory = model.rpartition(":")
-    if colon and factory.isidentifier():                # your own PyTorch net
-        if not given & {"model", "model_path", "model_name"} or \
-                (args.model and ":" in args.model):
-            _own_net(recipe, args, given)
-        return
-    if given & {"model", "model_path", "model_name", "weights"}:
-        return                                          # the flags' model, not the recipe's
-    _check_file(model, recipe.get("model_sha1"), "model file", "-t/--model")
-    path = Path(model)
-    args.model, args.model_path, args.model_name = None, str(path.parent), path.name
-
-
-def _own_net(recipe: dict, args: argparse.Namespace, given: set[str]) -> None:
-    """Check that ``--model`` (and ``--weights``, else the recipe's weights) is the recipe's
-    own PyTorch net: the same factory, weights and code (``code_identity``), read from the
-    files without importing them. Raises DeepDreamError in one line naming what differs."""
-    model = recipe["model"]
-    if "model" not in given:
-        raise DeepDreamError(f"the recipe names your own PyTorch net {model}: give it with "
-                             f"--model {model} to run its code")
-    from ..nets.module import ModuleModel, short_name
-    weights = args.weights
-    if "weights" not in given and recipe.get("weights"):
-        weights = recipe["weights"]
-        _check_file(weights, recipe.get("model_sha1"), "weights file", "--weights")
-    mine = ModuleModel.named(args.model, weights)
-    identity, recorded = mine.identity(), recipe.get("model_sha1")
-    if short_name(model) != mine.name:
-        difference = f"its net is {short_name(model)}"
-    elif identity["model_sha1"] != recorded:
-        difference = (f"its run used the factory's own weights, not {weights}" if not recorded
-                      else f"{weights} is not its run's weights file (another sha1)" if weights
-                      else "its run used a weights file: give it with --weights")
-    else:
-        difference = _code_difference(recipe.get("model_code_sha1"),
-                                      identity["model_code_sha1"], model)
-    if difference:
-        raise DeepDreamError(f"the recipe does not fit --model {args.model}: {difference}")
-    args.weights = weights
-    for flag, field in _MODULE_FLAGS.items():
-        if flag not in given and field in (recipe.get("preprocess") or {}):
-            value = recipe["preprocess"][field]
-            setattr(args, flag, tuple(value) if isinstance(value, list) else value)
-
-
-def _code_difference(recorded, mine: dict[str, str], model: str) -> str | None:
-    """The first file (or package) whose code differs between what a recipe recorded
-    (``code_identity``: sha1s or versions by name; a string: an earlier version's sha1 of the
-    factory's file alone; None: nothing) and the net given, in words; else None."""
-    if not recorded:
-        return None
-    if isinstance(recorded, str):
-        name = Path(model.rpartition(":")[0]).name
-        recorded, mine = {name: recorded}, ({name: mine[name]} if name in mine else {})
-    for name in sorted(set(recorded) | set(mine)):
-        if name not in mine:
-            return f"its run had {name}, which is not there"
-        if name not in recorded:
-            return f"{name} was not there in its run"
-        if mine[name] != recorded[name]:
-            was = "another sha1" if len(recorded[name]) == 40 else \
-                f"{mine[name]}, not {recorded[name]}"
-            return f"{name} differs from its run's ({was})"
-    return None
-
-
-def _check_file(path: str, sha1: str | None, what: str, flag: str) -> None:
-    """Raise DeepDreamError if the recipe's file ``path`` is not there or has another sha1."""
-    from ..nets.registry import model_sha1
-    if not Path(path).is_file():
-        raise DeepDreamError(f"the recipe's {what} {path} is not there: name it with {flag}")
-    if sha1 and model_sha1(path) != sha1:
-        raise DeepDreamError(f"the recipe's {what} {path} has changed since its run "
-                             "(another sha1)")
+    if "guide_image" not in given:
+        recipes.check_guide(recipe, args.guide_image)
 
 
 def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
@@ -307,18 +164,14 @@ def _given(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
             action.default = default
 
 
-# the flags of your own PyTorch net, and its Preprocessing's fields
-_MODULE_FLAGS = {"input_mean": "mean", "input_std": "std", "channel_order": "channel_order",
-                 "input_range": "input_range"}
-
-
 def model_from(args: argparse.Namespace):
-    """The model the flags name: a registry model (fetched on first use), a Caffe model's
-    folder (-t/-m) or your own PyTorch net (--model FILE.py:FACTORY)."""
+    """The model the flags name: a registry model (downloaded, if it is not here yet, once
+    the run's plan is checked), a Caffe model's folder (-t/-m) or your own PyTorch net
+    (--model FILE.py:FACTORY, imported only when its net is loaded)."""
     from ..nets import registry as models
     if args.model and args.model_path:
         raise DeepDreamError("give either --model or -t/--model_path, not both")
-    preprocessing = {field: getattr(args, flag) for flag, field in _MODULE_FLAGS.items()
+    preprocessing = {field: getattr(args, flag) for flag, field in recipes.MODULE_FLAGS.items()
                      if getattr(args, flag) is not None}
     if args.model and ":" in args.model:
         from ..nets.module import ModuleModel, Preprocessing
@@ -328,31 +181,20 @@ def model_from(args: argparse.Namespace):
                              "--input-range are for your own PyTorch net (--model "
                              "FILE.py:FACTORY); a Caffe model has its weights and mean")
     return models.resolve(args.model, args.model_path, args.model_name, args.mirror,
-                          progress=progress_flag(args.verbose > 0))
+                          progress=progress_flag(args.verbose > 0), download=False)
 
 
-def check_flags(args: argparse.Namespace) -> None:
-    """Raise a DeepDreamError naming the first flag whose value cannot work, before any
-    model is fetched or loaded and before anything is written."""
-    settings_from(args, None).check()
-    options_from(args).check()
-    if args.flow:                   # an extra that is not installed: said before any work
-        from ..io.flow import require_opencv
-        require_opencv()
-    if args.ray:
-        from ..run.cluster import require_ray
-        require_ray()
+def run_from(args: argparse.Namespace) -> tuple[DreamSettings, object, RunOptions]:
+    """What the flags ask a run for, made once: its dream settings, its model (nothing
+    downloaded or loaded yet) and its run options; the run's plan checks them."""
+    model = model_from(args)
+    return settings_from(args, model), model, options_from(args)
 
 
 def settings_from(args: argparse.Namespace, model) -> DreamSettings:
-    """The dream settings the flags give, the layers defaulting to ``model``'s sweep (the
-    original's customloop while no model is known)."""
-    if args.flow and args.zoom != 1:
-        raise DeepDreamError("--zoom and --flow do not go together: the flow already moves "
-                             "the dream with the picture")
+    """The dream settings the flags give, the layers defaulting to ``model``'s sweep."""
     return DreamSettings(
-        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] or
-        (args.layers is None and model is None) else
+        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] else
         default_layers(model) if args.layers is None else tuple(args.layers),
         octaves=args.octaves, octave_scale=args.octavescale, iterations=args.iterations,
         jitter=args.jitter, step_size=args.stepsize, blend=args.blend, preview=args.preview,

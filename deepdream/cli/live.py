@@ -8,7 +8,7 @@ import logging
 from ..errors import DeepDreamError, SettingsError
 from ..io import flow
 from ..run.live import Live, LiveOptions, sigterm_stops
-from .dream_flags import model_from, options_from, settings_from
+from .dream_flags import run_from
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,9 @@ def main(args) -> int:
     with sigterm_stops():
         try:
             with Live(live) as session:
-                model = model_from(args)
-                settings = settings_from(args, model)
+                settings, model, options = run_from(args)
                 session.run(dataclasses.replace(settings, flow=settings.flow or "dis"),
-                            model, options_from(args))
+                            model, options)
         except KeyboardInterrupt:       # before the dream began: nothing was recorded
             log.warning("stopped before the first frame was dreamed")
             return 130

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from . import common as cli
-from .dream_flags import (add_dream_flags, apply_recipe, check_flags, model_from, options_from,
-                          settings_from)
+from .dream_flags import add_dream_flags, apply_recipe, run_from
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,25 +70,19 @@ def main(argv=None) -> int:
                 p.error(f"--{flag.replace('_', '-')} goes with --live SOURCE")
     apply_recipe(p, args, argv)
     cli.setup_logging(args.verbose)
-    check_flags(args)
     if args.live:
         from .live import main as live_main
         return live_main(args)
     movie = Path(args.movie)
-    from ..run import job
+    settings, model, options = run_from(args)
     if args.sheet:
-        from ..io.frames import picture_format
-        from .sheet import contact_sheet
-        picture_format(args.sheet)                # before the model is fetched
-        model = model_from(args)
-        contact_sheet(movie, args.sheet, settings_from(args, model), model,
-                      options_from(args))
+        from ..run.sheet import contact_sheet
+        contact_sheet(movie, args.sheet, settings, model, options)
         return 0
+    from ..run import job
     output = Path(args.output) if args.output else movie.with_name(f"{movie.stem}_dream.mp4")
-    job.check_paths(movie, output, args.work, args.crf, args.overwrite)   # before any fetch
-    model = model_from(args)
-    job.dream_movie(movie, output, settings_from(args, model), model, options_from(args),
-                    args.work, args.keep_frames, args.crf)
+    job.dream_movie(movie, output, settings, model, options, args.work, args.keep_frames,
+                    args.crf)
     print(f"{output} written")
     return 0
 

@@ -51,7 +51,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
                movie: str | Path | None = None, fps: str | None = None,
                image_type: str | None = None, gif: bool = False, crf: int = 18,
                codec: str = "libx264", progress: bool = True,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, checked: bool = False) -> Path:
     """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
     cut to the frames' length (or an animated GIF: ``gif``, or an output named .gif). The
     frame rate is ``fps``, else stage 1's (movie.json), else ``movie``'s, else 25 with a
@@ -61,8 +61,10 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     (default ``<frames_dir name>_done.mp4`` in the current folder).
 
     Every setting, the output's name and every frame are checked before anything is written
-    (a refusal writes nothing); an existing output is replaced only with ``overwrite``; the movie is written under a name of this process, read
-    back, and put in place only if it holds every frame.
+    (a refusal writes nothing); an existing output is replaced only with ``overwrite``; the
+    movie is written under a name of this process, read back, and put in place only if it
+    holds every frame. ``checked``: the caller made ``check_output``'s trial of the output
+    already (it is not made again).
     Raises FramesError or VideoError.
     """
     frames_dir = Path(frames_dir)
@@ -118,7 +120,8 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
             return video.movie_stream(pattern, frame_count, rate, target, audio, offset,
                                       crf, codec, (width, height))
 
-        _try_output(command(1, links / f"first-frame{output.suffix}"), output, codec)
+        if not checked:
+            _try_output(command(1, links / f"first-frame{output.suffix}"), output, codec)
         if not gif and (width % 2 or height % 2):
             log.info("frames are %dx%d: cropped to %dx%d (H.264 yuv420p needs even sizes)",
                      width, height, width - width % 2, height - height % 2)
@@ -130,11 +133,13 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
 
 
 def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, audio: str | Path | None = None) -> None:
     """Refuse, in one line and before any frame is extracted or dreamed, a movie that stage
-    3 could not write at the end: a folder, a name without an extension, a container or
-    codec this ffmpeg cannot write (tried on one black frame in a folder of ours), a --crf
-    out of range. Raises VideoError."""
+    3 could not write at the end: a folder, a name without an extension, a file of the
+    user's (unless ``overwrite``), a folder we cannot write into, a container or codec this
+    ffmpeg cannot write (tried on one black frame, with ``audio``'s sound where given, in a
+    scratch folder of ours in the output's own folder), a --crf out of range. Raises
+    VideoError or FramesError."""
     _check_crf(crf)
     output, gif = _output_for(output, Path.cwd(), False)
     refuse_existing(output, overwrite)
@@ -143,7 +148,8 @@ def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
         frames.write_frame(folder / frames.frame_name(1, "png"), np.zeros((64, 64, 3)))
         pattern, trial = video.image_pattern(folder, "png"), folder / f"trial{output.suffix}"
         stream = video.gif_stream(pattern, 1, Fraction(25), trial, (64, 64)) if gif else \
-            video.movie_stream(pattern, 1, Fraction(25), trial, None, 0.0, crf, codec, (64, 64))
+            video.movie_stream(pattern, 1, Fraction(25), trial, audio, 0.0, crf, codec,
+                               (64, 64))
         _try_output(stream, output, codec)
 
 

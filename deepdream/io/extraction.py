@@ -46,15 +46,18 @@ def same_movie(meta: dict | None, movie: str | Path) -> bool:
 def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
                    start: float | None = None, end: float | None = None,
                    fps: str | Fraction | None = None, jpeg_qscale: int = 2,
-                   overwrite: bool = False, progress: bool = True) -> dict:
+                   overwrite: bool = False, progress: bool = True,
+                   info: video.MovieInfo | None = None) -> dict:
     """Write every frame of ``movie`` into ``folder`` as 00000001.png ... (or .jpg) at the
     source's frame rate (or ``fps``), from ``start`` to ``end`` seconds, and a ``movie.json``
     that stages 2 and 3 read. Returns that metadata.
 
     Every value is checked before anything is written: a refusal leaves no folder behind.
-    Never deletes what it did not write: a folder that already holds numbered frames is
-    refused unless ``overwrite``, which then replaces only those frames.
-    Raises VideoError or FramesError.
+    Never deletes what it did not write: a folder that already holds the frames of an
+    extraction of ours is refused unless ``overwrite``, which then replaces those frames
+    (and only those: numbered pictures of anyone else's, a movie.json or frames.tsv of the
+    user's, are refused in one line). ``info``: the movie's ``video.probe``, where the
+    caller has it. Raises VideoError or FramesError.
     """
     fmt = {"jpeg": "jpg"}.get(fmt.lower(), fmt.lower())
     if fmt not in ("png", "jpg"):
@@ -70,7 +73,7 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     if folder.exists() and not folder.is_dir():
         raise FramesError(f"{folder} is a file, not a folder: give the folder to write the "
                           "frames into")
-    info = video.probe(movie)
+    info = info or video.probe(movie)
     rate = rate or info.fps
     first_time = video.first_frame_time(info, rate, start)
     if info.duration and first_time >= info.duration:

@@ -64,6 +64,20 @@ def load_model(model, device: str = "auto", engine: str = "torch",
                     None if engine == "caffe" else data)
 
 
+def structure_net(model) -> Net | None:
+    """A net of ``model``'s deploy structure whose weights are never filled (no file is read
+    but the prototxt): for checking the layers and sizes of a run before its weights are
+    downloaded. None for a model without a deploy prototxt of its own."""
+    deploy = getattr(model, "deploy", None)
+    if deploy is None or not Path(deploy).is_file():
+        return None
+    spec = caffe_format.read_net(None, deploy)
+    for layer in spec.layers:
+        layer.init = lambda shape, what: np.empty(shape, np.float32)    # never read
+    mean = model.entry.mean_bgr if model.entry else IMAGENET_MEAN_BGR
+    return TorchNet(spec, "cpu", mean)
+
+
 def random_net(deploy: str | Path, seed: int = 0, device: str = "cpu",
                mean=IMAGENET_MEAN_BGR, precision: str = "fp32") -> Net:
     """A net of ``deploy``'s structure with random weights (He-normal weights, biases

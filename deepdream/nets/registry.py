@@ -317,10 +317,21 @@ class ResolvedModel:
     entry: ModelEntry | None     # the registry's facts (mean, layers), when it is known
     published: bool = False      # the registry's own weights: checked against its sha1
     sha1: str | None = None      # of the bytes read (``read``)
+    mirror: str | None = None    # where ``fetch`` downloads from instead of the registry's URL
 
     @property
     def name(self) -> str:
         return self.caffemodel.name
+
+    @property
+    def missing(self) -> bool:
+        """Whether the weights are still to be downloaded (``fetch``)."""
+        return not self.caffemodel.is_file()
+
+    def fetch(self, progress: bool | Display = True) -> None:
+        """Download the registry's weights if they are not here yet (``fetch``)."""
+        if self.missing and self.entry is not None:
+            self.caffemodel = fetch(self.entry.name, self.mirror, progress, verify=False)
 
     def read(self) -> bytes:
         """The caffemodel's bytes, read once: their sha1 remembered (``model_sha1``, and for
@@ -345,9 +356,10 @@ class ResolvedModel:
 
 def resolve(name: str | None = None, folder: str | Path | None = None,
             file: str = "bvlc_googlenet.caffemodel", mirror: str | None = None,
-            progress: bool = True) -> ResolvedModel:
+            progress: bool = True, download: bool = True) -> ResolvedModel:
     """The model a run uses: ``folder``/``file`` (the original -t/-m, with the folder's
-    deploy.prototxt), else registry model ``name`` (fetched on first use), else
+    deploy.prototxt), else registry model ``name`` (fetched on first use; with ``download``
+    False, later, by ``ResolvedModel.fetch``: a run's plan checks its layers first), else
     bvlc_googlenet from the cache, models/bvlc_googlenet/ or ../caffe/models/bvlc_googlenet/.
     """
     if folder is not None:
@@ -366,8 +378,13 @@ def resolve(name: str | None = None, folder: str | Path | None = None,
         deploy = ORIGINAL_FOLDER / "deploy.prototxt"
         return ResolvedModel(original, deploy if deploy.is_file() else model.deploy, model,
                              published=True)
+    if not download and not local_weights(model):
+        if model.manual and not (mirror or os.environ.get("DEEPDREAM_MIRROR")):
+            fetch(model.name, mirror, progress)      # says in one line how to get it
+        return ResolvedModel(weights_path(model), model.deploy, model, published=True,
+                             mirror=mirror)
     return ResolvedModel(fetch(model.name, mirror, progress, verify=False), model.deploy,
-                         model, published=True)
+                         model, published=True, mirror=mirror)
 
 
 def _known_file(file: str) -> ModelEntry | None:

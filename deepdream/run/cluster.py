@@ -8,6 +8,7 @@ on a filesystem that every node sees at the same path.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -19,7 +20,9 @@ from ..errors import DeepDreamError, FramesError, SettingsError, first_line
 from ..io import frames, ours
 from ..progress import start as start_progress
 from . import loop
-from .settings import DreamReport, DreamSettings, RunOptions, prepare
+from .plan import Plan, first_frame_size, make_plan, require_ray
+from .settings import DreamReport, DreamSettings, RunOptions
+from .state import InputFrames, open_output
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,6 @@ class WorkerPlan(typing.NamedTuple):
     gpu: bool
     workers: int
     cpus: int
-
-
-def require_ray():
-    """Ray's module. Raises DeepDreamError naming the extra that installs it."""
-    try:
-        import ray
-    except ImportError:
-        raise DeepDreamError("--ray needs Ray: pip install 'deepdream-video[ray]'") from None
-    return ray
 
 
 def _dreamer(ray, retries: int):
@@ -87,39 +81,44 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
                      threads: int | None = None) -> DreamReport:
     """``loop.dream_frames`` of ``model`` (a ``registry.resolve`` result or a
     ``module.ModuleModel``, loaded by every worker) spread over ``options.workers`` Ray
-    actors (a local Ray when ``options.ray`` is "local" or None, else the cluster at that
-    address: "auto" or "ray://host:port"). Each segment (``options.segment_length`` frames)
-    starts ``options.warmup`` frames early (dreamed, not written) unless it starts at a
-    scene cut, where a sequential run starts afresh too. Workers are sized from the
-    cluster's nodes (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
+    actors: the run planned (``plan.make_plan``) and carried out by ``run_on_ray``."""
+    options = options or RunOptions(device="cpu")
+    options = dataclasses.replace(options, ray=options.ray or "local")
+    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
+                               options.end_frame)
+    plan = make_plan(settings, options, model, *first_frame_size(input))
+    return run_on_ray(plan, input, output_dir, threads)
+
+
+def run_on_ray(plan: Plan, input: InputFrames, output_dir: str | Path,
+               threads: int | None = None) -> DreamReport:
+    """Carry out ``plan`` on ``input`` over Ray workers (a local Ray when
+    ``plan.options.ray`` is "local", else the cluster at that address: "auto" or
+    "ray://host:port"). Each segment (``options.segment_length`` frames) starts
+    ``options.warmup`` frames early (dreamed, not written) unless it starts at a scene cut,
+    where a sequential run starts afresh too. Workers are sized from the cluster's nodes
+    (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
     ``options.precision`` is that of the workers' nets. On GPUs (``options.device`` cuda,
     cuda:N or auto with a GPU) each worker reserves one GPU and computes on the one Ray
     gives it. A segment whose worker dies is retried ``options.retries`` times, then the run
     stops with one line (finished frames are kept); so does a run whose first worker has
     not started within $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
-    options = options or RunOptions(device="cpu")
-    options.check()
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
     wait_s = _wait_seconds()
     ray = require_ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
-        return _dream_on_ray(ray, input_dir, output_dir, model, settings, options, threads,
-                             wait_s)
+        return _dream_on_ray(ray, plan, input, output_dir, threads, wait_s)
 
 
-def _dream_on_ray(ray, input_dir, output_dir, model, settings: DreamSettings,
-                  options: RunOptions, threads: int | None,
+def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int | None,
                   wait_s: float) -> DreamReport:
+    options, settings, model = plan.options, plan.settings, plan.model
     address, workers, warmup = options.ray or "local", options.workers, options.warmup
     device, precision, retries = str(options.device), options.precision, options.retries
     overwrite, progress = options.overwrite, options.progress
-    from ..nets.loading import recorded_name
-    # the workers' nets' name in params.json, as a single process records it
-    job = prepare(input_dir, output_dir, settings, recorded_name(model), device,
-                       precision, model, options)
-    pieces = loop.segments(job.todo, loop.known_cuts(job, settings),
-                                options.segment_length)
+    job = open_output(output_dir, input, plan.params(input), overwrite)
+    pieces = loop.segments(job.todo, loop.known_cuts(job, settings), options.segment_length)
     done = set() if overwrite else job.done
     todo = [p for p in pieces if not set(p) <= done]
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
@@ -138,20 +137,20 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings: DreamSettings,
     cards = Path(job.output_dir) / WORKERS_DIR
     bar = None
     try:
-        plan = plan_workers(device, workers, [n["Resources"] for n in ray.nodes()
-                                              if n.get("Alive")], threads)
+        sizing = plan_workers(device, workers, [n["Resources"] for n in ray.nodes()
+                                                if n.get("Alive")], threads)
         log.info("%d segments (%d to do) of %d frames over %d workers of %d CPU(s)%s",
-                 len(pieces), len(todo), len(job.todo), plan.workers, plan.cpus,
-                 " and a GPU" if plan.gpu else "")
+                 len(pieces), len(todo), len(job.todo), sizing.workers, sizing.cpus,
+                 " and a GPU" if sizing.gpu else "")
         _clear_cards(cards)
         bar = start_progress(progress, sum(len(set(p) - done) for p in todo))
-        Dreamer = _dreamer(ray, retries).options(num_cpus=plan.cpus,
-                                                 num_gpus=1 if plan.gpu else 0)
+        Dreamer = _dreamer(ray, retries).options(num_cpus=sizing.cpus,
+                                                 num_gpus=1 if sizing.gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
-        actors = [Dreamer.remote(model, "cuda" if plan.gpu else device, precision, job,
+        actors = [Dreamer.remote(model, "cuda" if sizing.gpu else device, precision, job,
                                  settings)
-                  for _ in range(min(plan.workers, len(todo)))]
-        _run_segments(ray, actors, todo, warmup, retries, bar, plan, wait_s)
+                  for _ in range(min(sizing.workers, len(todo)))]
+        _run_segments(ray, actors, todo, warmup, retries, bar, sizing, wait_s)
     finally:
         if bar is not None:
             bar.close()

@@ -7,15 +7,18 @@ a folder of the user's is never emptied (the job gets a marked folder of its own
 and a work folder that holds another movie's job is refused, never reused."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
 from pathlib import Path
 
-from ..errors import DeepDreamError
-from ..io import frames, ours
-from .dreaming import RunOptions, check_frames, dream_video, load_model_net
-from .settings import DreamSettings
+from ..errors import DeepDreamError, plural
+from ..io import frames, ours, video
+from .loop import run_plan
+from .plan import Plan, make_plan
+from .settings import DreamSettings, RunOptions
+from .state import INPUT_IDENTITY, RUN_IDENTITY, InputFrames, check_params, read_params
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +128,12 @@ def _other_job(path: Path, marker: dict, movie: Path) -> str:
             "no job runs in it), or give another -o or --work")
 
 
-def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
+def check_paths(movie: Path, output: Path, work: str | Path | None,
                 overwrite: bool = False) -> WorkFolder:
-    """The job's work folder, once the paths are checked: refused, before anything is
-    written, an output that would replace the movie, lie inside the work folder (removed at
-    the end) or be no movie we can write, and a work folder of another movie's job."""
-    from ..io import encoding
+    """The job's work folder, once the paths are checked (nothing is run or written): refused
+    a movie that is not there, an output that would replace the movie, lie inside the work
+    folder (removed at the end) or a file of the user's (``ours.check_new_file``), and a work
+    folder of another movie's job."""
     movie, output = Path(movie), Path(output)
     if not movie.is_file():
         raise DeepDreamError(f"movie not found: {movie}")
@@ -140,30 +143,59 @@ def check_paths(movie: Path, output: Path, work: str | Path | None, crf: int,
     if _inside(output, job.path):
         raise DeepDreamError(f"the output {output} is inside the work folder {job.path}, "
                              "which is removed at the end: give another -o or --work")
-    encoding.check_output(output, crf=crf, overwrite=overwrite)
+    ours.check_new_file(output, "-o", overwrite, "movie")
     return job
 
 
-def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
-                options: RunOptions | None = None, work: str | Path | None = None,
-                keep_frames: bool = False, crf: int = 18) -> Path:
-    """Dream ``movie`` into ``output`` with its sound: extract, dream, encode, in a work
-    folder of ours (``work``, see ``WorkFolder.choose``) that is removed at the end unless
-    ``keep_frames``. Everything that can be checked is checked before the first frame is
-    extracted: the settings, the output, the layers and octaves against the movie's frame
-    size. Raises a DeepDreamError subclass."""
-    from ..io import video
-    from ..io.encoding import make_movie
-    from ..io.extraction import extract_frames, same_movie
+@dataclasses.dataclass
+class MovieJob:
+    """The plan of a whole job (``plan_movie``): the movie (probed once), its output
+    (checked, a trial encode made), the work folder and the dream's plan (its net loaded)."""
+    movie: Path
+    output: Path
+    info: video.MovieInfo
+    work: WorkFolder
+    plan: Plan
+    keep_frames: bool
+    crf: int
 
+
+def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
+               options: RunOptions | None = None, work: str | Path | None = None,
+               keep_frames: bool = False, crf: int = 18) -> MovieJob:
+    """The job of dreaming ``movie`` into ``output``, everything checked before anything is
+    extracted or loaded for a job that cannot run: the paths, the movie (probed once), -sf
+    and -ef against its frames, the output (a trial encode of one frame, with the movie's
+    sound, into the output's own folder), the settings, the layers and octaves against the
+    movie's size (``make_plan``, which then loads the net), and a run of ours in the work
+    folder made with other settings. Raises a DeepDreamError subclass."""
+    from ..io import encoding
+    from ..io.extraction import expected_frames
     movie, output = Path(movie), Path(output)
     options = options or RunOptions()
-    settings.check()
-    options.check()
-    job = check_paths(movie, output, work, crf, options.overwrite)
+    job = check_paths(movie, output, work, options.overwrite)
     info = video.probe(movie)
-    check_frames(load_model_net(model, RunOptions(device="cpu")), settings, info.height,
-                 info.width)
+    count = expected_frames(info.duration, info.fps) if info.duration else None
+    if count is not None and options.start_frame is not None and options.start_frame > count:
+        raise DeepDreamError(f"-sf/--start_frame {options.start_frame} is past the end of "
+                             f"{movie} ({count} frames)")
+    encoding.check_output(output, crf=crf, overwrite=options.overwrite,
+                          audio=movie if info.has_audio else None)
+    plan = make_plan(settings, options, model, info.height, info.width)
+    if not options.overwrite:      # a run of ours there, for this movie: the same settings?
+        old = read_params(job.dreamed) if job.dreamed.is_dir() else None
+        check_params(job.dreamed, old, plan.params(None),
+                     tuple(k for k in RUN_IDENTITY if k not in INPUT_IDENTITY))
+    return MovieJob(movie, output, info, job, plan, keep_frames, crf)
+
+
+def run_movie_job(plan: MovieJob) -> Path:
+    """Carry out a job's plan: extract (once), dream, encode, in the work folder of ours,
+    which is removed at the end unless ``keep_frames``. The same job after a crash, Ctrl-C
+    or kill -9 continues where it stopped."""
+    from ..io.encoding import make_movie
+    from ..io.extraction import extract_frames, same_movie
+    job, movie, options = plan.work, plan.movie, plan.plan.options
     with frames.folder_lock(job.path):        # one job at a time, extraction included
         job.mark(movie)
         meta = _read_movie_info(job.extracted)
@@ -174,16 +206,33 @@ def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, 
             # the frames folder is ours (inside our marked work folder): an interrupted
             # extraction's frames are replaced
             extract_frames(movie, job.extracted, options.image_type or "png",
-                           overwrite=True, progress=options.progress)
+                           overwrite=True, progress=options.progress, info=plan.info)
         log.info("[2/3] dreaming")
-        report = dream_video(job.extracted, job.dreamed, settings, model, options)
-        log.info("%d frames dreamed (%d already done)", report.dreamed, report.skipped)
-        log.info("[3/3] encoding %s", output)
-        make_movie(job.dreamed, output, crf=crf, progress=options.progress,
-                   overwrite=options.overwrite)
-        if not keep_frames:
+        input = InputFrames.listed(job.extracted, options.image_type, options.start_frame,
+                                   options.end_frame)
+        if options.ray:
+            from .cluster import run_on_ray
+            report = run_on_ray(plan.plan, input, job.dreamed)
+        else:
+            report = run_plan(plan.plan, input, job.dreamed)
+        log.info("%s dreamed (%d already done)", plural(report.dreamed, "frame"),
+                 report.skipped)
+        log.info("[3/3] encoding %s", plan.output)
+        make_movie(job.dreamed, plan.output, crf=plan.crf, progress=options.progress,
+                   overwrite=options.overwrite, checked=True)
+        if not plan.keep_frames:
             job.remove()          # under the lock: no other job can have begun in it
-    return output
+    return plan.output
+
+
+def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
+                options: RunOptions | None = None, work: str | Path | None = None,
+                keep_frames: bool = False, crf: int = 18) -> Path:
+    """Dream ``movie`` into ``output`` with its sound: the job planned (``plan_movie``:
+    everything checked before the first frame is extracted) and carried out
+    (``run_movie_job``). Raises a DeepDreamError subclass."""
+    return run_movie_job(plan_movie(movie, output, settings, model, options, work,
+                                    keep_frames, crf))
 
 
 def _read_movie_info(folder: Path) -> dict | None:

@@ -155,11 +155,11 @@ class Live:
                     settings=self.settings_line)
 
     def run(self, settings: DreamSettings, model, options) -> LiveReport:
-        """Dream the source's frames with ``model``, loaded as ``dreaming.load_model_net``
-        loads it with the run ``options`` (``dream`` says the rest)."""
-        from .dreaming import load_model_net
-        settings.check()
-        return self.dream(load_model_net(model, options), settings)
+        """Dream the source's frames with ``model``, planned (``plan.make_plan``: checked,
+        the net loaded once) with the run ``options`` (``dream`` says the rest)."""
+        from .plan import make_plan
+        plan = make_plan(settings, options, model, self.source.height, self.source.width)
+        return self.dream(plan.net, plan.settings)
 
     def dream(self, net, settings: DreamSettings, threads: int | None = None) -> LiveReport:
         """Dream the source's frames with ``net`` and ``settings`` (its ``preview`` is the
@@ -170,13 +170,13 @@ class Live:
         frames."""
         import torch
 
-        from .dreaming import check_frames
+        from .plan import check_layers
         from ..io.live import Recorder
         source, live = self.source, self.options
         if str(net.device) == "cpu":
             torch.set_num_threads(threads or dream_threads("cpu"))
         flow.require_opencv().setNumThreads(1)
-        check_frames(net, settings, source.height, source.width)
+        check_layers(net, settings, source.height, source.width)
         self.settings_line = (f"{source.width}x{source.height}, {', '.join(settings.layers)}"
                               f", {settings.octaves} octaves x {settings.iterations} steps, "
                               f"{net.precision} on {net.device}")

@@ -14,7 +14,9 @@ from ..errors import ZeroGradientError
 from ..io import flow, frames, scenes
 from ..progress import Display, start as start_progress
 from . import schedules, transforms
-from .settings import DreamReport, DreamSettings, Job, RunOptions, prepare
+from .plan import Plan, first_frame_size, make_plan
+from .settings import DreamReport, DreamSettings, RunOptions
+from .state import InputFrames, RunState, open_output
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from ..nets.base import Net
@@ -57,31 +59,37 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
                  settings: DreamSettings, model=None,
                  options: RunOptions | None = None) -> DreamReport:
     """Dream every frame of ``input_dir`` (frames numbered in their names, taken in numeric
-    order) into ``output_dir`` under the same numbers. ``model`` (the model's object, or a
-    caffemodel's path) is what params.json records the frames were dreamed with; of
-    ``options``, the frames (image type, first, last), ``overwrite``, ``progress``,
-    ``batch_segments`` and ``warmup`` apply (the net is loaded already).
-
-    ``options.image_type`` chooses the input frames' type when the folder holds several, and
-    the type of the dreamed frames (default: the input's). Frame i is dreamed from
-    ``blend(previous dreamed frame, frame i)`` (the first from the raw frame; with --flow, the
-    previous dream moved along the motion), on the layer the schedule gives for i, afresh at
-    scene cuts. Each frame is written atomically; frames already in ``output_dir`` are kept
-    and the run continues after them (resume), refusing an output made with other settings
-    unless ``overwrite``. With ``batch_segments`` N > 1 the film is cut into segments (at
-    scene cuts, each starting ``warmup`` frames early) of which N are dreamed in one batch.
-    Raises a DeepDreamError subclass.
-    """
+    order) into ``output_dir`` under the same numbers, with ``net`` (loaded already).
+    ``model`` (the model's object, or a caffemodel's path) is what params.json records the
+    frames were dreamed with; of ``options``, the frames (image type, first, last),
+    ``overwrite``, ``progress``, ``batch_segments`` and ``warmup`` apply. The run is planned
+    (``plan.make_plan``: everything checked) and carried out by ``run_plan``.
+    Raises a DeepDreamError subclass."""
     options = options or RunOptions()
-    options.check()
+    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
+                               options.end_frame)
+    plan = make_plan(settings, options, model, *first_frame_size(input), net=net)
+    return run_plan(plan, input, output_dir)
+
+
+def run_plan(plan: Plan, input: InputFrames, output_dir: str | Path) -> DreamReport:
+    """Carry out ``plan`` on ``input`` into ``output_dir``, resuming a run already there.
+
+    Frame i is dreamed from ``blend(previous dreamed frame, frame i)`` (the first from the
+    raw frame; with --flow, the previous dream moved along the motion), on the layer the
+    schedule gives for i, afresh at scene cuts. Each frame is written atomically; frames
+    already in ``output_dir`` are kept and the run continues after them (resume), refusing
+    an output made with other settings unless ``overwrite``. With ``batch_segments`` N > 1
+    the film is cut into segments (at scene cuts, each starting ``warmup`` frames early) of
+    which N are dreamed in one batch. Raises a DeepDreamError subclass."""
+    options, settings = plan.options, plan.settings
     with frames.folder_lock(output_dir):
-        job = prepare(input_dir, output_dir, settings, net.recorded_name, net.device,
-                      net.precision, model, options)
+        job = open_output(output_dir, input, plan.params(input), options.overwrite)
         if options.batch_segments <= 1:
-            return run_frames(job, net, settings, [job.todo], progress=options.progress)
+            return run_frames(job, plan.net, settings, [job.todo], progress=options.progress)
         cuts = known_cuts(job, settings)
         length = -(-len(job.todo) // options.batch_segments)
-        return run_frames(job, net, settings, segments(job.todo, cuts, length),
+        return run_frames(job, plan.net, settings, segments(job.todo, cuts, length),
                           options.warmup, options.progress, batch=options.batch_segments)
 
 
@@ -97,7 +105,7 @@ def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]
     return pieces
 
 
-def known_cuts(job: Job, settings: DreamSettings) -> list[int]:
+def known_cuts(job: RunState, settings: DreamSettings) -> list[int]:
     """Every scene cut of the run, found up front (a parallel run must know where its
     segments may begin) and recorded in params.json."""
     if settings.scene_cuts:
@@ -116,7 +124,7 @@ class _Sequence:
     not written, so the state at the boundary is close to a sequential run's, and equal at a
     scene cut)."""
 
-    def __init__(self, job: Job, settings: DreamSettings, numbers: list[int],
+    def __init__(self, job: RunState, settings: DreamSettings, numbers: list[int],
                  warmup: int | None, done: set[int], cuts: set[int], record_cuts: bool,
                  flows: flow.FlowCache | None, io: frames.BackgroundIO):
         self.job, self.settings, self.cuts, self.flows, self.io = job, settings, cuts, flows, io
@@ -182,7 +190,7 @@ class _Sequence:
         return True
 
 
-def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> None:
+def _save_dream(job: RunState, number: int, dreamed: np.ndarray, preview: bool) -> None:
     """Write frame ``number``'s dream (a preview scaled back to its input frame's size)."""
     if preview:
         full = frames.read_frame(job.available[number])
@@ -190,7 +198,7 @@ def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> No
     job.save_frame(number, dreamed)
 
 
-def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
+def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[list[int]],
                warmup: int | None = None, progress: bool | Display = True,
                record_cuts: bool = True, batch: int = 1) -> DreamReport:
     """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``,

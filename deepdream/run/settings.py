@@ -1,19 +1,18 @@
-"""The state of a dreaming run, which lives on disk: its settings, what decides its pixels
-(``params.json``), the frames it has to dream, and whether an output folder may be continued.
-A resumed run and a fresh run go through the same code."""
+"""The settings of a dreaming run: ``DreamSettings`` (what decides how a frame is dreamed)
+and ``RunOptions`` (where and how stage 2 runs), with their defaults (the command line reads
+them from here) and the checks of their values alone (``check``: made once, by the plan)."""
 from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from pathlib import Path
 
-from .. import __version__
-from ..errors import FramesError, ResumeError, SettingsError
-from ..io import frames, ours, scenes
-from ..nets.registry import model_sha1, sha1_of
+from ..errors import SettingsError
+from ..io import scenes
 from ..progress import Display
 from . import schedules
+
+MAX_OCTAVES = 100         # more than any dream needs: -oct beyond it is refused by arithmetic
 
 
 @dataclasses.dataclass
@@ -54,7 +53,8 @@ class DreamSettings:
             self.flow_smooth, self.scene_threshold))
         rules = [(finite, "-octs, -s, -z, --flow-blend, --flow-decay, --flow-smooth and "
                           "--scene-threshold take finite numbers (not inf or nan)"),
-                 (self.octaves >= 1, "-oct/--octaves must be 1 or more"),
+                 (1 <= self.octaves <= MAX_OCTAVES,
+                  f"-oct/--octaves must be from 1 to {MAX_OCTAVES}, not {self.octaves}"),
                  (self.octave_scale >= 1, "-octs/--octavescale must be 1 or more"),
                  (self.iterations >= 1, "-itr/--iterations must be 1 or more"),
                  (self.jitter >= 0, "-j/--jitter must be 0 or more"),
@@ -72,8 +72,9 @@ class DreamSettings:
         for ok, message in rules:
             if not ok:
                 raise SettingsError(message)
-        if self.guide_image and not Path(self.guide_image).is_file():
-            raise FramesError(f"guide image not found: {self.guide_image}")
+        if self.flow and self.zoom != 1:
+            raise SettingsError("-z/--zoom and --flow do not go together: the flow already "
+                                "moves the dream with the picture")
         from ..dreamer.objectives import parse, plain_layer
         terms = [parse(spec) for spec in self.layers]       # raises for one it cannot read
         if self.guide_image and any(plain_layer(t) is None for t in terms):
@@ -128,189 +129,3 @@ class RunOptions:
             raise SettingsError("--ray dreams with the torch engine, one segment at a time "
                                 "on each worker: leave out --engine caffe and "
                                 "--batch-segments")
-
-
-_PARAMS_WRITE = threading.Lock()
-
-# What decides the pixels of a run, and so must match for a run to be continued: the dream
-# settings, the model, the engine and its arithmetic, and the frames it dreams on.
-_RUN_IDENTITY = ("dream", "model_sha1", "model_code_sha1", "preprocess", "image_type",
-                 "engine", "precision", "input", "input_first_frame")
-
-
-def model_identity(model) -> dict:
-    """What params.json records of ``model``: its ``identity()``, or for a caffemodel's path
-    that path and its sha1 (None: nothing)."""
-    if model is None:
-        return {"model": None, "model_sha1": None}
-    if hasattr(model, "identity"):
-        return model.identity()
-    return {"model": str(Path(model).resolve()), "model_sha1": model_sha1(model)}
-
-
-def _check_params(output: Path, old: dict | None, params: dict) -> None:
-    """Raise ResumeError, naming what changed, if ``old`` (the params.json in ``output``)
-    records a run that ``params`` would not continue."""
-    if old is None:
-        return
-    # a key that an earlier version did not record is not compared; a dream setting it did
-    # not know had its default then
-    if isinstance(old.get("dream"), dict):
-        defaults = dataclasses.asdict(DreamSettings())
-        old = dict(old, dream={**{k: defaults.get(k) for k in params["dream"]}, **old["dream"]})
-    changed = [k for k in _RUN_IDENTITY if k in old and old.get(k) != params.get(k)]
-    if changed:
-        details = []
-        for key in changed:
-            a, b = old.get(key), params.get(key)
-            if isinstance(a, dict) and isinstance(b, dict):
-                details += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                            if a.get(k) != b.get(k)]
-            else:
-                details.append(f"{key}: {a!r} -> {b!r}")
-        raise ResumeError(f"{output} holds frames dreamed with other parameters "
-                          f"({'; '.join(details)}); use --overwrite to dream them again, or "
-                          "another output folder")
-
-
-@dataclasses.dataclass
-class Job:
-    """A dreaming run as it stands on disk: its frames, its output folder and its params."""
-    input_dir: Path
-    output_dir: Path
-    available: dict[int, Path]     # input frames by number
-    ext: str                       # type of the dreamed frames
-    todo: list[int]                # the frame numbers of this run, in order
-    params: dict
-    redo: bool                     # --overwrite: frames already written are dreamed again
-    run: str                       # the run's identity, in params.json and the ledger
-    done: set[int] = dataclasses.field(default_factory=set)   # frames of ours already there
-    started: bool = False          # params.json is written: the output folder is this run's
-
-    def __post_init__(self):
-        self.ledger = frames.Ledger(self.output_dir, "dreamed")
-        self.begun = False             # begin() was handed to the writer by this process
-
-    def output(self, number: int) -> Path:
-        """The path of dreamed frame ``number``."""
-        return self.output_dir / frames.frame_name(number, self.ext)
-
-    def save_frame(self, number: int, image) -> None:
-        """Write dreamed frame ``number`` and record it in the folder's ledger."""
-        frames.write_frame(self.output(number), image, ledger=self.ledger)
-
-    def begin(self) -> None:
-        """Write params.json and start the ledger (where they are not there yet), before the
-        run's first frame: no frame of ours is ever on disk without them."""
-        self.started = True
-        self.save_params()
-        if not self.ledger.path.exists():
-            try:
-                self.ledger.start(self.run)
-            except FileExistsError:      # another worker of this run (Ray) began it
-                pass
-
-    def save_params(self) -> None:
-        """Write params.json (with the scene cuts found so far), once the run has begun."""
-        if self.started:
-            with _PARAMS_WRITE:      # the writer thread and the main thread both save it
-                ours.write_json(self.output_dir / frames.PARAMS, "params", self.params,
-                                self.run)
-
-
-def _refuse_not_ours(error: ours.NotOursError) -> FramesError:
-    """The one line that refuses a folder holding a bookkeeping file of the user's."""
-    return FramesError(f"{error.path.parent} holds a {error.path.name} that deepdream did not "
-                       "write: dream into another folder, or move it away; nothing was "
-                       "changed")
-
-
-def _our_frames(output_dir: Path, ledger: frames.Ledger) -> list[Path]:
-    """The numbered frames in ``output_dir`` that a run of ours made: those its ledger
-    vouches for. Raises FramesError naming the numbered pictures that no run of ours made:
-    they are never read as dreams nor deleted."""
-    numbered = frames.every_frame(output_dir)
-    mine = ledger.ours(numbered) if ledger.path.exists() else []
-    foreign = sorted(set(numbered) - set(mine))
-    if foreign:
-        names = ", ".join(path.name for path in foreign[:3])
-        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        raise FramesError(f"{output_dir} holds numbered pictures that no dreaming run of ours "
-                          f"made ({names}{more}): dream into an empty folder, or move them "
-                          "away; nothing was changed")
-    return mine
-
-
-def prepare(input_dir: str | Path, output_dir: str | Path, settings: DreamSettings,
-            engine: str, device: str, precision: str, model=None,
-            options: RunOptions | None = None) -> Job:
-    """List the frames of a run and check that ``output_dir`` holds nothing but a run of
-    ours made with the same settings (unless ``options.overwrite``, which removes that run's
-    frames, and only those). ``engine`` is the engine's name in params.json
-    (``Net.recorded_name``), ``device`` and ``precision`` those of its net; ``model`` is the
-    model's object (``identity()``) or a caffemodel's path; ``options`` choose the frames
-    (image type, first and last). Its params.json is written just before its first frame
-    (``Job.started``).
-    Raises FramesError for a folder that holds pictures of anyone else's, ResumeError for a
-    run of ours made otherwise."""
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
-    options = options or RunOptions()
-    image_type, overwrite = options.image_type, options.overwrite
-    start_frame, end_frame = options.start_frame, options.end_frame
-    if frames.same_path(input_dir, output_dir):
-        raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
-                          "would replace the frames; give another -o")
-    available = frames.list_frames(input_dir, image_type)
-    if not available and image_type:
-        # the original needed -it for the frames it read and wrote; frames of another type
-        # are read all the same, and the dreamed frames are written as -it asks
-        available = frames.list_frames(input_dir)
-    if not available:
-        raise FramesError(f"no numbered frames (00000001.png, ...) in {input_dir}")
-    ext = image_type or available[next(iter(available))].suffix.lstrip(".").lower()
-    first = start_frame if start_frame is not None else next(iter(available))
-    last = end_frame if end_frame is not None else next(reversed(available))
-    todo = [n for n in available if first <= n <= last]
-    if not todo:
-        raise FramesError(f"no frames numbered {first} to {last} in {input_dir}")
-    settings.check()
-    first_path = available[next(iter(available))]
-    params = {"version": __version__, "engine": engine, "device": device,
-              "precision": precision,
-              "input": str(input_dir.resolve()), "image_type": ext,
-              "input_first_frame": {"name": first_path.name,
-                                    "size": first_path.stat().st_size,
-                                    "sha1": sha1_of(first_path)},
-              **model_identity(model),
-              "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
-                            guide_sha1=sha1_of(settings.guide_image)
-                            if settings.guide_image else None)}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    ledger = frames.Ledger(output_dir, "dreamed")
-    try:
-        old = ours.read_json(output_dir / frames.PARAMS, "params")
-        ledger_run = ledger.run()
-    except ours.NotOursError as e:
-        raise _refuse_not_ours(e) from None
-    mine = _our_frames(output_dir, ledger)
-    # a ledger of another run of ours (its params.json gone): frames of unknown settings
-    orphan = ledger_run is not None and (old is None or ledger_run != ours.run_of(old))
-    if not overwrite:
-        _check_params(output_dir, old, params)
-        if orphan:
-            raise ResumeError(f"{output_dir} holds frames of a run of ours whose params.json "
-                              "is gone: use --overwrite to dream them again, or another "
-                              "output folder")
-    if overwrite and (old is not None or ledger_run is not None):
-        # the folder holds a run of ours made otherwise: none of its frames may stay
-        # among the new ones (also after the new run's last frame)
-        for path in mine:
-            path.unlink()
-        ledger.path.unlink(missing_ok=True)
-        (output_dir / frames.PARAMS).unlink(missing_ok=True)
-        old, mine = None, []
-    params["scene_cuts"] = sorted((old or {}).get("scene_cuts", []))
-    done = {int(path.stem) for path in mine if path.suffix.lstrip(".").lower() == ext}
-    run = ours.run_of(old) if old is not None else ours.new_run_id()
-    return Job(input_dir, output_dir, available, ext, todo, params, overwrite, run, done,
-               started=old is not None)

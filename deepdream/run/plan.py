@@ -1,0 +1,174 @@
+"""A run as one plan (``make_plan``): made from the flags, a recipe or the library's arguments,
+and checked whole when it is made -- every setting and range, the extras it needs, the device,
+the guide image, -p and the octaves against the frames' size, the layers, channels and tiles
+against the net -- before anything is extracted, downloaded or loaded for a run that cannot
+work; then the net is loaded, once, and the plan is carried out by code that trusts it
+(nothing below checks or loads it again)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import typing
+from pathlib import Path
+
+from ..errors import DeepDreamError, FramesError, ImageTooSmallError
+from ..io import frames
+from .settings import DreamSettings, RunOptions
+from .state import InputFrames, run_params
+
+if typing.TYPE_CHECKING:     # the engine imports torch
+    from ..nets.base import Net
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a run dreams, with what, where: its settings and options (checked), its model
+    (``registry.ResolvedModel`` or ``module.ModuleModel``; None where only a net was given),
+    the size of its frames (as they come: -p scales them) and its net, loaded once."""
+    settings: DreamSettings
+    options: RunOptions
+    model: object | None
+    height: int
+    width: int
+    net: Net
+
+    @property
+    def dream_size(self) -> tuple[int, int]:
+        """(height, width) at which the frames are dreamed (-p)."""
+        return dream_size(self.settings, self.height, self.width)
+
+    def identity(self) -> dict:
+        """What params.json records of the model (its files' sha1s, read when it loaded)."""
+        model = self.model
+        if model is None:
+            return {"model": None, "model_sha1": None}
+        if hasattr(model, "identity"):
+            return model.identity()
+        from ..nets.registry import model_sha1          # a caffemodel's path
+        return {"model": str(Path(model).resolve()), "model_sha1": model_sha1(model)}
+
+    def params(self, input: InputFrames | None) -> dict:
+        """What params.json records of this plan's run on ``input`` (``state.run_params``):
+        under Ray, of the workers' nets (torch, on the options' device and precision)."""
+        if self.options.ray:
+            from ..nets.loading import recorded_name
+            return run_params(self.settings, self.identity(), recorded_name(self.model),
+                              str(self.options.device), self.options.precision, input)
+        return run_params(self.settings, self.identity(), self.net.recorded_name,
+                          self.net.device, self.net.precision, input)
+
+
+def dream_size(settings: DreamSettings, height: int, width: int) -> tuple[int, int]:
+    """(height, width) at which a height x width frame is dreamed: at -p's width, if any."""
+    if settings.preview:
+        return max(1, int(round(height * settings.preview / width))), settings.preview
+    return height, width
+
+
+def make_plan(settings: DreamSettings, options: RunOptions, model, height: int, width: int,
+              net: Net | None = None) -> Plan:
+    """The plan of dreaming frames of height x width with ``settings`` and ``options`` on
+    ``model`` (or the loaded ``net``): everything checked that can be checked, the cheap
+    before the dear -- the settings' values, the extras, the device, the guide image, -p
+    (wider than the frames: they are dreamed at their own width, with a warning) and the
+    octaves by arithmetic, the layers against the model's structure before its weights are
+    downloaded -- then the weights fetched and the net loaded (once) and the layers, channels
+    and tiles checked against it. Raises a DeepDreamError naming the first mistake."""
+    settings.check()
+    options.check()
+    _check_extras(settings, options)
+    if net is None and not options.ray:
+        from ..nets.base import check_precision, resolve_device
+        resolve_device(options.device)                   # a missing GPU: said now
+        check_precision(options.precision)
+    _check_guide(settings.guide_image)
+    if settings.preview > width:
+        log.warning("-p/--preview %d is wider than the frames (%d pixels): they are dreamed "
+                    "at their own width", settings.preview, width)
+        settings = dataclasses.replace(settings, preview=0)
+    size = dream_size(settings, height, width)
+    check_octaves(settings, *size)
+    if net is None:
+        net = _load(settings, options, model, size)
+    check_layers(net, settings, *size)
+    return Plan(settings, options, model, height, width, net)
+
+
+def _check_extras(settings: DreamSettings, options: RunOptions) -> None:
+    """The optional packages the run needs, named in one line where one is missing."""
+    if settings.flow:
+        from ..io.flow import require_opencv
+        require_opencv()
+    if options.ray:
+        require_ray()
+
+
+def require_ray():
+    """Ray's module. Raises DeepDreamError naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise DeepDreamError("--ray needs Ray: pip install 'deepdream-video[ray]'") from None
+    return ray
+
+
+def _check_guide(guide: str | None) -> None:
+    """Raise FramesError unless ``guide`` (if any) is a picture we can read."""
+    if guide is None:
+        return
+    if not Path(guide).is_file():
+        raise FramesError(f"-gi/--guide_image: guide image not found: {guide}")
+    try:
+        frames.image_size(guide)
+    except FramesError:
+        raise FramesError(f"-gi/--guide_image {guide} is not a picture (PNG, JPEG, ...) that "
+                          "can be read") from None
+
+
+def check_octaves(settings: DreamSettings, height: int, width: int) -> None:
+    """Raise ImageTooSmallError if the smallest of ``settings.octaves`` octaves of a height x
+    width frame would be under a pixel (by arithmetic: nothing is built)."""
+    octaves, scale = settings.octaves, settings.octave_scale
+    side = min(height, width)
+    if scale <= 1 or (octaves - 1) * math.log(scale) <= math.log(side):
+        return
+    most = 1 + int(math.log(side) / math.log(scale))
+    raise ImageTooSmallError(f"-oct/--octaves {octaves}: a {width}x{height} frame is too small "
+                             f"for {octaves} octaves of scale {scale:g} (at most {most}: the "
+                             "smallest would be less than a pixel); use fewer octaves (-oct) "
+                             "or a smaller -octs")
+
+
+def check_layers(net: Net, settings: DreamSettings, height: int, width: int) -> None:
+    """Raise a DeepDreamError if ``settings`` cannot dream a height x width frame (as it is
+    dreamed: at -p) with ``net``: every layer and objective term named, the channels of each
+    term, the octaves and tiles against the frame's size."""
+    from ..dreamer.ascent import check_target, make_target
+    for spec in dict.fromkeys(settings.layers):
+        check_target(net, make_target(net, spec), height, width, settings.octaves,
+                     settings.octave_scale, settings.tile)
+
+
+def _load(settings: DreamSettings, options: RunOptions, model, size: tuple[int, int]) -> Net:
+    """``model``'s net, loaded once: on the options' device, engine and precision (under
+    Ray, the driver's on the CPU, to check the layers: the workers load their own). A
+    registry model whose weights are still to be downloaded has its layers checked against
+    its structure first (``loading.structure_net``), so a mistake costs no download."""
+    from ..nets.loading import load_model, structure_net
+    if getattr(model, "missing", False):
+        structure = structure_net(model)
+        if structure is not None:
+            check_layers(structure, settings, *size)
+        model.fetch(options.progress)
+    if options.ray:
+        return load_model(model, "cpu", "torch", "fp32")
+    return load_model(model, options.device, options.engine, options.precision)
+
+
+def first_frame_size(input: InputFrames) -> tuple[int, int]:
+    """(height, width) of a run's first frame to dream, from its header."""
+    width, height = frames.image_size(input.available[input.todo[0]])
+    return height, width
