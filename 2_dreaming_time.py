@@ -4,7 +4,8 @@
   2_dreaming_time.py -i frames -o processed [--gpu]
 """
 from deepdream.cli import common as cli
-from deepdream.cli.dream_flags import add_dream_flags, apply_recipe, run_from
+from deepdream.cli.dream_flags import (add_dream_flags, apply_recipe, model_from, options_from,
+                                       run_from)
 from deepdream.errors import DeepDreamError, plural
 
 
@@ -36,10 +37,10 @@ def main(argv=None):
         return 0
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
-    settings, model, options = run_from(args)
     if args.list_layers:
-        print(cli.list_layers(model, args.input, options, args.preview))
+        print(cli.list_layers(model_from(args), args.input, options_from(args), args.preview))
         return 0
+    settings, model, options = run_from(args)
     report = deepdream.dream_video(args.input, args.output, settings, model, options)
     print(f"{plural(report.dreamed, 'frame')} dreamed ({report.skipped} already done) in "
           f"{args.output}")
