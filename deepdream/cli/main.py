@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..io.live import OPEN_TIMEOUT
 from . import common as cli
 from .dream_flags import add_dream_flags, apply_recipe, run_from
 
@@ -49,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     live.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     live.add_argument("--input-format", metavar="F",
                       help="ffmpeg's -f for SOURCE: v4l2, avfoundation, dshow, x11grab, ...")
+    live.add_argument("--open-timeout", type=float, metavar="SECONDS", help="how long SOURCE "
+                      f"may take to give its first picture (default {OPEN_TIMEOUT:g})")
     add_dream_flags(p)
     return p
 
@@ -65,7 +68,7 @@ def main(argv=None) -> int:
     elif args.movie is None:
         p.error("the following arguments are required: movie (or --live SOURCE)")
     else:
-        for flag in ("serve", "host", "duration", "input_format"):
+        for flag in ("serve", "host", "duration", "input_format", "open_timeout"):
             if getattr(args, flag) is not None:
                 p.error(f"--{flag.replace('_', '-')} goes with --live SOURCE")
     apply_recipe(p, args, argv)
@@ -90,4 +93,6 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``deepdream`` command (pyproject.toml's console script): ``main`` with a user's
     error as one line and exit 1, Ctrl-C as exit 130; never returns."""
-    cli.run(main, "Finished frames are kept: run the same command again to continue.")
+    live = any(word.split("=")[0] == "--live" for word in sys.argv[1:])   # says its own
+    cli.run(main, "" if live else "Finished frames are kept: run the same command again to "
+                                  "continue.")

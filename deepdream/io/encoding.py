@@ -181,9 +181,12 @@ def _output_for(output: str | Path | None, frames_dir: Path, gif: bool) -> tuple
 
 
 def refuse_existing(output: Path, overwrite: bool) -> None:
-    """Raise a DeepDreamError if ``output`` cannot be written (``ours.check_new_file``): a
-    movie of the user's is never replaced unasked."""
-    ours.check_new_file(output, "-o", overwrite, "movie")
+    """Raise VideoError if ``output`` cannot be written (``ours.check_new_file``): a movie of
+    the user's is never replaced unasked."""
+    try:
+        ours.check_new_file(output, "-o", overwrite, "movie")
+    except FramesError as e:
+        raise VideoError(str(e)) from None
 
 
 def _numbered_frames(frames_dir: Path, image_type: str | None) -> dict[int, Path]:

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import socket
+import sys
 import threading
 
 import numpy as np
@@ -59,7 +60,8 @@ class LiveServer:
         self.closing = False
         handler = type("Handler", (_Handler,), {"live": self})
         try:
-            self.httpd = http.server.ThreadingHTTPServer((host, port), handler)
+            server = type("Server", (_Server,), {"address_family": _family(host, port)})
+            self.httpd = server((host, port), handler)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise PortInUseError(f"port {port} on {host} is in use: stop what serves "
@@ -68,7 +70,6 @@ class LiveServer:
                 raise DeepDreamError(f"cannot serve on --host {host}: {e.strerror}") \
                     from None
             raise
-        self.httpd.daemon_threads = True
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
                                         name="live-serve")
@@ -113,6 +114,32 @@ class LiveServer:
         self.httpd.server_close()
 
 
+def _family(host: str, port: int) -> socket.AddressFamily:
+    """The address family that serves on ``host``: IPv6 for an IPv6 address (``::1``) or a
+    name with IPv6 addresses only, else IPv4. Raises socket.gaierror for a host that cannot
+    be found."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    families = [family for family, *_ in found]
+    return socket.AF_INET if socket.AF_INET in families else families[0]
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """The standard library's threaded HTTP server, each viewer served on a thread that
+    dies with us, and a viewer that goes away mid-answer (a page closed, a stream
+    stopped) a line of the debug log, not a traceback on the terminal."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):     # a broken pipe, a reset connection
+            log.debug("a viewer at %s went away: %s", client_address[0], error)
+        else:
+            log.warning("the page could not answer a viewer at %s: %s", client_address[0],
+                        error)
+            log.debug("the page's error", exc_info=True)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     live: LiveServer
     protocol_version = "HTTP/1.0"
@@ -152,18 +179,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         seen = 0
-        try:
-            while not self.live.closing:
-                frame = self.live.next_frame(seen)
-                if frame is None:
-                    continue
-                seen, jpeg = frame
-                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                 f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg +
-                                 b"\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass                 # the viewer went away
+        while not self.live.closing:     # a viewer that goes away: see _Server
+            frame = self.live.next_frame(seen)
+            if frame is None:
+                continue
+            seen, jpeg = frame
+            self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                             f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg +
+                             b"\r\n")
+            self.wfile.flush()
 
     def log_message(self, format: str, *args) -> None:   # noqa: A002 (http.server's name)
         log.debug("%s %s", self.address_string(), format % args)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -417,41 +416,3 @@ def try_command(stream) -> str | None:
         return None
     lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
     return re.sub(r"^\[\w+ @ 0x[0-9a-f]+\] ", "", lines[0])
-
-
-def temporary_name(path: Path) -> Path:
-    """The name this process writes ``path`` under until it is whole: hidden, beside it,
-    with this host and process in it (two runs never write one file), the extension kept
-    (ffmpeg chooses the container by it)."""
-    return path.with_name(f".{path.stem}.part-{socket.gethostname()}-{os.getpid()}"
-                          f"{path.suffix}")
-
-
-def left_by_dead_runs(path: Path) -> list[Path]:
-    """``temporary_name``s of ``path`` that a process of this host left when it was killed
-    (it no longer runs): ours to remove. Another host's, or a running process's, are not."""
-    pattern = re.compile(re.escape(f".{path.stem}.part-{socket.gethostname()}-") + r"(\d+)" +
-                         re.escape(path.suffix))
-    if not path.parent.is_dir():
-        return []
-    return [Path(entry.path) for entry in os.scandir(path.parent)
-            if (match := pattern.fullmatch(entry.name)) and not _running(int(match.group(1)))]
-
-
-def remove_left_by_dead_runs(path: Path) -> None:
-    """Remove the temporary files of ``path`` that killed runs of this host left
-    (``left_by_dead_runs``: ours, and no longer written by anyone)."""
-    for left in left_by_dead_runs(path):
-        log.info("removing %s, left by an interrupted run", left)
-        left.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists (a zombie counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:      # another user's
-        return True
-    return True

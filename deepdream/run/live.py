@@ -13,6 +13,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import queue
 import signal
@@ -24,7 +25,8 @@ import numpy as np
 
 from ..errors import SettingsError, VideoError
 from ..io import flow, frames, scenes
-from ..io.encoding import refuse_existing
+from ..io.encoding import check_output
+from ..io.live import OPEN_TIMEOUT
 from . import schedules, transforms
 from .settings import DreamSettings
 
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 LIVE_DEFAULTS = {"preview": 320, "octaves": 2, "iterations": 3}
 DEFAULT_PORT = 8765          # the page's, when neither -o nor --serve is given
 LOG_EVERY = 5.0              # seconds between the log's lines of frames a second and latency
-STALL = 10.0                 # seconds without a frame, once frames came, that end a stream
+STALL = 10.0                 # seconds without a frame that end a stream
 
 
 @dataclasses.dataclass
@@ -46,9 +48,11 @@ class LiveOptions:
     output: str | None = None          # a movie file or an ffmpeg output URL to record to
     serve: int | None = None           # the page's port (0: any free one)
     host: str = "127.0.0.1"
-    duration: float | None = None      # seconds to dream for
+    duration: float | None = None      # seconds from the start (the source's opening and
+                                       # the net's loading count) to the end
     input_format: str | None = None    # ffmpeg's -f for the source: v4l2, x11grab, ...
     overwrite: bool = False            # replace an existing output file
+    open_timeout: float = OPEN_TIMEOUT  # seconds the source may take to give a picture
 
     def check(self) -> None:
         """Raise a DeepDreamError naming the first option that cannot work, before anything
@@ -56,6 +60,8 @@ class LiveOptions:
         from ..io.live import is_url
         if self.duration is not None and not self.duration > 0:
             raise SettingsError("--duration must be more than 0 seconds")
+        if not self.open_timeout > 0:
+            raise SettingsError("--open-timeout must be more than 0 seconds")
         if self.serve is not None and not 0 <= self.serve <= 65535:
             raise SettingsError("--serve takes a port from 0 (any free one) to 65535")
         if self.output is None or is_url(self.output):
@@ -63,16 +69,14 @@ class LiveOptions:
         output = Path(self.output)
         if Path(self.source).exists() and frames.same_path(self.source, output):
             raise SettingsError(f"-o {output} is the live source: give another -o")
-        if not output.parent.is_dir():
-            raise VideoError(f"the folder of -o {output} does not exist")
-        refuse_existing(output, self.overwrite)
+        check_output(output, overwrite=self.overwrite)     # a trial: the type, the folder
 
 
 @dataclasses.dataclass
 class LiveReport:
     frames: int              # dreamed and shown
     dropped: int             # decoded and never dreamed: a newer frame came first
-    seconds: float           # from the start of the dreaming to its end
+    seconds: float           # from the start of the dreaming (the source started) to its end
     latency: float           # mean seconds from a frame's decoding to its display
     recorded: int            # frames in the recording
     recorded_seconds: float  # from the recording's first frame to its last
@@ -116,6 +120,7 @@ class Live:
     def __init__(self, options: LiveOptions):
         from ..io.live import Source
         from ..io.live_server import LiveServer
+        self.started = time.monotonic()     # --duration counts from here
         options.check()
         self.options = options
         self.server = self.source = self.output = None
@@ -128,10 +133,25 @@ class Live:
         try:
             if port is not None:
                 self.server = LiveServer(options.host, port, self._status)
-            self.source = Source(options.source, options.width, options.input_format)
+            self.source = Source(options.source, options.width, options.input_format,
+                                 *self._open_wait())
         except BaseException:
             self._close_parts()
             raise
+
+    def _time_left(self) -> float:
+        """Seconds until --duration has passed since the start (inf without one)."""
+        if self.options.duration is None:
+            return math.inf
+        return self.started + self.options.duration - time.monotonic()
+
+    def _open_wait(self) -> tuple[float, str]:
+        """How long the source may take to give its first picture, and what says so: the
+        --open-timeout, or what is left of --duration if that is less."""
+        left = self._time_left()
+        if left < self.options.open_timeout:
+            return max(left, 0.0), f"--duration {self.options.duration:g} s"
+        return self.options.open_timeout, "--open-timeout"
 
     def __enter__(self) -> Live:
         return self
@@ -188,29 +208,10 @@ class Live:
         if self.server is not None:
             self.server.start()
         dreamer = _Dreamer(net, settings)
-        source.start()
-        started = last_frame = time.monotonic()
-        reason = "the movie ended"
+        self.dreaming_since = time.monotonic()
+        reason, closed = "the error below", False
         try:
-            while True:
-                now = time.monotonic()
-                if live.duration is not None and now - started >= live.duration:
-                    reason = f"--duration {live.duration:g} s passed"
-                    break
-                item = source.take(timeout=0.25)
-                self.output.check()
-                if item is None:
-                    if source.ended and source.is_file:
-                        break
-                    if source.ended or (self.stats.frames and now - last_frame > STALL):
-                        reason = "the source stopped"
-                        raise VideoError(self._lost(source.end_message() if source.ended
-                                                    else f"no frame for {STALL:g} s"))
-                    continue
-                number, frame, captured = item
-                last_frame = time.monotonic()
-                self.stats.dropped = source.dropped
-                self.output.put(frames.to_uint8(dreamer.dream(number, frame)), captured)
+            reason = self._dream_frames(dreamer)
         except KeyboardInterrupt as e:
             reason = "SIGTERM" if isinstance(e, Stop) else "Ctrl-C"
         finally:
@@ -218,9 +219,38 @@ class Live:
             output, self.output = self.output, None
             try:
                 output.close()        # every frame shown and recorded, the recording closed
+                closed = True
             finally:
-                report = self._finish(started, recorder, reason)
+                report = self._finish(recorder, reason, closed)
         return report
+
+    def _dream_frames(self, dreamer: _Dreamer) -> str:
+        """Dream the source's newest frames until it ends or --duration has passed, and
+        return which, in a few words; raises VideoError if the source stops giving frames
+        (or gives none for STALL seconds)."""
+        source, duration = self.source, self.options.duration
+        try:
+            source.start(*self._open_wait())       # a movie opened again: from its start
+        except VideoError:
+            if self._time_left() > 0:
+                raise
+        self.dreaming_since = last_frame = time.monotonic()
+        while True:
+            if self._time_left() <= 0:
+                return f"--duration {duration:g} s passed"
+            item = source.take(timeout=min(0.25, self._time_left()))
+            self.output.check()
+            if item is None:
+                if source.finished:
+                    return "the movie ended"
+                if source.ended or time.monotonic() - last_frame > STALL:
+                    raise VideoError(self._lost(source.end_message() if source.ended
+                                                else f"no frame for {STALL:g} s"))
+                continue
+            number, frame, captured = item
+            last_frame = time.monotonic()
+            self.stats.dropped = source.dropped
+            self.output.put(frames.to_uint8(dreamer.dream(number, frame)), captured)
 
     def _lost(self, why: str) -> str:
         """The line said when the source stops giving frames mid-run."""
@@ -228,8 +258,10 @@ class Live:
         return (f"the live source {self.options.source} stopped after {self.stats.frames} "
                 f"frames ({why}){kept}")
 
-    def _finish(self, started: float, recorder, reason: str) -> LiveReport:
-        seconds = time.monotonic() - started
+    def _finish(self, recorder, reason: str, closed: bool) -> LiveReport:
+        """The report of a run that stopped for ``reason``, logged, with where the
+        recording is if it is whole (else the error or warning that follows says)."""
+        seconds = time.monotonic() - self.dreaming_since
         stats = self.stats.snapshot()
         report = LiveReport(stats["frames"], stats["dropped"], seconds, stats["mean_latency"],
                             recorder.frames if recorder else 0,
@@ -238,9 +270,11 @@ class Live:
         log.info("stopped (%s): %d frames dreamed in %.1f s, %.1f frames a second, "
                  "%d dropped, latency %.2f s", reason, report.frames, seconds,
                  report.frames / seconds if seconds else 0.0, report.dropped, report.latency)
-        if recorder is not None:
+        if recorder is not None and recorder.saved:
             log.info("recorded %d frames over %.2f s into %s", report.recorded,
-                     report.recorded_seconds, self.options.output)
+                     report.recorded_seconds, recorder.saved)
+        elif recorder is not None and closed:
+            log.info("nothing recorded: no frame was dreamed")
         return report
 
 
@@ -360,11 +394,15 @@ class _Output:
         self.frames.put((image, captured))
 
     def close(self) -> None:
-        """Show and record every frame put, then finalise the recording."""
-        self.frames.put(None)
-        self.thread.join()
+        """Show and record every frame put, then finalise the recording (also at Ctrl-C
+        while the frames are awaited: those not recorded by then are left out)."""
         try:
+            self.frames.put(None)
+            self.thread.join()
+        except KeyboardInterrupt:
             if self.recorder is not None:
                 self.recorder.close()
-        finally:
-            self.check()
+            raise
+        if self.recorder is not None:
+            self.recorder.close()
+        self.check()
