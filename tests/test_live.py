@@ -302,7 +302,7 @@ def test_a_file_of_yours_is_never_replaced_by_a_recording(tmp_path):
     """Refused before anything opens (from the library too, not only the command line), and a
     file that appears at -o while recording is left as it is, the recording kept beside it."""
     from deepdream.errors import VideoError
-    from deepdream.io.live import Recorder
+    from deepdream.io.recording import Recorder
     from deepdream.run.live import Live, LiveOptions
 
     mine = tmp_path / "mine.mp4"
@@ -421,7 +421,7 @@ def test_frames_written_at_once_are_all_recorded_each_at_its_time(ffmpeg_binary,
     """Five frames written at once (well within 1 ms of each other), then three 0.1 s on:
     eight pictures, each timed when it was written to the ms (those written within one ms
     1 ms apart)."""
-    from deepdream.io.live import Recorder
+    from deepdream.io.recording import Recorder
     out = tmp_path / "bunched.mp4"
     recorder = Recorder(str(out), 64, 48)
     written = []
@@ -445,7 +445,7 @@ def test_a_recording_whose_ffmpeg_is_stuck_is_kept_beside_your_file(ffmpeg_binar
     a name of its own (never over a file there, --overwrite or not), and one line says
     where and that it may be incomplete."""
     from deepdream.errors import VideoError
-    from deepdream.io.live import Recorder
+    from deepdream.io.recording import Recorder
     out = tmp_path / "show.mkv"
     out.write_bytes(b"your movie")
     recorder = Recorder(str(out), 160, 96, overwrite=True, grace=1)

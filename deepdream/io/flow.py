@@ -138,19 +138,3 @@ class FlowCache:
             stale.unlink(missing_ok=True)
         ours.atomic_write_bytes(path, buffer.getvalue())
         return quantised.astype(np.float32) / _QUANTUM, mask
-
-
-def moved_detail(previous_dream: np.ndarray, previous_frame: np.ndarray, field: np.ndarray,
-                 mask: np.ndarray) -> np.ndarray:
-    """The previous frame's dream detail (dreamed minus original) moved with the scene into
-    the current frame, and zero where the flow marks occlusion."""
-    return warp(previous_dream - previous_frame, field) * mask[..., None]
-
-
-def smooth(dreamed: np.ndarray, frame: np.ndarray, moved: np.ndarray, mask: np.ndarray,
-           amount: float) -> np.ndarray:
-    """Pull a frame's fresh dream detail towards the detail carried along the motion, by
-    ``amount`` (0: none) where the flow can follow: an exponential average of the dream along
-    the motion paths, which damps the flicker that re-dreaming adds each frame."""
-    detail = dreamed - frame
-    return frame + detail + (amount * mask[..., None]) * (moved - detail)

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SettingsError, VideoError
-from ..io import flow, frames, scenes
+from ..io import flow, frames
 from ..io.encoding import check_output
 from ..io.live import OPEN_TIMEOUT
-from . import schedules, transforms
+from . import schedules
+from .sequence import Carry, GroupDreamer
 from .settings import DreamSettings
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class Live:
         import torch
 
         from .plan import check_layers
-        from ..io.live import Recorder
+        from ..io.recording import Recorder
         source, live = self.source, self.options
         if str(net.device) == "cpu":
             torch.set_num_threads(threads or dream_threads("cpu"))
@@ -280,44 +281,24 @@ class Live:
 
 class _Dreamer:
     """Each frame dreamed from the previous dream carried along the optical flow between
-    the previous frame dreamed and this one (``--flow``'s carry, decay and smoothing), the
-    first frame and each scene cut's afresh."""
+    the previous frame dreamed and this one (``sequence.Carry``: --flow's carry, decay and
+    smoothing), the first frame and each scene cut's afresh."""
 
     def __init__(self, net, settings: DreamSettings):
-        self.net, self.settings = net, settings
-        self.raw = self.dreamed = self.small = None
-        self.guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
-        self.features: dict[str, np.ndarray] = {}
-
-    def _cut(self, raw: np.ndarray) -> bool:
-        """Whether ``raw`` starts a new scene after the previous frame dreamed."""
-        small, self.small = self.small, scenes.small_hsv(raw)
-        return self.settings.scene_cuts and small is not None and \
-            scenes.content_score(small, self.small) >= self.settings.scene_threshold
+        self.settings = settings
+        self.carry = Carry(settings, flow.FlowCache(None, settings.flow))
+        self.dreamer = GroupDreamer(net, settings)
+        self.raw = self.dreamed = None
 
     def dream(self, number: int, frame: np.ndarray) -> np.ndarray:
         """Frame ``number`` of the source (H x W x 3 uint8 RGB) dreamed: H x W x 3 float32."""
-        from ..dreamer.ascent import dream, guide_features
-        from ..errors import ZeroGradientError
-        s, raw = self.settings, frame.astype(np.float32)
-        source, moved, mask = raw, None, None
-        if self._cut(raw):
+        raw, previous = frame.astype(np.float32), self.dreamed
+        if self.carry.is_cut(self.raw, raw):
             log.info("scene cut at frame %d: the dream starts afresh", number)
-        elif self.raw is not None:
-            field, mask = flow.flow_and_mask(self.raw, raw, s.flow)
-            moved = flow.moved_detail(self.dreamed, self.raw, field, mask)
-            source = transforms.carried(s, raw, moved)
-        layer = schedules.layer_for_frame(number, s.layers)
-        if self.guide is not None and layer not in self.features:
-            self.features[layer] = guide_features(self.net, self.guide, layer)
-        try:
-            dreamed = dream(self.net, source, layer, guide=self.features.get(layer),
-                            seed=schedules.seed_for_frame(s.seed, number),
-                            **s.ascent_options())
-        except ZeroGradientError as e:
-            log.debug("frame %d kept as it is: %s", number, e)
-            dreamed = source
-        dreamed = transforms.finish_dream(s, dreamed, raw, moved, mask)
+            previous = None
+        source = self.carry.source(number, raw, self.raw, previous)
+        layer = schedules.layer_for_frame(number, self.settings.layers)
+        dreamed = self.carry.finish(self.dreamer.dream(layer, [(number, source)])[0])
         self.raw, self.dreamed = raw, dreamed
         return dreamed
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ZeroGradientError
+from ..errors import plural
 from ..io import flow, frames, scenes
 from ..progress import Display, start as start_progress
 from . import schedules, transforms
+from .sequence import Carry, GroupDreamer
 from .plan import Plan, first_frame_size, make_plan
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, RunState, open_output
@@ -143,7 +144,7 @@ class _Sequence:
                             .astype(np.float32) if n in job.available else None, io)
         self.dreams = _Recent(lambda n: frames.read_frame(job.output(n), width)
                               .astype(np.float32) if n in done else None, io)
-        self.moved = self.mask = self.raw = None
+        self.carry = Carry(settings, flows)
 
     def next(self) -> tuple[int, np.ndarray, str]:
         """The next frame's number, the image it is dreamed from, and its layer."""
@@ -152,33 +153,23 @@ class _Sequence:
         raw, before = self.raws.get(number), self.raws.get(number - 1)
         if self.queue:
             self.raws.prefetch(self.queue[0])     # decoded while this one is dreamed
-        if before is not None and settings.scene_cuts and number not in self.cuts and \
-                scenes.content_score(scenes.small_hsv(before), scenes.small_hsv(raw)) \
-                >= settings.scene_threshold:
+        if number not in self.cuts and self.carry.is_cut(before, raw):
             self.cuts.add(number)
             log.info("scene cut at frame %d: the dream starts afresh", number)
             if self.record_cuts:
                 self.job.params["scene_cuts"] = sorted(self.cuts)
                 self.job.save_params()
-        source, self.moved, self.raw = raw, None, raw
         previous = None
         if number != self.fresh and before is not None and \
                 not (settings.scene_cuts and number in self.cuts):
             previous = self.dreams.get(number - 1)    # the full-precision dream, or the saved
-        if previous is not None and self.flows is None:
-            source = transforms.blend_source(settings, number, raw, previous)
-        elif previous is not None and before.shape == previous.shape == raw.shape:
-            # --flow: the previous dream's detail, moved along the motion, decayed
-            field, self.mask = self.flows.get(number, before, raw)
-            self.moved = flow.moved_detail(previous, before, field, self.mask)
-            source = transforms.carried(settings, raw, self.moved)
+        source = self.carry.source(number, raw, before, previous)
         return number, source, schedules.layer_for_frame(number, settings.layers)
 
     def finish(self, number: int, dreamed: np.ndarray) -> bool:
         """Take frame ``number``'s dream; write it unless it is a warm-up frame. Returns
         whether it was written."""
-        dreamed = transforms.finish_dream(self.settings, dreamed, self.raw, self.moved,
-                                          self.mask)
+        dreamed = self.carry.finish(dreamed)
         self.dreams.put(number, dreamed)
         if number in self.warm:
             return False
@@ -213,12 +204,9 @@ def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[li
                for piece in pieces]
     total = sum(seq.to_write for seq in pending)
     count = sum(len(piece) for piece in pieces)
-    log.info("%d frames to dream (%d already done) from %s into %s", total, count - total,
-             job.input_dir, job.output_dir)
-    from ..dreamer.ascent import guide_features
-
-    guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
-    features: dict[str, np.ndarray] = {}
+    log.info("%s to dream (%d already done) from %s into %s", plural(total, "frame"),
+             count - total, job.input_dir, job.output_dir)
+    dreamer = GroupDreamer(net, settings)
     pending = [seq for seq in pending if seq.queue]
     active, pending = pending[:batch], pending[batch:]
     bar = start_progress(progress, total)
@@ -229,10 +217,8 @@ def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[li
                 number, source, end = seq.next()
                 groups.setdefault((end, source.shape), []).append((seq, number, source))
             for (end, _), items in groups.items():
-                if guide is not None and end not in features:
-                    features[end] = guide_features(net, guide, end)
-                for (seq, number, _), dreamed in zip(items, _dream_group(
-                        net, settings, end, items, features.get(end))):
+                dreams = dreamer.dream(end, [(number, source) for _, number, source in items])
+                for (seq, number, _), dreamed in zip(items, dreams):
                     if seq.finish(number, dreamed):
                         bar.step()
             active = [seq for seq in active if seq.queue]
@@ -244,20 +230,3 @@ def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[li
         finally:
             bar.close()
     return DreamReport(total, count - total, job.output_dir)
-
-
-def _dream_group(net: Net, settings: DreamSettings, end: str, items: list,
-                 guide: np.ndarray | None) -> list[np.ndarray]:
-    """The dreams of frames (sequence, number, source) that share a layer and a size; a frame
-    with nothing to dream (a zero gradient) is kept as it is."""
-    from ..dreamer.ascent import dream_batch
-
-    seeds = [schedules.seed_for_frame(settings.seed, number) for _, number, _ in items]
-    try:
-        return dream_batch(net, [source for _, _, source in items], end, guide=guide,
-                           seeds=seeds, **settings.ascent_options())
-    except ZeroGradientError as e:
-        if len(items) == 1:
-            log.warning("frame %d kept as it is: %s", items[0][1], e)
-            return [items[0][2]]
-        return [_dream_group(net, settings, end, [item], guide)[0] for item in items]

@@ -1,5 +1,6 @@
 """What happens to a frame between the movie and the dream, and between one dream and the
-next: the original's blend with the previous dream, its endless zoom, resizing."""
+next: the original's blend with the previous dream, its endless zoom, resizing, the dream's
+detail carried along the optical flow and smoothed along it, the frame's own colours."""
 from __future__ import annotations
 
 import typing
@@ -58,9 +59,25 @@ def blend_source(settings: "DreamSettings", number: int, raw: np.ndarray,
     return previous * (1.0 - weight) + raw * weight
 
 
+def moved_detail(previous_dream: np.ndarray, previous_frame: np.ndarray, field: np.ndarray,
+                 mask: np.ndarray) -> np.ndarray:
+    """The previous frame's dream detail (dreamed minus original) moved with the scene into
+    the current frame, and zero where the flow marks occlusion."""
+    return flow.warp(previous_dream - previous_frame, field) * mask[..., None]
+
+
+def smooth(dreamed: np.ndarray, frame: np.ndarray, moved: np.ndarray, mask: np.ndarray,
+           amount: float) -> np.ndarray:
+    """Pull a frame's fresh dream detail towards the detail carried along the motion, by
+    ``amount`` (0: none) where the flow can follow: an exponential average of the dream along
+    the motion paths, which damps the flicker that re-dreaming adds each frame."""
+    detail = dreamed - frame
+    return frame + detail + (amount * mask[..., None]) * (moved - detail)
+
+
 def carried(settings: DreamSettings, raw: np.ndarray, moved: np.ndarray) -> np.ndarray:
     """What a frame is dreamed from under --flow: ``raw`` plus the previous dream's detail
-    moved along the motion (``flow.moved_detail``), weighted by --flow-blend and decayed by
+    moved along the motion (``moved_detail``), weighted by --flow-blend and decayed by
     --flow-decay."""
     return raw + moved * np.float32(settings.flow_blend * (1.0 - settings.flow_decay))
 
@@ -71,7 +88,7 @@ def finish_dream(settings: DreamSettings, dreamed: np.ndarray, raw: np.ndarray,
     (--flow-smooth; ``moved`` None: no flow carried into it) and in the frame's own colours
     (--keep-colors)."""
     if moved is not None and settings.flow_smooth:
-        dreamed = flow.smooth(dreamed, raw, moved, mask, settings.flow_smooth)
+        dreamed = smooth(dreamed, raw, moved, mask, settings.flow_smooth)
     if settings.keep_colors:
         dreamed = keep_colors(dreamed, raw)
     return dreamed
