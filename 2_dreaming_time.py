@@ -38,7 +38,8 @@ def main(argv=None):
     if not args.list_layers and not (args.input and args.output):
         raise DeepDreamError("give the frame folder with -i and the output folder with -o")
     if args.list_layers:
-        print(cli.list_layers(model_from(args), args.input, options_from(args), args.preview))
+        size = cli.frames_size(args.input, args.image_type) if args.input else None
+        print(cli.list_layers(model_from(args), size, options_from(args), args.preview))
         return 0
     settings, model, options = run_from(args)
     report = deepdream.dream_video(args.input, args.output, settings, model, options)

@@ -5,6 +5,7 @@
   3_frames2movie.py [ffmpeg|avconv|mplayer] FRAMES_DIR [ORIGINAL_MOVIE] [png|jpg]   (2015 form)
 """
 from deepdream.cli import common as cli
+from deepdream.io.encoding import DEFAULT_CRF
 
 
 def parser():
@@ -18,8 +19,8 @@ def parser():
     p.add_argument("--fps", help="frame rate of the movie (default: stage 1's, from "
                                  "movie.json; else the original movie's; else 25)")
     p.add_argument("--gif", action="store_true", help="write an animated GIF instead")
-    p.add_argument("--crf", type=int, default=18,
-                   help="H.264 quality, 0 (lossless) to 51 (default 18)")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                   help=f"H.264 quality, 0 (lossless) to 51 (default {DEFAULT_CRF})")
     p.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the output if it exists (else it is refused)")

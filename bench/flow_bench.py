@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream.io import flow, frames, metrics
-from deepdream.run import settings as runs, loop as scheduler  # noqa: E402
-from deepdream.run.settings import RunOptions  # noqa: E402
+from deepdream.run import loop  # noqa: E402
+from deepdream.run.settings import DreamSettings, RunOptions  # noqa: E402
 from deepdream.dreamer.ascent import dream  # noqa: E402
 from deepdream.nets.loading import random_net  # noqa: E402
 
@@ -93,8 +93,8 @@ def main(argv=None):
             reference = None
             for label, options in methods.items():
                 out = Path(tmp) / f"{src.name}-{len(label)}-{hash(label) & 0xffff}"
-                scheduler.dream_frames(src, out, net,
-                                      runs.DreamSettings(**base, **options),
+                loop.dream_frames(src, out, net,
+                                      DreamSettings(**base, **options),
                                       options=RunOptions(progress=False))
                 result = metrics.measure(src, out)
                 reference = reference or result.warping_error

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepdream.nets.caffe import caffe_pb2 as pb  # noqa: E402
-from deepdream.run import cluster, settings as runs
-from deepdream.run.settings import RunOptions  # noqa: E402
+from deepdream.run import cluster  # noqa: E402
+from deepdream.run.settings import DreamSettings, RunOptions  # noqa: E402
 from deepdream.io import frames
 from deepdream.nets import registry as models  # noqa: E402
 from deepdream.nets.loading import random_net  # noqa: E402
@@ -53,7 +53,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     width, height = map(int, args.size.split("x"))
     photo = skimage.data.astronaut()
-    settings = runs.DreamSettings(layers=("inception_4c/output",), octaves=4,
+    settings = DreamSettings(layers=("inception_4c/output",), octaves=4,
                                       octave_scale=1.4, iterations=5, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -5,5 +5,5 @@ from .io.metrics import Coherence, measure
 __all__ = ["Coherence", "measure"]
 
 if __name__ == "__main__":
-    from .cli.metrics import entry
-    entry()
+    from .cli.metrics import command
+    command()

@@ -8,5 +8,5 @@ __all__ = ["ModelEntry", "ResolvedModel", "cache_dir", "entry", "fetch", "local_
            "registry", "resolve"]
 
 if __name__ == "__main__":
-    from .cli.models import entry as command
+    from .cli.models import command
     command()

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deepdream.run import cluster, settings as runs, loop as scheduler
+from deepdream.run import cluster, loop
+from deepdream.run.settings import DreamSettings
 from deepdream.run.settings import RunOptions
 from deepdream.io import frames
 from deepdream import load_net
@@ -43,7 +44,7 @@ def shots_clip(folder, per_shot=3):
     ([3, 4, 5, 6], [5], 1, [[3], [4], [5], [6]]),
 ], ids=["one", "at-cut", "fixed-length", "length-1"])
 def test_segments(numbers, cuts, length, expected):
-    assert scheduler.segments(numbers, cuts, length) == expected
+    assert loop.segments(numbers, cuts, length) == expected
 
 
 QUIET = RunOptions(progress=False)
@@ -55,8 +56,8 @@ def test_segments_at_scene_cuts_equal_a_sequential_run(precision, tmp_path):
     net = load_net(FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt",
                    precision=precision)
     src = shots_clip(tmp_path / "in")
-    settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", net, settings, options=QUIET)
+    settings = DreamSettings(**SETTINGS)
+    loop.dream_frames(src, tmp_path / "seq", net, settings, options=QUIET)
     report = cluster.dream_frames_ray(
         src, tmp_path / "par", models.ResolvedModel(
             FIXTURES / "tiny_googlenet.caffemodel", FIXTURES / "tiny_googlenet.prototxt", None),
@@ -233,9 +234,9 @@ def test_resume_after_the_driver_is_killed(tmp_path, tiny_model_dir):
 
 def test_batched_segments_match_a_sequential_run_at_scene_cuts(tiny_net, tmp_path):
     src = shots_clip(tmp_path / "in")
-    settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
-    report = scheduler.dream_frames(src, tmp_path / "batch", tiny_net, settings,
+    settings = DreamSettings(**SETTINGS)
+    loop.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
+    report = loop.dream_frames(src, tmp_path / "batch", tiny_net, settings,
                                     options=RunOptions(progress=False, batch_segments=3))
     assert report.dreamed == 9
     seq, batch = frames.list_frames(tmp_path / "seq"), frames.list_frames(tmp_path / "batch")
@@ -265,13 +266,13 @@ def test_a_warmed_up_segment_starts_close_to_a_sequential_run(tiny_net, tmp_path
     # 5, closer the longer the warm-up, and equal when the warm-up reaches back to where the
     # sequential run started afresh (its first frame, as at a scene cut)
     src = one_shot(tmp_path / "in")
-    settings = runs.DreamSettings(**SETTINGS)
-    scheduler.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
+    settings = DreamSettings(**SETTINGS)
+    loop.dream_frames(src, tmp_path / "seq", tiny_net, settings, options=QUIET)
     seq = frames.list_frames(tmp_path / "seq")
     gaps = {}
     for warmup in (0, 2, 4):
         out = tmp_path / f"warm{warmup}"
-        report = scheduler.dream_frames(src, out, tiny_net, settings, options=RunOptions(
+        report = loop.dream_frames(src, out, tiny_net, settings, options=RunOptions(
             progress=False, batch_segments=2, warmup=warmup))
         batched = frames.list_frames(out)
         assert report.dreamed == 8 and list(batched) == list(range(1, 9))

@@ -4,7 +4,8 @@ import numpy as np
 import skimage.data
 
 from deepdream.io import flow, frames, metrics, scenes
-from deepdream.run import settings as runs, loop as scheduler
+from deepdream.run import loop
+from deepdream.run.settings import DreamSettings
 from deepdream.run.settings import RunOptions
 from deepdream.dreamer.ascent import dream
 
@@ -60,8 +61,8 @@ FAST = dict(layers=("inception_3b/output",), octaves=2, iterations=2, jitter=0, 
 
 
 def run(net, src, out, overwrite=False, **kw):
-    settings = runs.DreamSettings(**{**FAST, **kw})
-    scheduler.dream_frames(src, out, net, settings,
+    settings = DreamSettings(**{**FAST, **kw})
+    loop.dream_frames(src, out, net, settings,
                            options=RunOptions(overwrite=overwrite, progress=False))
     return [frames.read_frame(p).astype(np.float32)
             for p in frames.list_frames(out).values()]

@@ -9,7 +9,8 @@ import torch
 import own_nets
 from deepdream.io import frames
 from deepdream.dreamer import objectives
-from deepdream.run import settings as runs, loop as scheduler
+from deepdream.run import loop
+from deepdream.run.settings import DreamSettings
 from deepdream.run.settings import RunOptions
 from deepdream.dreamer.ascent import dream, make_step, make_target, preprocess
 from deepdream.errors import DeepDreamError, ModelError, ModelMismatchError
@@ -365,7 +366,7 @@ def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weig
     from deepdream.run import cluster
     src = frame_folder(tmp_path / "in", 4)
     model = ModuleModel.named(f"{OWN}:small_net", weights)
-    settings = runs.DreamSettings(layers=("features.4", "fc:1"), octaves=2, iterations=2,
+    settings = DreamSettings(layers=("features.4", "fc:1"), octaves=2, iterations=2,
                                   seed=3)
     report = deepdream.dream_video(src, tmp_path / "one", settings, model,
                                    deepdream.RunOptions(device="cpu", progress=False))
@@ -380,7 +381,7 @@ def test_the_library_and_ray_dream_an_own_net_as_one_process_does(tmp_path, weig
     params = json.loads((tmp_path / "ray" / "params.json").read_text())
     assert params["engine"] == "ModuleNet" and params["weights"] == str(weights)
     # a resume of the Ray run in one process is the same run
-    resumed = scheduler.dream_frames(src, tmp_path / "ray", model.load("cpu"), settings,
+    resumed = loop.dream_frames(src, tmp_path / "ray", model.load("cpu"), settings,
                                      model, RunOptions(progress=False))
     assert resumed.skipped == 4
 

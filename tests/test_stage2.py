@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from deepdream.io import frames
-from deepdream.run import settings as runs, loop as scheduler, transforms
+from deepdream.run import loop, transforms
+from deepdream.run.settings import DreamSettings
 from deepdream.run.settings import RunOptions
 from deepdream.dreamer.ascent import dream, guide_features
 from deepdream.errors import FramesError, ResumeError
@@ -33,8 +34,8 @@ def frame_folder(path, count=4, size=(48, 64), seed=0):
 
 
 def run(net, src, out, **kw):
-    settings = runs.DreamSettings(**{**FAST, **kw.pop("settings", {})})
-    return scheduler.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
+    settings = DreamSettings(**{**FAST, **kw.pop("settings", {})})
+    return loop.dream_frames(src, out, net, settings, FIXTURES / "tiny_googlenet.caffemodel",
                                   RunOptions(progress=False, **kw))
 
 
@@ -183,8 +184,8 @@ def test_black_frame_is_kept_when_there_is_nothing_to_dream(tmp_path, caplog):
     src = tmp_path / "in"
     src.mkdir()
     frames.write_frame(src / "00000001.png", np.zeros((16, 16, 3)))
-    scheduler.dream_frames(src, tmp_path / "out", net,
-                          runs.DreamSettings(layers=("r",), octaves=1, iterations=1),
+    loop.dream_frames(src, tmp_path / "out", net,
+                          DreamSettings(layers=("r",), octaves=1, iterations=1),
                           options=RunOptions(progress=False))
     assert "frame 1 kept as it is" in caplog.text
     assert frames.read_frame(tmp_path / "out" / "00000001.png").max() == 0

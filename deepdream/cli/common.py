@@ -63,6 +63,16 @@ def os_error_line(error: OSError) -> str:
     return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with each flag's default, where it has one (not "(default: None)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is argparse.SUPPRESS or \
+                "%(default)" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose refusal of a flag is a SettingsError ("argument -oct/
     --octaves: invalid int value: 'x' (see PROG --help)"): one line from ``run``, as every
@@ -159,16 +169,9 @@ def progress_flag(shown: bool) -> Bar | bool:
     return Bar if shown else False
 
 
-def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
-                image_type: str | None = None, preview: int = 0) -> str:
-    """The net's blobs and their sizes for the first frame of ``input_dir`` (else 224x224),
-    as --list-layers prints them."""
-    height, width = 224, 224
-    if input_dir:
-        found = frames.list_frames(input_dir, image_type)
-        if found:
-            height, width = frames.read_frame(next(iter(found.values())),
-                                              preview or None).shape[:2]
+def layer_table(net: Net, model_name: str, height: int = 224, width: int = 224) -> str:
+    """The net's blobs and their sizes for a height x width frame, as --list-layers prints
+    them."""
     from ..dreamer.ascent import fixed_view
     lines = [f"blobs of {model_name} for a {width}x{height} frame:"]
     for name, shape in net.blob_shapes(height, width).items():
@@ -183,13 +186,27 @@ def layer_table(net: Net, model_name: str, input_dir: str | Path | None = None,
     return "\n".join(lines)
 
 
-def list_layers(model, input_dir: str | Path | None = None, options=None,
+def list_layers(model, size: tuple[int, int] | None = None, options=None,
                 preview: int = 0) -> str:
-    """``layer_table`` of ``model``'s net, loaded as ``options`` say (a RunOptions)."""
+    """``layer_table`` of ``model``'s net (loaded as ``options`` say, a RunOptions) for frames
+    of ``size`` (height, width; None: 224x224) as they are dreamed at ``preview``."""
     from ..nets.loading import load_model
-    from ..run.settings import RunOptions
+    from ..run.plan import dream_size
+    from ..run.settings import DreamSettings, RunOptions
     options = options or RunOptions()
+    height, width = size or (224, 224)
+    if preview and preview < width:
+        height, width = dream_size(DreamSettings(preview=preview), height, width)
     if getattr(model, "missing", False):
         model.fetch(options.progress)
     net = load_model(model, options.device, options.engine, options.precision)
-    return layer_table(net, model.name, input_dir, options.image_type, preview)
+    return layer_table(net, model.name, height, width)
+
+
+def frames_size(folder: str | Path, image_type: str | None = None) -> tuple[int, int] | None:
+    """(height, width) of the first frame of ``folder`` (None: it holds none)."""
+    found = frames.list_frames(folder, image_type)
+    if not found:
+        return None
+    width, height = frames.image_size(next(iter(found.values())))
+    return height, width

@@ -7,6 +7,7 @@ import logging
 
 from ..errors import DeepDreamError, SettingsError
 from ..io import flow
+from ..io.encoding import DEFAULT_CRF
 from ..run.live import Live, LiveOptions, sigterm_stops
 from .dream_flags import run_from
 
@@ -29,7 +30,7 @@ def main(args) -> int:
                                         ("--batch-segments", args.batch_segments != 1),
                                         ("--work", args.work),
                                         ("--keep-frames", args.keep_frames),
-                                        ("--crf", args.crf != 18))
+                                        ("--crf", args.crf != DEFAULT_CRF))
                if given]
     if refused:
         raise SettingsError(f"{refused[0]} does not go with --live")

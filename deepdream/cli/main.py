@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..io.live import OPEN_TIMEOUT
+from ..io.encoding import DEFAULT_CRF
 from . import common as cli
 from .dream_flags import add_dream_flags, apply_recipe, run_from
 
@@ -18,7 +19,7 @@ from .dream_flags import add_dream_flags, apply_recipe, run_from
 def parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(
         prog="deepdream" if Path(sys.argv[0]).name == "deepdream" else "python -m deepdream",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=cli.DefaultsHelpFormatter,
         description="Dream a whole movie: its frames are extracted, dreamed and put back "
                     "together with its sound. Run the same command again after an "
                     "interruption to continue. The three scripts (1_movie2frames.py, "
@@ -35,7 +36,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", metavar="SHEET.png",
                    help="instead: dream one frame (the middle one, or -sf N) at each layer of "
                         "the sweep (or of -l) and write a contact sheet of them, then stop")
-    p.add_argument("--crf", type=int, default=18, help="H.264 quality of the output movie")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                   help="H.264 quality of the output movie, 0 (lossless) to 51")
+    p.add_argument("--list-layers", action="store_true",
+                   help="instead: list the net's layers and their sizes for the movie's frames")
     live = p.add_argument_group("live", "dream a camera, stream or movie as it plays "
                                         "(see README: Live)")
     live.add_argument("--live", metavar="SOURCE",
@@ -77,6 +81,13 @@ def main(argv=None) -> int:
         from .live import main as live_main
         return live_main(args)
     movie = Path(args.movie)
+    if args.list_layers:
+        from ..io import video
+        from .dream_flags import model_from, options_from
+        info = video.probe(movie)
+        print(cli.list_layers(model_from(args), (info.height, info.width),
+                              options_from(args), args.preview))
+        return 0
     settings, model, options = run_from(args)
     if args.sheet:
         from ..run.sheet import contact_sheet

@@ -21,6 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry() -> None:
+def command() -> None:
     """``python -m deepdream.metrics``: ``main`` with a user's error as one line."""
     run(main)

@@ -31,6 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry() -> None:
+def command() -> None:
     """``python -m deepdream.models``: ``main`` with a user's error as one line."""
     run(main, "Run the same command again to resume the download.")

@@ -1,7 +1,7 @@
 """What a dream maximises: the terms a layer may be named with, ``LAYER`` (the classic
 dream), ``LAYER:C1,C2`` (those channels; on a classifier layer, those classes) and weighted
 sums of them, ``W*TERM+W*TERM`` (a negative weight suppresses), each standing for one of the
-objectives a net differentiates (``deepdream.nets.objective``, whose names are here too).
+objectives a net differentiates (``deepdream.nets.gradients``, whose names are here too).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dataclasses
 import re
 
 from ..errors import SettingsError
-from ..nets.objective import Objective, channels, gradient, guided, l2
+from ..nets.gradients import Objective, channels, gradient, guided, l2
 
 __all__ = ["Term", "parse", "plain_layer", "Objective", "channels", "gradient", "guided", "l2"]
 

@@ -18,6 +18,7 @@ from .extraction import same_movie
 log = logging.getLogger(__name__)
 
 CRF_RANGE = range(0, 52)        # libx264's and libx265's for 8-bit video
+DEFAULT_CRF = 18                # visually lossless for most footage
 
 
 def _link(target: Path, link: Path) -> None:
@@ -49,7 +50,7 @@ def _movie_info_for(frames_dir: Path) -> dict | None:
 
 def make_movie(frames_dir: str | Path, output: str | Path | None = None,
                movie: str | Path | None = None, fps: str | None = None,
-               image_type: str | None = None, gif: bool = False, crf: int = 18,
+               image_type: str | None = None, gif: bool = False, crf: int = DEFAULT_CRF,
                codec: str = "libx264", progress: bool = True,
                overwrite: bool = False, checked: bool = False) -> Path:
     """Encode the numbered frames of ``frames_dir`` into a movie with the original's sound
@@ -80,7 +81,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
         log.warning("frame %d is missing: the movie ends at frame %d, %d later frames are "
                     "left out", first + count, first + count - 1, len(numbers) - count)
     used = [available[n] for n in numbers[:count]]
-    width, height = _check_frames(used)
+    width, height = _check_whole_frames(used)
     info = _movie_info_for(frames_dir)
     _refuse_own_inputs(output, [movie, info and info.get("source")], available.values())
     refuse_existing(output, overwrite)
@@ -132,7 +133,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     return output
 
 
-def check_output(output: str | Path, crf: int = 18, codec: str = "libx264",
+def check_output(output: str | Path, crf: int = DEFAULT_CRF, codec: str = "libx264",
                  overwrite: bool = False, audio: str | Path | None = None) -> None:
     """Refuse, in one line and before any frame is extracted or dreamed, a movie that stage
     3 could not write at the end: a folder, a name without an extension, a file of the
@@ -238,7 +239,7 @@ def _sound(info: dict | None, probed: video.MovieInfo | None) -> str | None:
     return None
 
 
-def _check_frames(paths: list[Path]) -> tuple[int, int]:
+def _check_whole_frames(paths: list[Path]) -> tuple[int, int]:
     """Every frame checked whole before anything is encoded: a PNG's chunks and their
     checksums (a twentieth of the time of decoding it: empty, cut short and damaged files
     fail), any other type decoded. A frame that passes and that ffmpeg still cannot decode

@@ -14,8 +14,8 @@ import torch
 from ..errors import DeepDreamError, ImageTooSmallError, OutOfMemoryError, PrecisionError, \
     first_line
 from . import checks
-from .objective import Objective, l2
-from .objective import gradient as objective_gradient
+from .gradients import Objective, l2
+from .gradients import gradient as objective_gradient
 from .base import PRECISIONS, Net, check_precision
 
 # What PyTorch says when a layer's input is smaller than its kernel or window

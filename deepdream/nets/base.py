@@ -12,7 +12,7 @@ import difflib
 import numpy as np
 import torch
 
-from .objective import Objective, guided, l2
+from .gradients import Objective, guided, l2
 from ..errors import DeviceError, UnknownLayerError
 
 # The mean of the ImageNet training images, BGR, that BVLC's GoogLeNet (and most Model Zoo
@@ -86,7 +86,7 @@ class Net(abc.ABC):
         names = list(dict.fromkeys(self.layers + self.blobs))
         near = difflib.get_close_matches(end, names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(near)}?" if near else \
-            "; list them with 2_dreaming_time.py --list-layers"
+            "; list them with --list-layers"
         raise UnknownLayerError(f"the net has no layer or blob named '{end}'{hint}")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import DeepDreamError, plural
 from ..io import frames, ours, video
+from ..io.encoding import DEFAULT_CRF
 from .loop import run_plan
 from .plan import Plan, make_plan
 from .settings import DreamSettings, RunOptions
@@ -162,7 +163,7 @@ class MovieJob:
 
 def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
                options: RunOptions | None = None, work: str | Path | None = None,
-               keep_frames: bool = False, crf: int = 18) -> MovieJob:
+               keep_frames: bool = False, crf: int = DEFAULT_CRF) -> MovieJob:
     """The job of dreaming ``movie`` into ``output``, everything checked before anything is
     extracted or loaded for a job that cannot run: the paths, the movie (probed once), -sf
     and -ef against its frames, the output (a trial encode of one frame, with the movie's
@@ -227,7 +228,7 @@ def run_movie_job(plan: MovieJob) -> Path:
 
 def dream_movie(movie: str | Path, output: str | Path, settings: DreamSettings, model,
                 options: RunOptions | None = None, work: str | Path | None = None,
-                keep_frames: bool = False, crf: int = 18) -> Path:
+                keep_frames: bool = False, crf: int = DEFAULT_CRF) -> Path:
     """Dream ``movie`` into ``output`` with its sound: the job planned (``plan_movie``:
     everything checked before the first frame is extracted) and carried out
     (``run_movie_job``). Raises a DeepDreamError subclass."""

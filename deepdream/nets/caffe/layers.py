@@ -157,15 +157,6 @@ class ReLU(Layer):
         return (F.leaky_relu(x, self.slope) if self.slope else F.relu(x),)
 
 
-def caffe_pool_size(size: int, kernel: int, stride: int, pad: int) -> int:
-    """Caffe's pooled size: ceil mode, and with padding the last window must start inside
-    the padded input (PoolingLayer::Reshape)."""
-    out = -(-(size + 2 * pad - kernel) // stride) + 1
-    if pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
 class Pooling(Layer):
     def __init__(self, spec, bottom_shapes):
         super().__init__(spec, bottom_shapes)

@@ -15,8 +15,8 @@ import torch
 
 from ...errors import DeviceError, ModelError
 from ..base import Net
-from ..objective import Objective, l2
-from ..objective import gradient as objective_gradient
+from ..gradients import Objective, l2
+from ..gradients import gradient as objective_gradient
 from . import format as caffe_format
 
 

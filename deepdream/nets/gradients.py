@@ -1,7 +1,7 @@
-"""Objectives as a net differentiates them: callables from a layer's activations to a scalar,
-whose gradient with respect to the activations (``gradient``: written directly by the
-objectives here, which know it, else by autograd) is what Caffe's original scripts wrote into
-the end blob's ``diff`` by hand. Which of them a frame is dreamed towards, and how a user
+"""The gradient a net writes into its end blob: objectives as a net differentiates them,
+callables from a layer's activations to a scalar, whose gradient with respect to the
+activations (``gradient``: written directly by the objectives here, which know it, else by
+autograd) is what Caffe's original scripts wrote into the end blob's ``diff`` by hand. Which of them a frame is dreamed towards, and how a user
 names them, is ``deepdream.dreamer.objectives``'s business.
 """
 from __future__ import annotations
