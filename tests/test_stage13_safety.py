@@ -269,8 +269,12 @@ def script_ignoring_ctrl_c(*args):
                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
+@pytest.mark.parametrize("to", ["group", "pid"])
 @pytest.mark.parametrize("stage", ["1", "3"])
-def test_ctrl_c_during_ffmpeg_says_stopped_not_failed(stage, long_frames, tmp_path):
+def test_ctrl_c_during_ffmpeg_says_stopped_not_failed(stage, to, long_frames, tmp_path):
+    """Ctrl-C at a terminal (SIGINT to the whole group), or a SIGINT sent to the stage's own
+    process alone (kill -INT PID), also where it was started ignoring SIGINT (a shell's
+    background job): stopped, its ffmpeg gone, nothing left behind."""
     if stage == "1":
         movie = tmp_path / "long.mp4"
         subprocess.run([video.ffmpeg_exe(), "-v", "error", "-framerate", "25", "-i",
@@ -285,9 +289,16 @@ def test_ctrl_c_during_ffmpeg_says_stopped_not_failed(stage, long_frames, tmp_pa
                                          target)
         ready = lambda: any(p.stat().st_size  # noqa: E731
                             for p in tmp_path.glob(".deepdream-scratch-*/*-out.mp4"))
-    wait_for_ffmpeg(process, ready)
-    os.killpg(process.pid, signal.SIGINT)                  # Ctrl-C: the whole group
+    encoder = wait_for_ffmpeg(process, ready)
+    if to == "group":
+        os.killpg(process.pid, signal.SIGINT)              # Ctrl-C: the whole group
+    else:
+        os.kill(process.pid, signal.SIGINT)                # to the stage alone
     stderr = process.communicate(timeout=60)[1]
+    deadline = time.monotonic() + 10
+    while not gone(encoder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(encoder), "its ffmpeg kept running"
     assert process.returncode == 130, stderr
     assert "stopped" in stderr and "ffmpeg failed" not in stderr and "error" not in stderr
     assert [p.name for p in tmp_path.iterdir() if p.name != "long.mp4"] == []

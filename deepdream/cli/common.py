@@ -7,6 +7,7 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 import typing
 from pathlib import Path
@@ -35,6 +36,10 @@ def run(main: Callable[[list[str] | None], int | None],
     OSError (a full disk, a permission, a path under a file: from any thread, the path and
     the cause); 130 with ``interrupted_hint`` on Ctrl-C."""
     debug = os.environ.get("DEEPDREAM_DEBUG", "") not in ("", "0")
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started ignoring it (a shell's background job): a Ctrl-C at the terminal still
+        # never reaches us, but a SIGINT sent to us (kill -INT) stops us as Ctrl-C does
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = main(None)
     except DeepDreamError as e:
