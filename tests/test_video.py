@@ -10,7 +10,7 @@ from PIL import Image
 from deepdream.io import encoding, extraction, frames, video, ours
 from deepdream.errors import FramesError, VideoError
 
-from media import make_clip, make_vfr_clip, stream_length, stream_line
+from media import ffmpeg, make_clip, make_vfr_clip, stream_length, stream_line
 
 # every test here runs with each ffmpeg of conftest.TEST_FFMPEGS (the system's, the bundled)
 pytestmark = pytest.mark.usefixtures("ffmpeg_binary")
@@ -32,8 +32,20 @@ def test_probe_errors(tmp_path):
     with pytest.raises(VideoError, match="not found"):
         video.probe(tmp_path / "none.mp4")
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 100)
-    with pytest.raises(VideoError, match="cannot read a video stream"):
+    with pytest.raises(VideoError, match=r"^cannot read a movie from .*junk.mp4 \(Invalid data"):
         video.probe(tmp_path / "junk.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match=r"^\S*empty.mp4 is empty \(0 bytes\): it is not a movie$"):
+        video.probe(tmp_path / "empty.mp4")
+
+
+def test_a_sound_without_picture_is_said_in_words(tmp_path, ffmpeg_binary):
+    sound = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", "-c:a", "aac", str(sound))
+    with pytest.raises(VideoError) as refused:
+        video.probe(sound)
+    assert str(refused.value) == f"{sound} has no picture, only sound: give a movie with a " \
+        "video stream"
 
 
 def test_extract_every_frame_at_source_rate_odd_size_kept(clip, tmp_path):

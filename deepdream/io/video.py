@@ -222,8 +222,7 @@ def probe(path: str | Path) -> MovieInfo:
                          "another ffmpeg (DEEPDREAM_FFMPEG=/path/to/ffmpeg)")
     video = re.search(r"Stream #\d+:\d+.*?: Video: (.*)", text)
     if not video:
-        last = text.strip().splitlines()[-2:] if text.strip() else ["no output"]
-        raise VideoError(f"cannot read a video stream from {path}: {' '.join(last)}")
+        raise VideoError(_no_video(path, text))
     line = video.group(1)
     size = re.search(r"[ ,](\d{2,5})x(\d{2,5})[ ,\]]", line + " ")
     rate = re.search(r"([\d.]+k?) tbr", line) or re.search(r"([\d.]+k?) fps", line)
@@ -245,6 +244,21 @@ def probe(path: str | Path) -> MovieInfo:
     return MovieInfo(str(path.resolve()), parse_rate(rate.group(1)), width, height,
                      _seconds(duration.group(1)) if duration else None, start, video_start,
                      rotation, bool(re.search(r"Stream #\d+:\d+.*?: Audio:", text)))
+
+
+def _no_video(path: Path, text: str) -> str:
+    """Why ``path`` gave no video stream, in the user's words (ffmpeg's ``text`` read)."""
+    if path.stat().st_size == 0:
+        return f"{path} is empty (0 bytes): it is not a movie"
+    if re.search(r"Stream #\d+:\d+.*?: Audio:", text):
+        return f"{path} has no picture, only sound: give a movie with a video stream"
+    lines = [re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ", "", line) for line in text.splitlines()
+             if line.strip()]
+    about = [line.split(": ", 1)[1] for line in lines
+             if line.startswith(ffmpeg_path(path) + ": ")]        # "/x/y.mp4: Invalid data ..."
+    reason = re.sub(r"^Error opening input( files?)?: ", "",   # ffmpeg 7 on
+                    (about or lines or ["no output"])[-1])
+    return f"cannot read a movie from {path} ({reason})"
 
 
 def run(stream, description: str, total_frames: int | None = None,
