@@ -9,6 +9,7 @@ which nothing in the library imports. ``errors`` and ``progress`` serve every la
 from .errors import DeepDreamError
 
 __version__ = "0.1.0"
+THIS_PACKAGE = True       # tells this package from a folder of the same name (__main__)
 __all__ = ["Net", "load_net", "dream", "dream_batch", "guide_features", "DeepDreamError",
            "extract_frames", "dream_video", "make_movie", "dream_movie", "DreamSettings",
            "RunOptions", "ModuleModel", "Preprocessing", "__version__"]

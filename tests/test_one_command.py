@@ -81,3 +81,28 @@ def test_contact_sheet_has_a_labelled_tile_per_layer(clip, tiny_model_dir, tmp_p
     for tile in tiles[1:]:                                       # each layer dreams its own
         assert np.abs(tile - raw).mean() > 1
     assert np.abs(tiles[1] - tiles[3]).mean() > 1
+
+
+@pytest.mark.parametrize("theirs", [{}, {"__init__.py": "mine = 1\n", "notes.txt": "mine"}],
+                         ids=["folder", "package"])
+def test_a_folder_named_deepdream_where_it_runs_is_not_taken_for_the_package(
+        clip, tiny_model_dir, tmp_path, theirs):
+    """``python -m`` looks in the current folder first: a user's folder named deepdream there
+    (empty, or a package of theirs) neither breaks the command nor is touched by it."""
+    folder = tmp_path / "deepdream"
+    folder.mkdir()
+    for name, text in theirs.items():
+        (folder / name).write_text(text)
+    result = script("-m deepdream", clip, "-o", "out.mp4", "-t", tiny_model_dir, *DREAM,
+                    cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert_in_sync(tmp_path / "out.mp4", clip, FPS)
+    assert {p.name: p.read_text() for p in folder.iterdir() if p.is_file()} == theirs
+
+
+def test_list_layers_of_the_movies_frames(clip, tiny_model_dir, tiny_net):
+    listed = one_command(clip, "--list-layers", "-t", tiny_model_dir).stdout
+    assert listed.splitlines()[0] == "blobs of bvlc_googlenet.caffemodel for a 128x48 frame:"
+    sizes = dict(line.split(None, 1) for line in listed.splitlines()[1:])
+    expected = tiny_net.blob_shapes(48, 128)                  # the clip's frames: 128x48
+    assert sizes == {name: " x ".join(map(str, shape[1:])) for name, shape in expected.items()}
