@@ -42,11 +42,11 @@ def main(args) -> int:
             raise DeepDreamError("--live carries the dream along the optical flow, which "
                                  "needs OpenCV: pip install 'deepdream-video[flow]'") from None
         with sigterm_stops():
-            session = Live(live)
+            settings, model, options = run_from(args)
+            session, plan = Live.planned(live, dataclasses.replace(
+                settings, flow=settings.flow or "dis"), model, options)
             with session:
-                settings, model, options = run_from(args)
-                session.run(dataclasses.replace(settings, flow=settings.flow or "dis"),
-                            model, options)
+                session.dream(plan.net, plan.settings)
     except KeyboardInterrupt:
         if session is None or not session.stats.frames:
             log.warning("stopped before the first frame was dreamed")

@@ -86,7 +86,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     options = dataclasses.replace(options, ray=options.ray or "local")
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, *first_frame_size(input))
+    plan = make_plan(settings, options, model, first_frame_size(input))
     return run_on_ray(plan, input, output_dir, threads)
 
 

@@ -29,7 +29,7 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     options = options or RunOptions()
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, *first_frame_size(input))
+    plan = make_plan(settings, options, model, first_frame_size(input))
     if options.ray:
         from .cluster import run_on_ray
         return run_on_ray(plan, input, output_dir)

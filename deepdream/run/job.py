@@ -175,14 +175,22 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
     movie, output = Path(movie), Path(output)
     options = options or RunOptions()
     job = check_paths(movie, output, work, options.overwrite)
-    info = video.probe(movie)
-    count = expected_frames(info.duration, info.fps) if info.duration else None
-    if count is not None and options.start_frame is not None and options.start_frame > count:
-        raise DeepDreamError(f"-sf/--start_frame {options.start_frame} is past the end of "
-                             f"{movie} ({count} frames)")
-    encoding.check_output(output, crf=crf, overwrite=options.overwrite,
-                          audio=movie if info.has_audio else None)
-    plan = make_plan(settings, options, model, info.height, info.width)
+    probed: list[video.MovieInfo] = []
+
+    def movie_size() -> tuple[int, int]:        # once the settings are checked
+        info = video.probe(movie)
+        count = expected_frames(info.duration, info.fps) if info.duration else None
+        if count is not None and options.start_frame is not None and \
+                options.start_frame > count:
+            raise DeepDreamError(f"-sf/--start_frame {options.start_frame} is past the end "
+                                 f"of {movie} ({count} frames)")
+        encoding.check_output(output, crf=crf, overwrite=options.overwrite,
+                              audio=movie if info.has_audio else None)
+        probed.append(info)
+        return info.height, info.width
+
+    plan = make_plan(settings, options, model, movie_size)
+    info = probed[0]
     if not options.overwrite:      # a run of ours there, for this movie: the same settings?
         old = read_params(job.dreamed) if job.dreamed.is_dir() else None
         check_params(job.dreamed, old, plan.params(None),

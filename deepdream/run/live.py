@@ -19,6 +19,7 @@ import queue
 import signal
 import threading
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,9 @@ from ..io.live import OPEN_TIMEOUT
 from . import schedules
 from .sequence import Carry, GroupDreamer
 from .settings import DreamSettings
+
+if typing.TYPE_CHECKING:
+    from .plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +179,32 @@ class Live:
         return dict(self.stats.snapshot(), source=self.options.source,
                     settings=self.settings_line)
 
+    @classmethod
+    def planned(cls, live: LiveOptions, settings: DreamSettings, model,
+                options) -> tuple[Live, Plan]:
+        """A live run and its plan (``plan.make_plan``): the settings and run ``options``
+        checked before the page is bound and the source opened (``Live(live)``), the layers
+        against the source's size, then the net loaded once. Enter the run and ``dream``
+        the plan's net; the run is closed if the plan fails."""
+        from .plan import make_plan
+        opened: list[Live] = []
+
+        def open_source() -> tuple[int, int]:
+            opened.append(cls(live))
+            return opened[0].source.height, opened[0].source.width
+        try:
+            return opened[0] if opened else None, make_plan(settings, options, model,
+                                                            open_source)
+        except BaseException:
+            if opened:
+                opened[0]._close_parts()
+            raise
+
     def run(self, settings: DreamSettings, model, options) -> LiveReport:
         """Dream the source's frames with ``model``, planned (``plan.make_plan``: checked,
         the net loaded once) with the run ``options`` (``dream`` says the rest)."""
         from .plan import make_plan
-        plan = make_plan(settings, options, model, self.source.height, self.source.width)
+        plan = make_plan(settings, options, model, (self.source.height, self.source.width))
         return self.dream(plan.net, plan.settings)
 
     def dream(self, net, settings: DreamSettings, threads: int | None = None) -> LiveReport:
@@ -191,13 +216,11 @@ class Live:
         frames."""
         import torch
 
-        from .plan import check_layers
         from ..io.recording import Recorder
         source, live = self.source, self.options
         if str(net.device) == "cpu":
             torch.set_num_threads(threads or dream_threads("cpu"))
         flow.require_opencv().setNumThreads(1)
-        check_layers(net, settings, source.height, source.width)
         self.settings_line = (f"{source.width}x{source.height}, {', '.join(settings.layers)}"
                               f", {settings.octaves} octaves x {settings.iterations} steps, "
                               f"{net.precision} on {net.device}")

@@ -69,7 +69,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     options = options or RunOptions()
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, *first_frame_size(input), net=net)
+    plan = make_plan(settings, options, model, first_frame_size(input), net=net)
     return run_plan(plan, input, output_dir)
 
 

@@ -12,7 +12,7 @@ import math
 import typing
 from pathlib import Path
 
-from ..errors import DeepDreamError, FramesError, ImageTooSmallError
+from ..errors import DeepDreamError, FramesError, ImageTooSmallError, SettingsError
 from ..io import frames
 from .settings import DreamSettings, RunOptions
 from .state import InputFrames, run_params
@@ -68,15 +68,19 @@ def dream_size(settings: DreamSettings, height: int, width: int) -> tuple[int, i
     return height, width
 
 
-def make_plan(settings: DreamSettings, options: RunOptions, model, height: int, width: int,
+def make_plan(settings: DreamSettings, options: RunOptions, model,
+              size: tuple[int, int] | typing.Callable[[], tuple[int, int]],
               net: Net | None = None) -> Plan:
-    """The plan of dreaming frames of height x width with ``settings`` and ``options`` on
-    ``model`` (or the loaded ``net``): everything checked that can be checked, the cheap
-    before the dear -- the settings' values, the extras, the device, the guide image, -p
-    (wider than the frames: they are dreamed at their own width, with a warning) and the
-    octaves by arithmetic, the layers against the model's structure before its weights are
-    downloaded -- then the weights fetched and the net loaded (once) and the layers, channels
-    and tiles checked against it. Raises a DeepDreamError naming the first mistake."""
+    """The plan of dreaming frames of ``size`` (height, width; or the caller's function that
+    gives it, called once the settings are checked: the caller's own checks of its input and
+    output, such as probing a movie, come after the cheaper ones) with ``settings`` and
+    ``options`` on ``model`` (or the loaded ``net``): everything checked that can be checked,
+    the cheap before the dear -- the settings' values, the extras, the device, the guide
+    image, -p (wider than the frames: they are dreamed at their own width, with a warning)
+    and the octaves by arithmetic, the layers against the model's structure before its
+    weights are downloaded -- then the weights fetched and the net loaded (once) and the
+    layers, channels and tiles checked against it. Raises a DeepDreamError naming the first
+    mistake."""
     settings.check()
     options.check()
     _check_extras(settings, options)
@@ -85,6 +89,7 @@ def make_plan(settings: DreamSettings, options: RunOptions, model, height: int, 
         resolve_device(options.device)                   # a missing GPU: said now
         check_precision(options.precision)
     _check_guide(settings.guide_image)
+    height, width = size() if callable(size) else size
     if settings.preview > width:
         log.warning("-p/--preview %d is wider than the frames (%d pixels): they are dreamed "
                     "at their own width", settings.preview, width)
@@ -93,7 +98,8 @@ def make_plan(settings: DreamSettings, options: RunOptions, model, height: int, 
     check_octaves(settings, *size)
     if net is None:
         net = _load(settings, options, model, size)
-    check_layers(net, settings, *size)
+    else:
+        check_layers(net, settings, *size)
     return Plan(settings, options, model, height, width, net)
 
 
@@ -146,26 +152,40 @@ def check_layers(net: Net, settings: DreamSettings, height: int, width: int) -> 
     """Raise a DeepDreamError if ``settings`` cannot dream a height x width frame (as it is
     dreamed: at -p) with ``net``: every layer and objective term named, the channels of each
     term, the octaves and tiles against the frame's size."""
-    from ..dreamer.ascent import check_target, make_target
+    from ..dreamer.ascent import check_target, fixed_view, make_target
+    from ..dreamer.objectives import parse
     for spec in dict.fromkeys(settings.layers):
         check_target(net, make_target(net, spec), height, width, settings.octaves,
                      settings.octave_scale, settings.tile)
+        for term in parse(spec):
+            if term.channels is None:
+                continue
+            count = net.end_shape(*(fixed_view(net, term.layer) or (height, width)),
+                                  term.layer)[1]
+            if max(term.channels) >= count:
+                raise SettingsError(f"-l {spec}: {term.layer} has {count} channels (0 to "
+                                    f"{count - 1}): there is no channel {max(term.channels)}")
 
 
 def _load(settings: DreamSettings, options: RunOptions, model, size: tuple[int, int]) -> Net:
-    """``model``'s net, loaded once: on the options' device, engine and precision (under
-    Ray, the driver's on the CPU, to check the layers: the workers load their own). A
-    registry model whose weights are still to be downloaded has its layers checked against
-    its structure first (``loading.structure_net``), so a mistake costs no download."""
+    """``model``'s net, its layers checked and then loaded once: on the options' device,
+    engine and precision (under Ray, the driver's on the CPU: the workers load their own).
+    A Caffe model with a deploy prototxt has its layers, channels and octaves checked against
+    the prototxt's structure before its weights are read (or downloaded: a mistake costs
+    neither); any other net, once loaded."""
     from ..nets.loading import load_model, structure_net
+    structure = structure_net(model)
+    if structure is not None:
+        check_layers(structure, settings, *size)
     if getattr(model, "missing", False):
-        structure = structure_net(model)
-        if structure is not None:
-            check_layers(structure, settings, *size)
         model.fetch(options.progress)
     if options.ray:
-        return load_model(model, "cpu", "torch", "fp32")
-    return load_model(model, options.device, options.engine, options.precision)
+        net = load_model(model, "cpu", "torch", "fp32")
+    else:
+        net = load_model(model, options.device, options.engine, options.precision)
+    if structure is None:
+        check_layers(net, settings, *size)
+    return net
 
 
 def first_frame_size(input: InputFrames) -> tuple[int, int]:

@@ -65,13 +65,20 @@ def plan_sheet(movie: str | Path, output: str | Path, settings: DreamSettings, m
     if frames.same_path(output, movie):
         raise FramesError(f"--sheet {output} is the movie itself: give another name")
     ours.check_new_file(output, "--sheet", options.overwrite, "picture")
-    info = video.probe(movie)
-    count = expected_frames(info.duration, info.fps) if info.duration else 1
-    number = options.start_frame or max(1, (count + 1) // 2)
-    if number > count:
-        raise FramesError(f"-sf/--start_frame {number} is past the end of {movie} "
-                          f"({count} frames)")
-    plan = make_plan(settings, options, model, info.height, info.width)
+    probed: list[tuple[video.MovieInfo, int]] = []
+
+    def frame_size() -> tuple[int, int]:         # once the settings are checked
+        info = video.probe(movie)
+        count = expected_frames(info.duration, info.fps) if info.duration else 1
+        number = options.start_frame or max(1, (count + 1) // 2)
+        if number > count:
+            raise FramesError(f"-sf/--start_frame {number} is past the end of {movie} "
+                              f"({count} frames)")
+        probed.append((info, number))
+        return info.height, info.width
+
+    plan = make_plan(settings, options, model, frame_size)
+    info, number = probed[0]
     return SheetPlan(movie, info, number, output, options.overwrite, plan)
 
 
