@@ -225,7 +225,12 @@ def test_udp_stream_shown_over_http_and_recorded_until_sigterm(tiny_model_dir, t
 
 def test_page_in_headless_chromium_shows_the_dream_and_ctrl_c_keeps_the_recording(
         long_movie, tiny_model_dir, tmp_path):
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    if not Path(CHROMIUM).is_file():
+        # CI must test the page; a developer's machine may lack the browser
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to test the live page "
+                    "in a browser")
     out = tmp_path / "live.mp4"
     live = start_live(long_movie, "--serve", "0", "-o", out, "-t", tiny_model_dir, *DREAM)
     lines: list[str] = []
