@@ -198,3 +198,13 @@ def test_a_malformed_recipe_is_one_line(tiny_model_dir, tmp_path, field, value):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), lines
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recipe_knows_every_dream_setting_and_nothing_else():
+    """The recipe reader's dream keys are DreamSettings' fields (and the guide's sha1 that
+    params.json adds): a setting added to one is added to the other."""
+    import dataclasses
+    from deepdream.run import recipes
+    from deepdream.run.settings import DreamSettings
+    assert set(recipes._DREAM_VALUES) == \
+        {f.name for f in dataclasses.fields(DreamSettings)} | {"guide_sha1"}

@@ -16,6 +16,7 @@ from typing import Callable
 from ..errors import DeepDreamError, SettingsError, first_line
 from ..io import frames
 from ..progress import LogProgress
+from ..run.schedules import FORMS
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from ..nets.base import Net
@@ -69,11 +70,12 @@ def os_error_line(error: OSError) -> str:
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """argparse's help with each flag's default, where it has one (not "(default: None)")."""
+    """argparse's help with each flag's default, where it has one and its help does not say
+    it already (no "(default: None)", no default said twice)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is argparse.SUPPRESS or \
-                "%(default)" in (action.help or ""):
+        if action.default in (None, False, argparse.SUPPRESS) or \
+                "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
 
@@ -107,16 +109,32 @@ def split_legacy(words: list[str], formats=("png", "jpg")) -> tuple[str | None, 
     return tool, rest, fmt
 
 
-def blend_value(text: str):
-    """The argparse type of -b/--blend: a number from 0 to 1, 'loop' or 'random'."""
-    if text in ("loop", "random"):
-        return text
+def schedule_value(text: str):
+    """The argparse type of a setting that may follow time (``run.schedules``): a number
+    (an int where it is one), else the text of a schedule (keyframes ``0:1.5, 4s:3``,
+    ``smooth(...)``, ``sound:LOW..HIGH``), whose values the run's plan checks."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("a number from 0 to 1, 'loop' or 'random'") \
-            from None
-    if not 0 <= value <= 1:
+        text = text.strip()
+        if ":" in text or text.startswith("smooth("):
+            return text
+        raise argparse.ArgumentTypeError(f"give {FORMS}") from None
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() \
+        else value
+
+
+def blend_value(text: str):
+    """The argparse type of -b/--blend: a number from 0 to 1, 'loop', 'random' or a
+    schedule (``schedule_value``)."""
+    if text in ("loop", "random"):
+        return text
+    try:
+        value = schedule_value(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("a number from 0 to 1, 'loop', 'random' or keyframes "
+                                         "or the sound (see --help)") from None
+    if isinstance(value, (int, float)) and not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("the blend must be from 0 to 1")
     return value
 

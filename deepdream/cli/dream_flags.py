@@ -9,7 +9,8 @@ from ..errors import DeepDreamError
 from ..run import recipes, schedules
 from ..run.dreaming import RunOptions, default_layers
 from ..run.settings import DreamSettings
-from .common import blend_value, device_from_flags, progress_flag, triple_value
+from .common import (blend_value, device_from_flags, progress_flag, schedule_value,
+                     triple_value)
 
 DEFAULTS, RUN = DreamSettings(), RunOptions()
 
@@ -47,21 +48,27 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
       help="the .caffemodel file in that folder (default bvlc_googlenet.caffemodel)")
     a("-p", "--preview", type=int, default=DEFAULTS.preview, metavar="WIDTH",
       help="dream at this width and scale back up (fast previews)")
-    a("-oct", "--octaves", type=int, default=DEFAULTS.octaves,
-      help=f"octaves (default {DEFAULTS.octaves})")
-    a("-octs", "--octavescale", type=float, default=DEFAULTS.octave_scale,
+    a("-oct", "--octaves", type=schedule_value, default=DEFAULTS.octaves,
+      help=f"octaves (default {DEFAULTS.octaves}); this and every setting down to -b may "
+           "also follow the film's time or sound: keyframes \"0:3, 4s:5\" or sound:2..5 "
+           "(see README)")
+    a("-octs", "--octavescale", type=schedule_value, default=DEFAULTS.octave_scale,
       help=f"octave scale (default {DEFAULTS.octave_scale})")
-    a("-itr", "--iterations", type=int, default=DEFAULTS.iterations,
+    a("-itr", "--iterations", type=schedule_value, default=DEFAULTS.iterations,
       help=f"steps per octave (default {DEFAULTS.iterations})")
-    a("-j", "--jitter", type=int, default=DEFAULTS.jitter,
+    a("-j", "--jitter", type=schedule_value, default=DEFAULTS.jitter,
       help=f"jitter in pixels (default {DEFAULTS.jitter})")
-    a("-z", "--zoom", type=float, default=DEFAULTS.zoom,
+    a("-z", "--zoom", type=schedule_value, default=DEFAULTS.zoom,
       help="zoom into the previous dream by this factor each frame (default 1: none)")
-    a("-s", "--stepsize", type=float, default=DEFAULTS.step_size,
-      help=f"step size (default {DEFAULTS.step_size})")
+    a("-s", "--stepsize", type=schedule_value, default=DEFAULTS.step_size,
+      help=f"step size (default {DEFAULTS.step_size}); e.g. sound:0.5..3 (the loudness), "
+           "sound-bass:, sound-beats:, or keyframes \"0:1, 10s:3, smooth(...)\"")
     a("-b", "--blend", type=blend_value, default=DEFAULTS.blend,
       help="weight of the new frame against the previous dream: 0..1 (default 0.5), "
-           "'loop' (0.5 to 1 and back) or 'random'")
+           "'loop' (0.5 to 1 and back), 'random', or keyframes or the sound")
+    a("--layer-on", choices=["frames", "beats"], default=DEFAULTS.layer_on,
+      help="the layer sweep (-l) moves on at every frame (default, as the original) or at "
+           "every beat of the sound")
     a("-l", "--layers", nargs="+",
       help="layers to cycle through frame by frame (default: the model's sweep; for "
            "GoogLeNets customloop, inception_4c up to 5b and back)")
@@ -73,7 +80,7 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
     a("--flow", nargs="?", const="dis", choices=["dis", "farneback"],
       help="carry the previous dream along the optical flow instead of blending (default "
            "method dis)")
-    a("--flow-blend", type=float, default=DEFAULTS.flow_blend,
+    a("--flow-blend", type=schedule_value, default=DEFAULTS.flow_blend,
       help=f"weight of the previous dream carried along the flow ({DEFAULTS.flow_blend})")
     a("--flow-decay", type=float, default=DEFAULTS.flow_decay,
       help="share of the carried dream dropped each frame, so that it never builds up "
@@ -123,7 +130,7 @@ _RECIPE_FLAGS = {"layers": "layers", "octaves": "octaves", "octave_scale": "octa
                  "guide_image": "guide_image", "seed": "seed", "tile": "tile", "flow": "flow",
                  "flow_blend": "flow_blend", "flow_decay": "flow_decay",
                  "flow_smooth": "flow_smooth", "scene_threshold": "scene_threshold",
-                 "keep_colors": "keep_colors"}
+                 "keep_colors": "keep_colors", "layer_on": "layer_on"}
 
 
 def apply_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace,
@@ -192,16 +199,19 @@ def run_from(args: argparse.Namespace) -> tuple[DreamSettings, object, RunOption
 
 
 def settings_from(args: argparse.Namespace, model) -> DreamSettings:
-    """The dream settings the flags give, the layers defaulting to ``model``'s sweep."""
+    """The dream settings the flags give, the layers defaulting to ``model``'s sweep (the
+    original's customloop where no model is known)."""
     return DreamSettings(
-        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] else
+        layers=schedules.CUSTOM_LOOP if args.layers == ["customloop"] or
+        (args.layers is None and model is None) else
         default_layers(model) if args.layers is None else tuple(args.layers),
         octaves=args.octaves, octave_scale=args.octavescale, iterations=args.iterations,
         jitter=args.jitter, step_size=args.stepsize, blend=args.blend, preview=args.preview,
         zoom=args.zoom, guide_image=args.guide_image, seed=args.seed, tile=args.tile,
         flow=args.flow, flow_blend=args.flow_blend, flow_decay=args.flow_decay,
         flow_smooth=args.flow_smooth, scene_cuts=not args.no_scene_cuts,
-        scene_threshold=args.scene_threshold, keep_colors=args.keep_colors)
+        scene_threshold=args.scene_threshold, keep_colors=args.keep_colors,
+        layer_on=args.layer_on)
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:

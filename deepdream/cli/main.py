@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", metavar="SHEET.png",
                    help="instead: dream one frame (the middle one, or -sf N) at each layer of "
                         "the sweep (or of -l) and write a contact sheet of them, then stop")
+    p.add_argument("--plot", metavar="CURVES.png",
+                   help="instead: draw the curves of the settings that follow the film's "
+                        "time or sound (keyframes, sound:...) over its sound, then stop")
     p.add_argument("--crf", type=int, default=DEFAULT_CRF,
                    help="H.264 quality of the output movie, 0 (lossless) to 51")
     p.add_argument("--list-layers", action="store_true",
@@ -87,6 +90,11 @@ def main(argv=None) -> int:
         info = video.probe(movie)
         print(cli.list_layers(model_from(args), (info.height, info.width),
                               options_from(args), args.preview))
+        return 0
+    if args.plot:
+        from ..run.plot import plot
+        from .dream_flags import settings_from
+        plot(movie, args.plot, settings_from(args, None), args.overwrite)
         return 0
     settings, model, options = run_from(args)
     if args.sheet:

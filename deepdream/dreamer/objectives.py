@@ -35,10 +35,13 @@ _MINUS_JOIN = re.compile(rf"(?<=[^+\s])\s*-\s*(?={_DIGITS}\s*\*)")
 
 def parse(spec: str) -> tuple[Term, ...]:
     """The terms of a layer specification: 'LAYER', 'LAYER:C1,C2', 'W*TERM+W*TERM' (or
-    'W*TERM-W*TERM').
+    'W*TERM-W*TERM'; W may be '[SCHEDULE]', a weight that follows keyframes or the sound).
     Raises SettingsError for one that cannot be read."""
     terms = []
-    for piece in _MINUS_JOIN.sub("+-", spec).split("+"):
+    # a weight that follows a schedule, '[0:0.2, 4s:1]*LAYER' (run.timeline gives each frame's
+    # value, and checks it): read as 1 here, taken out before the terms are split
+    plain = re.sub(r"\[[^\[\]]*\]", "1", spec)
+    for piece in _MINUS_JOIN.sub("+-", plain).split("+"):
         weighted = _WEIGHTED.fullmatch(piece)
         weight, rest = (float(weighted.group(1)), weighted.group(2)) if weighted else \
             (1.0, piece)

@@ -20,7 +20,7 @@ from ..errors import DeepDreamError, FramesError, SettingsError, first_line
 from ..io import frames, ours
 from ..progress import start as start_progress
 from . import loop
-from .plan import Plan, first_frame_size, make_plan, require_ray
+from .plan import Plan, footage_of, make_plan, require_ray
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, open_output
 
@@ -48,7 +48,7 @@ def _dreamer(ray, retries: int):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, model, device, precision, job, settings):
+        def __init__(self, model, device, precision, job, timeline):
             import torch
 
             from ..nets.loading import load_model
@@ -56,7 +56,7 @@ def _dreamer(ray, retries: int):
             cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
             torch.set_num_threads(max(1, int(cpus)))
             self.net = load_model(model, device, "torch", precision)
-            self.job, self.settings = job, settings
+            self.job, self.timeline = job, timeline
             # ready: say so in the output folder (see WORKERS_DIR)
             card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
             card.parent.mkdir(exist_ok=True)
@@ -69,7 +69,7 @@ def _dreamer(ray, retries: int):
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
-            report = loop.run_frames(self.job, self.net, self.settings, [numbers], warmup,
+            report = loop.run_frames(self.job, self.net, self.timeline, [numbers], warmup,
                                          progress=False, record_cuts=False)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
@@ -86,7 +86,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     options = dataclasses.replace(options, ray=options.ray or "local")
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, first_frame_size(input))
+    plan = make_plan(settings, options, model, footage_of(input))
     return run_on_ray(plan, input, output_dir, threads)
 
 
@@ -148,7 +148,7 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
                                                  num_gpus=1 if sizing.gpu else 0)
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
         actors = [Dreamer.remote(model, "cuda" if sizing.gpu else device, precision, job,
-                                 settings)
+                                 plan.timeline)
                   for _ in range(min(sizing.workers, len(todo)))]
         _run_segments(ray, actors, todo, warmup, retries, bar, sizing, wait_s)
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import first_frame_size, make_plan
+from .plan import footage_of, make_plan
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames
 
@@ -29,7 +29,7 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     options = options or RunOptions()
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, first_frame_size(input))
+    plan = make_plan(settings, options, model, footage_of(input))
     if options.ray:
         from .cluster import run_on_ray
         return run_on_ray(plan, input, output_dir)

@@ -18,6 +18,7 @@ from ..io import frames, ours, video
 from ..io.encoding import DEFAULT_CRF
 from .loop import run_plan
 from .plan import Plan, make_plan
+from .timeline import Footage
 from .settings import DreamSettings, RunOptions
 from .state import INPUT_IDENTITY, RUN_IDENTITY, InputFrames, check_params, read_params
 
@@ -177,7 +178,7 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
     job = check_paths(movie, output, work, options.overwrite)
     probed: list[video.MovieInfo] = []
 
-    def movie_size() -> tuple[int, int]:        # once the settings are checked
+    def movie_footage() -> Footage:             # once the settings are checked
         info = video.probe(movie)
         count = expected_frames(info.duration, info.fps) if info.duration else None
         if count is not None and options.start_frame is not None and \
@@ -187,9 +188,10 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
         encoding.check_output(output, crf=crf, overwrite=options.overwrite,
                               audio=movie if info.has_audio else None)
         probed.append(info)
-        return info.height, info.width
+        return Footage(info.height, info.width, info.fps, info.first_picture, count,
+                       movie if info.has_audio else None)
 
-    plan = make_plan(settings, options, model, movie_size)
+    plan = make_plan(settings, options, model, movie_footage)
     info = probed[0]
     if not options.overwrite:      # a run of ours there, for this movie: the same settings?
         old = read_params(job.dreamed) if job.dreamed.is_dir() else None

@@ -28,9 +28,9 @@ from ..errors import SettingsError, VideoError
 from ..io import flow, frames
 from ..io.encoding import check_output
 from ..io.live import OPEN_TIMEOUT
-from . import schedules
 from .sequence import Carry, GroupDreamer
 from .settings import DreamSettings
+from .timeline import Footage, Timeline
 
 if typing.TYPE_CHECKING:
     from .plan import Plan
@@ -189,9 +189,9 @@ class Live:
         from .plan import make_plan
         opened: list[Live] = []
 
-        def open_source() -> tuple[int, int]:
+        def open_source() -> Footage:
             opened.append(cls(live))
-            return opened[0].source.height, opened[0].source.width
+            return opened[0].footage()
         try:
             return opened[0] if opened else None, make_plan(settings, options, model,
                                                             open_source)
@@ -200,15 +200,31 @@ class Live:
                 opened[0]._close_parts()
             raise
 
+    def footage(self) -> Footage:
+        """What the run knows of the source's frames: their size; for a movie, its rate,
+        where its first picture is and its sound (settings may follow its time and sound);
+        a stream's or camera's frames are known by their numbers alone."""
+        height, width = self.source.height, self.source.width
+        if not self.source.is_file:
+            return Footage(height, width)
+        from ..io import video
+        from ..io.extraction import expected_frames
+        info = video.probe(self.options.source)
+        count = expected_frames(info.duration, info.fps) if info.duration else None
+        return Footage(height, width, info.fps, info.first_picture, count,
+                       Path(self.options.source) if info.has_audio else None)
+
     def run(self, settings: DreamSettings, model, options) -> LiveReport:
         """Dream the source's frames with ``model``, planned (``plan.make_plan``: checked,
         the net loaded once) with the run ``options`` (``dream`` says the rest)."""
         from .plan import make_plan
-        plan = make_plan(settings, options, model, (self.source.height, self.source.width))
-        return self.dream(plan.net, plan.settings)
+        plan = make_plan(settings, options, model, self.footage())
+        return self.dream(plan.net, plan.timeline)
 
-    def dream(self, net, settings: DreamSettings, threads: int | None = None) -> LiveReport:
-        """Dream the source's frames with ``net`` and ``settings`` (its ``preview`` is the
+    def dream(self, net, timeline: Timeline | DreamSettings,
+              threads: int | None = None) -> LiveReport:
+        """Dream the source's frames with ``net`` and each frame's settings (``timeline``:
+        a plan's; or settings, the same for every frame; their ``preview`` is the
         working width the source was opened at; on a CPU, with ``threads`` of torch's,
         default ``dream_threads``) until it ends, --duration passes, Ctrl-C or SIGTERM.
         Returns the report, also logged; raises VideoError if the source stops (a stream
@@ -218,6 +234,9 @@ class Live:
 
         from ..io.recording import Recorder
         source, live = self.source, self.options
+        if isinstance(timeline, DreamSettings):
+            timeline = Timeline(timeline, Footage(source.height, source.width))
+        settings = timeline.settings
         if str(net.device) == "cpu":
             torch.set_num_threads(threads or dream_threads("cpu"))
         flow.require_opencv().setNumThreads(1)
@@ -231,7 +250,7 @@ class Live:
         self.output = _Output(self.server, recorder, self.stats)
         if self.server is not None:
             self.server.start()
-        dreamer = _Dreamer(net, settings)
+        dreamer = _Dreamer(net, timeline)
         self.dreaming_since = time.monotonic()
         reason, closed = "the error below", False
         try:
@@ -307,10 +326,10 @@ class _Dreamer:
     the previous frame dreamed and this one (``sequence.Carry``: --flow's carry, decay and
     smoothing), the first frame and each scene cut's afresh."""
 
-    def __init__(self, net, settings: DreamSettings):
-        self.settings = settings
-        self.carry = Carry(settings, flow.FlowCache(None, settings.flow))
-        self.dreamer = GroupDreamer(net, settings)
+    def __init__(self, net, timeline: Timeline):
+        self.timeline = timeline
+        self.carry = Carry(timeline, flow.FlowCache(None, timeline.settings.flow))
+        self.dreamer = GroupDreamer(net, timeline.settings)
         self.raw = self.dreamed = None
 
     def dream(self, number: int, frame: np.ndarray) -> np.ndarray:
@@ -320,8 +339,8 @@ class _Dreamer:
             log.info("scene cut at frame %d: the dream starts afresh", number)
             previous = None
         source = self.carry.source(number, raw, self.raw, previous)
-        layer = schedules.layer_for_frame(number, self.settings.layers)
-        dreamed = self.carry.finish(self.dreamer.dream(layer, [(number, source)])[0])
+        dreamed = self.carry.finish(self.dreamer.dream(
+            self.timeline.layer(number), [(number, source)], self.timeline.at(number))[0])
         self.raw, self.dreamed = raw, dreamed
         return dreamed
 

@@ -13,11 +13,12 @@ import numpy as np
 from ..errors import plural
 from ..io import flow, frames, scenes
 from ..progress import Display, start as start_progress
-from . import schedules, transforms
+from . import transforms
 from .sequence import Carry, GroupDreamer
-from .plan import Plan, first_frame_size, make_plan
+from .plan import Plan, footage_of, make_plan
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, RunState, open_output
+from .timeline import Timeline
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from ..nets.base import Net
@@ -69,7 +70,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     options = options or RunOptions()
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    plan = make_plan(settings, options, model, first_frame_size(input), net=net)
+    plan = make_plan(settings, options, model, footage_of(input), net=net)
     return run_plan(plan, input, output_dir)
 
 
@@ -87,10 +88,11 @@ def run_plan(plan: Plan, input: InputFrames, output_dir: str | Path) -> DreamRep
     with frames.folder_lock(output_dir):
         job = open_output(output_dir, input, plan.params(input), options.overwrite)
         if options.batch_segments <= 1:
-            return run_frames(job, plan.net, settings, [job.todo], progress=options.progress)
+            return run_frames(job, plan.net, plan.timeline, [job.todo],
+                              progress=options.progress)
         cuts = known_cuts(job, settings)
         length = -(-len(job.todo) // options.batch_segments)
-        return run_frames(job, plan.net, settings, segments(job.todo, cuts, length),
+        return run_frames(job, plan.net, plan.timeline, segments(job.todo, cuts, length),
                           options.warmup, options.progress, batch=options.batch_segments)
 
 
@@ -125,10 +127,12 @@ class _Sequence:
     not written, so the state at the boundary is close to a sequential run's, and equal at a
     scene cut)."""
 
-    def __init__(self, job: RunState, settings: DreamSettings, numbers: list[int],
+    def __init__(self, job: RunState, timeline: Timeline, numbers: list[int],
                  warmup: int | None, done: set[int], cuts: set[int], record_cuts: bool,
                  flows: flow.FlowCache | None, io: frames.BackgroundIO):
-        self.job, self.settings, self.cuts, self.flows, self.io = job, settings, cuts, flows, io
+        settings = timeline.settings
+        self.job, self.timeline, self.settings = job, timeline, settings
+        self.cuts, self.flows, self.io = cuts, flows, io
         self.record_cuts = record_cuts
         remaining = [n for n in numbers if n not in done]
         warm: list[int] = []
@@ -144,10 +148,11 @@ class _Sequence:
                             .astype(np.float32) if n in job.available else None, io)
         self.dreams = _Recent(lambda n: frames.read_frame(job.output(n), width)
                               .astype(np.float32) if n in done else None, io)
-        self.carry = Carry(settings, flows)
+        self.carry = Carry(timeline, flows)
 
     def next(self) -> tuple[int, np.ndarray, str]:
-        """The next frame's number, the image it is dreamed from, and its layer."""
+        """The next frame's number, the image it is dreamed from, and its layer (with its
+        settings: ``timeline.at``)."""
         number = self.queue.pop(0)
         settings = self.settings
         raw, before = self.raws.get(number), self.raws.get(number - 1)
@@ -164,7 +169,7 @@ class _Sequence:
                 not (settings.scene_cuts and number in self.cuts):
             previous = self.dreams.get(number - 1)    # the full-precision dream, or the saved
         source = self.carry.source(number, raw, before, previous)
-        return number, source, schedules.layer_for_frame(number, settings.layers)
+        return number, source, self.timeline.layer(number)
 
     def finish(self, number: int, dreamed: np.ndarray) -> bool:
         """Take frame ``number``'s dream; write it unless it is a warm-up frame. Returns
@@ -189,18 +194,20 @@ def _save_dream(job: RunState, number: int, dreamed: np.ndarray, preview: bool) 
     job.save_frame(number, dreamed)
 
 
-def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[list[int]],
+def run_frames(job: RunState, net: Net, timeline: Timeline, pieces: list[list[int]],
                warmup: int | None = None, progress: bool | Display = True,
                record_cuts: bool = True, batch: int = 1) -> DreamReport:
-    """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``,
-    skipping those already written: one piece as a whole run when ``warmup`` is None, else
-    each piece as a segment (see ``_Sequence``), ``batch`` segments at a time in lockstep so
-    that frames of the same layer and size share one ``dream_batch``."""
+    """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``, each
+    with its settings and layer (``timeline``), skipping those already written: one piece as
+    a whole run when ``warmup`` is None, else each piece as a segment (see ``_Sequence``),
+    ``batch`` segments at a time in lockstep so that frames of the same layer, size and
+    settings share one ``dream_batch``."""
+    settings = timeline.settings
     done = set() if job.redo else set(job.done)
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.output_dir, settings.flow) if settings.flow else None
     io = frames.BackgroundIO()
-    pending = [_Sequence(job, settings, piece, warmup, done, cuts, record_cuts, flows, io)
+    pending = [_Sequence(job, timeline, piece, warmup, done, cuts, record_cuts, flows, io)
                for piece in pieces]
     total = sum(seq.to_write for seq in pending)
     count = sum(len(piece) for piece in pieces)
@@ -215,9 +222,12 @@ def run_frames(job: RunState, net: Net, settings: DreamSettings, pieces: list[li
             groups: dict[tuple, list] = {}
             for seq in active:
                 number, source, end = seq.next()
-                groups.setdefault((end, source.shape), []).append((seq, number, source))
-            for (end, _), items in groups.items():
-                dreams = dreamer.dream(end, [(number, source) for _, number, source in items])
+                options = timeline.at(number).ascent_options()
+                groups.setdefault((end, source.shape, tuple(options.items())), []).append(
+                    (seq, number, source))
+            for (end, _, _), items in groups.items():
+                dreams = dreamer.dream(end, [(number, source) for _, number, source in items],
+                                       timeline.at(items[0][1]))
                 for (seq, number, _), dreamed in zip(items, dreams):
                     if seq.finish(number, dreamed):
                         bar.step()

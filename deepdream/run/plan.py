@@ -10,12 +10,14 @@ import dataclasses
 import logging
 import math
 import typing
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import DeepDreamError, FramesError, ImageTooSmallError, SettingsError
 from ..io import frames
 from .settings import DreamSettings, RunOptions
 from .state import InputFrames, run_params
+from .timeline import Footage, Timeline
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from ..nets.base import Net
@@ -27,13 +29,15 @@ log = logging.getLogger(__name__)
 class Plan:
     """What a run dreams, with what, where: its settings and options (checked), its model
     (``registry.ResolvedModel`` or ``module.ModuleModel``; None where only a net was given),
-    the size of its frames (as they come: -p scales them) and its net, loaded once."""
+    the size of its frames (as they come: -p scales them), its net, loaded once, and its
+    timeline (each frame's settings and layer)."""
     settings: DreamSettings
     options: RunOptions
     model: object | None
     height: int
     width: int
     net: Net
+    timeline: Timeline
 
     @property
     def dream_size(self) -> tuple[int, int]:
@@ -69,18 +73,19 @@ def dream_size(settings: DreamSettings, height: int, width: int) -> tuple[int, i
 
 
 def make_plan(settings: DreamSettings, options: RunOptions, model,
-              size: tuple[int, int] | typing.Callable[[], tuple[int, int]],
+              footage: Footage | typing.Callable[[], Footage],
               net: Net | None = None) -> Plan:
-    """The plan of dreaming frames of ``size`` (height, width; or the caller's function that
-    gives it, called once the settings are checked: the caller's own checks of its input and
-    output, such as probing a movie, come after the cheaper ones) with ``settings`` and
-    ``options`` on ``model`` (or the loaded ``net``): everything checked that can be checked,
-    the cheap before the dear -- the settings' values, the extras, the device, the guide
-    image, -p (wider than the frames: they are dreamed at their own width, with a warning)
-    and the octaves by arithmetic, the layers against the model's structure before its
-    weights are downloaded -- then the weights fetched and the net loaded (once) and the
-    layers, channels and tiles checked against it. Raises a DeepDreamError naming the first
-    mistake."""
+    """The plan of dreaming the frames of ``footage`` (their size, rate and sound; or the
+    caller's function that gives it, called once the settings are checked: the caller's own
+    checks of its input and output, such as probing a movie, come after the cheaper ones)
+    with ``settings`` and ``options`` on ``model`` (or the loaded ``net``): everything
+    checked that can be checked, the cheap before the dear -- the settings' values at every
+    frame, the extras, the device, the guide image, -p (wider than the frames: they are
+    dreamed at their own width, with a warning), the octaves by arithmetic, the schedules
+    against the footage (a sound to follow; the sound analysed once), the layers against the
+    model's structure before its weights are downloaded -- then the weights fetched and the
+    net loaded (once) and the layers, channels and tiles checked against it. Raises a
+    DeepDreamError naming the first mistake."""
     settings.check()
     options.check()
     _check_extras(settings, options)
@@ -89,18 +94,20 @@ def make_plan(settings: DreamSettings, options: RunOptions, model,
         resolve_device(options.device)                   # a missing GPU: said now
         check_precision(options.precision)
     _check_guide(settings.guide_image)
-    height, width = size() if callable(size) else size
-    if settings.preview > width:
+    footage = footage() if callable(footage) else footage
+    if settings.preview > footage.width:
         log.warning("-p/--preview %d is wider than the frames (%d pixels): they are dreamed "
-                    "at their own width", settings.preview, width)
+                    "at their own width", settings.preview, footage.width)
         settings = dataclasses.replace(settings, preview=0)
-    size = dream_size(settings, height, width)
-    check_octaves(settings, *size)
+    size = dream_size(settings, footage.height, footage.width)
+    hardest = settings.hardest()           # the most octaves at the largest scale it takes
+    check_octaves(hardest, *size)
+    timeline = Timeline.make(settings, footage)
     if net is None:
-        net = _load(settings, options, model, size)
+        net = _load(hardest, options, model, size)
     else:
-        check_layers(net, settings, *size)
-    return Plan(settings, options, model, height, width, net)
+        check_layers(net, hardest, *size)
+    return Plan(settings, options, model, footage.height, footage.width, net, timeline)
 
 
 def _check_extras(settings: DreamSettings, options: RunOptions) -> None:
@@ -188,7 +195,21 @@ def _load(settings: DreamSettings, options: RunOptions, model, size: tuple[int, 
     return net
 
 
-def first_frame_size(input: InputFrames) -> tuple[int, int]:
-    """(height, width) of a run's first frame to dream, from its header."""
+def footage_of(input: InputFrames) -> Footage:
+    """What a run on ``input`` knows of its frames: the size of its first frame to dream
+    (from the header), and where stage 1 extracted them from a movie (its movie.json of
+    ours), their rate, where frame 1 is on the movie's timeline and the movie, if it has
+    sound and is still the movie they came from."""
+    from ..io import ours
+    from ..io.extraction import same_movie
     width, height = frames.image_size(input.available[input.todo[0]])
-    return height, width
+    try:
+        meta = ours.read_json(input.folder / frames.MOVIE_INFO, "movie")
+    except DeepDreamError:
+        meta = None
+    if not meta:
+        return Footage(height, width)
+    source = Path(meta["source"])
+    sound = source if meta.get("has_audio") and same_movie(meta, source) else None
+    return Footage(height, width, Fraction(meta["fps"]), float(meta["first_frame_time"]),
+                   int(meta["frame_count"]), sound)

@@ -27,18 +27,22 @@ def _is_number(v) -> bool:
     return isinstance(v, _NUMBER) and not isinstance(v, bool)
 
 
-# What each dream setting of a recipe may hold (the ranges are checked with the flags')
+def _number_or_schedule(v) -> bool:
+    return _is_number(v) or isinstance(v, str)
+
+
+# What each dream setting of a recipe may hold (the ranges, and a schedule's text, are checked
+# with the flags' when its run is planned)
+_SCHEDULE = ("a number or a schedule (keyframes, sound:LOW..HIGH)", _number_or_schedule)
 _DREAM_VALUES = {
     "layers": ("a list of layer names", lambda v: isinstance(v, list) and bool(v) and
                all(isinstance(x, str) for x in v)),
-    "octaves": ("a whole number", _is_int), "iterations": ("a whole number", _is_int),
-    "jitter": ("a whole number", _is_int), "preview": ("a whole number", _is_int),
-    "octave_scale": ("a number", _is_number), "step_size": ("a number", _is_number),
-    "zoom": ("a number", _is_number), "flow_blend": ("a number", _is_number),
+    "octaves": _SCHEDULE, "iterations": _SCHEDULE, "jitter": _SCHEDULE,
+    "octave_scale": _SCHEDULE, "step_size": _SCHEDULE, "zoom": _SCHEDULE,
+    "flow_blend": _SCHEDULE, "blend": _SCHEDULE,
+    "preview": ("a whole number", _is_int),
     "flow_decay": ("a number", _is_number), "flow_smooth": ("a number", _is_number),
     "scene_threshold": ("a number", _is_number),
-    "blend": ("a number from 0 to 1, 'loop' or 'random'",
-              lambda v: v in ("loop", "random") or (_is_number(v) and 0 <= v <= 1)),
     "guide_image": ("a file name or null", lambda v: v is None or isinstance(v, str)),
     "guide_sha1": ("a sha1 or null", lambda v: v is None or isinstance(v, str)),
     "seed": ("a whole number or null", lambda v: v is None or _is_int(v)),
@@ -46,6 +50,7 @@ _DREAM_VALUES = {
     "flow": ("'dis', 'farneback' or null", lambda v: v in (None, "dis", "farneback")),
     "scene_cuts": ("true or false", lambda v: isinstance(v, bool)),
     "keep_colors": ("true or false", lambda v: isinstance(v, bool)),
+    "layer_on": ("'frames' or 'beats'", lambda v: v in ("frames", "beats")),
 }
 # The top level of a recipe: a named recipe's and a params.json's keys
 _TOP_VALUES = {

@@ -185,6 +185,13 @@ class Schedule:
             values = ys[before] + (ys[before + 1] - ys[before]) * u
         return self._round(values)
 
+    def bounds(self) -> tuple[float | int, float | int]:
+        """The least and the most value it takes (its curves go no further than their
+        keyframes, or LOW and HIGH), rounded for an integer setting."""
+        ends = self.span if self.form == "sound" else [k.value for k in self.keyframes]
+        low, high = self._round([min(ends), max(ends)])
+        return low.item(), high.item()
+
     def value(self, frame: int, fps, first_time: float = 0.0, sound=None) -> float | int:
         """The value at one frame (``at``), as a Python number."""
         return self.at(frame, fps, first_time, sound).item()

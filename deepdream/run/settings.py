@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 from ..errors import SettingsError
@@ -14,29 +15,46 @@ from . import schedules
 
 MAX_OCTAVES = 100         # more than any dream needs: -oct beyond it is refused by arithmetic
 
+# The numeric settings that may follow keyframes or the sound (``schedules.parse``), with
+# their flags and ranges: field -> (flag, whole numbers, least, most, more than)
+SCHEDULED = {
+    "octaves": ("-oct/--octaves", True, 1, MAX_OCTAVES, None),
+    "octave_scale": ("-octs/--octavescale", False, 1, None, None),
+    "iterations": ("-itr/--iterations", True, 1, None, None),
+    "jitter": ("-j/--jitter", True, 0, None, None),
+    "step_size": ("-s/--stepsize", False, None, None, 0),
+    "blend": ("-b/--blend", False, 0, 1, None),
+    "zoom": ("-z/--zoom", False, None, None, 0),
+    "flow_blend": ("--flow-blend", False, 0, None, None),
+}
+BLEND_WORDS = ("loop", "random")          # the original's moving blends (schedules)
+
 
 @dataclasses.dataclass
 class DreamSettings:
-    """Everything that decides how a frame is dreamed (and is checked when resuming)."""
+    """Everything that decides how a frame is dreamed (and is checked when resuming). Each
+    setting of SCHEDULED is a number, or the text of a schedule (keyframes, the sound:
+    ``schedules.parse``) that ``timeline.Timeline`` turns into each frame's number."""
     layers: tuple[str, ...] = schedules.CUSTOM_LOOP
-    octaves: int = 4
-    octave_scale: float = 1.5
-    iterations: int = 5
-    jitter: int = 32
-    step_size: float = 1.5
+    octaves: int | str = 4
+    octave_scale: float | str = 1.5
+    iterations: int | str = 5
+    jitter: int | str = 32
+    step_size: float | str = 1.5
     blend: float | str = 0.5
     preview: int = 0
-    zoom: float = 1.0
+    zoom: float | str = 1.0
     guide_image: str | None = None
     seed: int | None = None
     tile: int | None = None            # compute gradients in tiles of this size (4K frames)
     flow: str | None = None            # "dis" or "farneback": carry the dream along the motion
-    flow_blend: float = 1.0            # weight of the warped previous dream detail
+    flow_blend: float | str = 1.0      # weight of the warped previous dream detail
     flow_decay: float = 0.05           # share of the carried detail dropped each frame
     flow_smooth: float = 0.2           # pull of the fresh dream towards the carried one
     scene_cuts: bool = True            # start afresh where the shot changes
     scene_threshold: float = scenes.DEFAULT_THRESHOLD
     keep_colors: bool = False          # each dream keeps its frame's colours (luma only)
+    layer_on: str = "frames"           # the sweep moves on at each frame, or at each "beats"
 
     def ascent_options(self) -> dict:
         """The keyword arguments of ``ascent.dream``/``dream_batch`` that these settings give
@@ -45,34 +63,45 @@ class DreamSettings:
                     octave_scale=self.octave_scale, jitter=self.jitter,
                     step_size=self.step_size, tile=self.tile)
 
+    def schedules(self) -> dict[str, schedules.Schedule]:
+        """Each setting of SCHEDULED (but the words of -b) as its schedule, its values
+        checked at every frame. Raises SettingsError naming the first that cannot work."""
+        for spec in self.layers:            # weights '[SCHEDULE]*LAYER'
+            for text in re.findall(r"\[([^\[\]]*)\]", spec):
+                schedules.parse(text, f"-l {spec}: the weight [{text}]")
+        return {field: schedules.parse(getattr(self, field), flag, integer, low, high, above)
+                for field, (flag, integer, low, high, above) in SCHEDULED.items()
+                if not (field == "blend" and self.blend in BLEND_WORDS)}
+
+    def hardest(self) -> DreamSettings:
+        """These settings with each scheduled one at the value hardest on a frame's size:
+        the most octaves, the largest octave scale (what the plan checks a frame against)."""
+        bounds = self.schedules()
+        return dataclasses.replace(self, octaves=bounds["octaves"].bounds()[1],
+                                   octave_scale=bounds["octave_scale"].bounds()[1])
+
     def check(self) -> None:
         """Raise a DeepDreamError naming the first setting that cannot work, before anything
         is loaded or written."""
+        parsed = self.schedules()
         finite = all(math.isfinite(v) for v in (
-            self.octave_scale, self.step_size, self.zoom, self.flow_blend, self.flow_decay,
-            self.flow_smooth, self.scene_threshold))
-        rules = [(finite, "-octs, -s, -z, --flow-blend, --flow-decay, --flow-smooth and "
-                          "--scene-threshold take finite numbers (not inf or nan)"),
-                 (1 <= self.octaves <= MAX_OCTAVES,
-                  f"-oct/--octaves must be from 1 to {MAX_OCTAVES}, not {self.octaves}"),
-                 (self.octave_scale >= 1, "-octs/--octavescale must be 1 or more"),
-                 (self.iterations >= 1, "-itr/--iterations must be 1 or more"),
-                 (self.jitter >= 0, "-j/--jitter must be 0 or more"),
-                 (self.step_size > 0, "-s/--stepsize must be more than 0"),
+            self.flow_decay, self.flow_smooth, self.scene_threshold))
+        rules = [(finite, "--flow-decay, --flow-smooth and --scene-threshold take finite "
+                          "numbers (not inf or nan)"),
                  (self.preview >= 0, "-p/--preview must be a width in pixels, or 0 for none"),
-                 (self.zoom > 0, "-z/--zoom must be more than 0"),
                  (self.tile is None or self.tile >= 1, "--tile must be 1 or more pixels"),
                  (0 <= self.flow_decay <= 1, "--flow-decay must be from 0 to 1"),
                  (0 <= self.flow_smooth <= 1, "--flow-smooth must be from 0 to 1"),
-                 (self.flow_blend >= 0, "--flow-blend must be 0 or more"),
                  (0 <= self.scene_threshold <= 255, "--scene-threshold must be from 0 to 255"),
                  (self.seed is None or 0 <= self.seed < 2 ** 32,
                   "--seed must be from 0 to 4294967295"),
-                 (len(self.layers) >= 1, "-l/--layers needs at least one layer")]
+                 (len(self.layers) >= 1, "-l/--layers needs at least one layer"),
+                 (self.layer_on in ("frames", "beats"),
+                  f"--layer-on takes frames or beats, not {self.layer_on!r}")]
         for ok, message in rules:
             if not ok:
                 raise SettingsError(message)
-        if self.flow and self.zoom != 1:
+        if self.flow and parsed["zoom"].constant != 1:
             raise SettingsError("-z/--zoom and --flow do not go together: the flow already "
                                 "moves the dream with the picture")
         from ..dreamer.objectives import parse, plain_layer

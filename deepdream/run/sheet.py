@@ -16,6 +16,7 @@ from ..io import frames, ours, video
 from ..io.extraction import expected_frames, extract_frames
 from .plan import Plan, make_plan
 from .settings import DreamSettings, RunOptions
+from .timeline import Footage
 from .transforms import keep_colors
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def plan_sheet(movie: str | Path, output: str | Path, settings: DreamSettings, m
     ours.check_new_file(output, "--sheet", options.overwrite, "picture")
     probed: list[tuple[video.MovieInfo, int]] = []
 
-    def frame_size() -> tuple[int, int]:         # once the settings are checked
+    def movie_footage() -> Footage:             # once the settings are checked
         info = video.probe(movie)
         count = expected_frames(info.duration, info.fps) if info.duration else 1
         number = options.start_frame or max(1, (count + 1) // 2)
@@ -75,9 +76,10 @@ def plan_sheet(movie: str | Path, output: str | Path, settings: DreamSettings, m
             raise FramesError(f"-sf/--start_frame {number} is past the end of {movie} "
                               f"({count} frames)")
         probed.append((info, number))
-        return info.height, info.width
+        return Footage(info.height, info.width, info.fps, info.first_picture, count,
+                       movie if info.has_audio else None)
 
-    plan = make_plan(settings, options, model, frame_size)
+    plan = make_plan(settings, options, model, movie_footage)
     info, number = probed[0]
     return SheetPlan(movie, info, number, output, options.overwrite, plan)
 
@@ -95,13 +97,15 @@ def draw_sheet(sheet: SheetPlan) -> Path:
     """Carry out a contact sheet's plan. The sheet takes its name only where no file has
     taken it meanwhile (unless --overwrite)."""
     from ..dreamer.ascent import dream, guide_features
-    plan, settings = sheet.plan, sheet.plan.settings
+    plan = sheet.plan
+    settings = plan.timeline.at(sheet.number)          # the frame's, where they follow time
     number, image = movie_frame(sheet.movie, sheet.info, sheet.number,
                                 settings.preview or None)
     net = plan.net
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
     tiles = [("frame %d" % number, image)]
-    for layer in dict.fromkeys(settings.layers):      # a layer, or objective terms
+    for spec in dict.fromkeys(settings.layers):       # a layer, or objective terms
+        layer = plan.timeline.resolve(spec, number)
         log.info("dreaming frame %d at %s", number, layer)
         dreamed = dream(net, image, layer,
                         guide=None if guide is None else guide_features(net, guide, layer),

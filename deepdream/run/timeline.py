@@ -6,7 +6,6 @@ time, the layer sweep advances by frame or on the sound's beats -- worked out on
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import re
 from fractions import Fraction
@@ -64,6 +63,7 @@ class Timeline:
             late = schedule.check(self.fps, footage.first_time, footage.last_frame)
             if late:
                 log.warning("%s", late)
+        self._at: dict[int, DreamSettings] = {}
 
     @classmethod
     def make(cls, settings: DreamSettings, footage: Footage) -> Timeline:
@@ -91,14 +91,18 @@ class Timeline:
         """Whether every frame has the same settings."""
         return not self.schedules
 
-    @functools.lru_cache(maxsize=64)
     def at(self, number: int) -> DreamSettings:
         """The dream settings of frame ``number``: each scheduled one at its value there."""
         if not self.schedules:
             return self.settings
-        values = {field: schedule.value(number, self.fps, self.footage.first_time, self.sound)
-                  for field, schedule in self.schedules.items()}
-        return dataclasses.replace(self.settings, **values)
+        if number not in self._at:
+            if len(self._at) > 256:
+                self._at.clear()
+            values = {field: schedule.value(number, self.fps, self.footage.first_time,
+                                            self.sound)
+                      for field, schedule in self.schedules.items()}
+            self._at[number] = dataclasses.replace(self.settings, **values)
+        return self._at[number]
 
     def layer(self, number: int) -> str:
         """The layer (a specification, its scheduled weights at their values) of frame
@@ -109,9 +113,15 @@ class Timeline:
             spec = schedules.layer_on_beats(time, self.sound.beats, layers)
         else:
             spec = schedules.layer_for_frame(number, layers)
+        return self.resolve(spec, number)
+
+    def resolve(self, spec: str, number: int) -> str:
+        """A layer specification with its scheduled weights at their values at frame
+        ``number``."""
         if not self.weights:
             return spec
-        return WEIGHT.sub(lambda m: f"{self.weights[m.group(1)].value(number, self.fps, self.footage.first_time, self.sound):.6g}", spec)
+        return WEIGHT.sub(lambda m: repr(self.weights[m.group(1)].value(
+            number, self.fps, self.footage.first_time, self.sound)), spec)
 
     def time(self, number: int) -> float:
         """Where frame ``number`` is on the source's timeline, in seconds."""
