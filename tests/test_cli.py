@@ -167,7 +167,7 @@ def test_every_verbosity_works(verbose, extracted, tiny_model_dir, tmp_path):
                     "-t", tiny_model_dir, *FAST, "-ef", "1", "-v", verbose)
     assert list(frames.list_frames(tmp_path / "o")) == [1]
     # 0: nothing but warnings; 1: what is done; 2 and 3: every step of the dream
-    assert ("1 frames to dream" in result.stderr) == (int(verbose) >= 1)
+    assert ("1 frame to dream" in result.stderr) == (int(verbose) >= 1)
     assert ("octave 0 step 0" in result.stderr) == (int(verbose) >= 2)
 
 
