@@ -19,7 +19,7 @@ from .timeline import Footage, Timeline
 log = logging.getLogger(__name__)
 
 WIDTH, STRIP, MARGIN = 800, 90, 16            # pixels
-_SOUND_COLOURS = {"loudness": (70, 70, 90), "bass": (90, 60, 60), "beats": (60, 90, 60)}
+_SOUND_COLOURS = {"loudness": (80, 80, 140), "bass": (140, 70, 70), "beats": (70, 130, 70)}
 
 
 def curves(timeline: Timeline, numbers: np.ndarray
@@ -46,7 +46,7 @@ def draw(timeline: Timeline, last_frame: int) -> Image.Image:
     numbers = np.arange(1, last_frame + 1)
     found = curves(timeline, numbers)
     times = schedules.frame_time(numbers, timeline.fps, timeline.footage.first_time)
-    picture = Image.new("RGB", (WIDTH, max(1, len(found)) * (STRIP + MARGIN) + MARGIN),
+    picture = Image.new("RGB", (WIDTH, max(1, len(found)) * (STRIP + MARGIN) + 2 * MARGIN),
                         (17, 17, 17))
     pen = ImageDraw.Draw(picture)
     x = np.linspace(MARGIN, WIDTH - MARGIN, len(numbers))
@@ -63,6 +63,11 @@ def draw(timeline: Timeline, last_frame: int) -> Image.Image:
         pen.text((MARGIN + 4, top + 2), f"{name}: {low:.4g} .. {high:.4g}", fill="white")
     if not found:
         pen.text((MARGIN, MARGIN), "no setting follows the film's time", fill="white")
+    legend = f"0 .. {float(times[-1]):.1f} s of the source"
+    if timeline.sound is not None:
+        legend += "; under each curve the sound's " + ", ".join(
+            f"{kind} ({'blue red green'.split()[i]})" for i, kind in enumerate(_SOUND_COLOURS))
+    pen.text((MARGIN, picture.height - MARGIN - 2), legend, fill=(150, 150, 150))
     return picture
 
 
@@ -83,11 +88,12 @@ def plot(movie: str | Path, output: str | Path, settings: DreamSettings,
     timeline = Timeline.make(settings, Footage(info.height, info.width, info.fps,
                                                info.first_picture, count,
                                                movie if info.has_audio else None))
+    shown = len(curves(timeline, np.arange(1, 2)))
     with ours.temporary(output) as written:
         draw(timeline, count).save(written, frames.picture_format(output))
         if not ours.put_in_place(written, output, overwrite):
             raise FramesError(f"{output} appeared while the curves were drawn and is left "
                               "as it is: give another --plot (or --overwrite)")
-    log.info("the curves of %d scheduled settings over %d frames written to %s",
-             len(timeline.schedules) + len(timeline.weights), count, output)
+    log.info("the curves of %d scheduled settings over %d frames written to %s", shown,
+             count, output)
     return output
