@@ -243,3 +243,32 @@ def test_the_sound_analysis_is_of_the_frames_movie(loud_middle):
     assert curves.at("loudness", np.array([0.5]))[0] < 0.05 < 0.95 < \
         curves.at("loudness", np.array([1.5]))[0]
     assert json.loads((extracted / "movie.json").read_text())["has_audio"]
+
+
+def test_live_refuses_a_sound_schedule_of_a_stream_at_once(tiny_model_dir):
+    """A stream's sound is not known ahead: one line before anything opens (no wait for a
+    stream nobody sends)."""
+    import socket
+    import time
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    result = script("-m deepdream", "--live", f"udp://127.0.0.1:{port}", "--serve", "0",
+                    "-t", tiny_model_dir, "-s", "sound:0.5..2", check=False)
+    assert result.returncode == 1 and time.monotonic() - started < 15
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: the live source udp://127.0.0.1:{port} is no movie: settings that "
+                     "follow the sound (sound:..., --layer-on beats) or keyframes in seconds "
+                     "need a movie file; give keyframes as frame numbers"], lines
+
+
+def test_live_follows_a_movies_sound(loud_middle, tiny_model_dir, tmp_path):
+    movie, _ = loud_middle
+    out = tmp_path / "live.mp4"
+    result = script("-m deepdream", "--live", movie, "-o", out, "-t", tiny_model_dir,
+                    "-l", "inception_3b/output", "-oct", "1", "-itr", "sound:1..3",
+                    "-s", "0:0.5, 2s:2", "--duration", "20")
+    assert "dreaming" in result.stderr and "sound:1..3" in result.stderr
+    from deepdream.io import video
+    assert video.written_length(out)[0] >= 2

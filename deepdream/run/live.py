@@ -30,7 +30,7 @@ from ..io.encoding import check_output
 from ..io.live import OPEN_TIMEOUT
 from .sequence import Carry, GroupDreamer
 from .settings import DreamSettings
-from .timeline import Footage, Timeline
+from .timeline import Footage, Timeline, needs
 
 if typing.TYPE_CHECKING:
     from .plan import Plan
@@ -190,6 +190,13 @@ class Live:
         opened: list[Live] = []
 
         def open_source() -> Footage:
+            sound, seconds = needs(settings)
+            if (sound or seconds) and not Path(live.source).is_file():
+                # a stream's or camera's sound and rate are not known ahead: said at once
+                raise SettingsError(f"the live source {live.source} is no movie: settings "
+                                    "that follow the sound (sound:..., --layer-on beats) or "
+                                    "keyframes in seconds need a movie file; give keyframes "
+                                    "as frame numbers")
             opened.append(cls(live))
             return opened[0].footage()
         try:
