@@ -200,8 +200,8 @@ class Live:
             opened.append(cls(live))
             return opened[0].footage()
         try:
-            return opened[0] if opened else None, make_plan(settings, options, model,
-                                                            open_source)
+            plan = make_plan(settings, options, model, open_source)
+            return opened[0], plan
         except BaseException:
             if opened:
                 opened[0]._close_parts()
