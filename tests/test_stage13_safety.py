@@ -142,7 +142,7 @@ def test_stage1_never_takes_a_users_file_for_its_own(tmp_path, mine, overwrite):
     before = listing(folder)
     line = refused(script("1_movie2frames.py", clip, folder, *overwrite, check=False))
     assert mine in line and ("deepdream did not write" in line or
-                             "no extraction of ours wrote" in line), line
+                             "no extraction of ours made" in line), line
     assert listing(folder) == before
 
 

@@ -87,9 +87,9 @@ def test_extract_refuses_folder_with_frames_and_never_deletes_other_files(clip, 
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     (folder / "00000001.jpg").write_bytes(b"old frame")
-    # a numbered picture that no extraction of ours wrote: --overwrite leaves it too
+    # a numbered picture that no extraction of ours made: --overwrite leaves it too
     for overwrite in (False, True):
-        with pytest.raises(FramesError, match="no extraction of ours wrote .*00000001.jpg"):
+        with pytest.raises(FramesError, match="no extraction of ours made .*00000001.jpg"):
             extraction.extract_frames(clip, folder, overwrite=overwrite, progress=False)
     assert sorted(p.name for p in folder.iterdir()) == ["00000001.jpg", "notes.txt"]
     assert (folder / "00000001.jpg").read_bytes() == b"old frame"

@@ -125,17 +125,12 @@ def _frames_of_ours(folder: Path, overwrite: bool) -> list[Path]:
     ledger = frames.Ledger(folder, "extracted")
     try:
         ours.read_json(folder / frames.MOVIE_INFO, "movie")
-        mine = ledger.ours(existing) if ledger.run() is not None else []
+        ledger.run()
     except ours.NotOursError as e:
         raise FramesError(f"{folder} holds a {e.path.name} that deepdream did not write: give "
                           "another folder, or move it away; nothing was changed") from None
-    foreign = sorted(set(existing) - set(mine))
-    if foreign:
-        names = ", ".join(path.name for path in foreign[:3])
-        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        raise FramesError(f"{folder} holds numbered pictures that no extraction of ours wrote "
-                          f"({names}{more}): give another folder, or move them away; nothing "
-                          "was changed")
+    mine = ledger.only_ours(existing, "extraction of ours",
+                            "give another folder, or move them away")
     if mine and not overwrite:
         raise FramesError(f"{folder} already holds {plural(len(mine), 'frame')} of an earlier "
                           "extraction; use --overwrite to replace them (nothing else in the "

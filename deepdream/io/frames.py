@@ -208,6 +208,19 @@ class Ledger:
                 found[fields[0]] = (int(fields[1]), int(fields[2]), fields[3])
         return found
 
+    def only_ours(self, paths: list[Path], who: str, advice: str) -> list[Path]:
+        """``paths`` (the numbered frames in the ledger's folder), once every one is vouched
+        for (``ours``; none without a ledger). Raises FramesError naming those that no
+        ``who`` (a run of this kind) made: they are never read as ours nor deleted."""
+        mine = self.ours(paths) if self.path.exists() else []
+        foreign = sorted(set(paths) - set(mine))
+        if foreign:
+            names = ", ".join(path.name for path in foreign[:3])
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise FramesError(f"{self.path.parent} holds numbered pictures that no {who} "
+                              f"made ({names}{more}): {advice}; nothing was changed")
+        return mine
+
     def ours(self, paths: list[Path]) -> list[Path]:
         """Those of ``paths`` (files in the ledger's folder) that the ledger vouches for."""
         entries, vouched = self.entries(), []

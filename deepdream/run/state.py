@@ -190,22 +190,6 @@ def refuse_not_ours(error: ours.NotOursError) -> FramesError:
                        "changed")
 
 
-def _our_frames(output_dir: Path, ledger: frames.Ledger) -> list[Path]:
-    """The numbered frames in ``output_dir`` that a run of ours made: those its ledger
-    vouches for. Raises FramesError naming the numbered pictures that no run of ours made:
-    they are never read as dreams nor deleted."""
-    numbered = frames.every_frame(output_dir)
-    mine = ledger.ours(numbered) if ledger.path.exists() else []
-    foreign = sorted(set(numbered) - set(mine))
-    if foreign:
-        names = ", ".join(path.name for path in foreign[:3])
-        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        raise FramesError(f"{output_dir} holds numbered pictures that no dreaming run of ours "
-                          f"made ({names}{more}): dream into an empty folder, or move them "
-                          "away; nothing was changed")
-    return mine
-
-
 def open_output(output_dir: str | Path, input: InputFrames, params: dict,
                 overwrite: bool = False) -> RunState:
     """The run of ``params`` (``run_params``) on ``input`` in ``output_dir``, once it is
@@ -225,7 +209,8 @@ def open_output(output_dir: str | Path, input: InputFrames, params: dict,
         ledger_run = ledger.run()
     except ours.NotOursError as e:
         raise refuse_not_ours(e) from None
-    mine = _our_frames(output_dir, ledger)
+    mine = ledger.only_ours(frames.every_frame(output_dir), "dreaming run of ours",
+                            "dream into an empty folder, or move them away")
     # a ledger of another run of ours (its params.json gone): frames of unknown settings
     orphan = ledger_run is not None and (old is None or ledger_run != ours.run_of(old))
     if not overwrite:
