@@ -15,33 +15,17 @@ from pathlib import Path
 import skimage.data
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from deepdream.nets.caffe import caffe_pb2 as pb  # noqa: E402
+from video_bench import write_random_model  # noqa: E402
+
 from deepdream.run import cluster  # noqa: E402
 from deepdream.run.settings import DreamSettings, RunOptions  # noqa: E402
 from deepdream.io import frames
 from deepdream.nets import registry as models  # noqa: E402
-from deepdream.nets.loading import random_net  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
-
-
-def save_random_caffemodel(path: Path) -> None:
-    """A caffemodel of the deploy's structure with random_net's weights."""
-    net = random_net(DEPLOY, seed=0)
-    model = pb.NetParameter(name="random GoogLeNet")
-    for layer, _, _ in net._specs:
-        tensors = [getattr(layer, a) for a in layer.weights if getattr(layer, a) is not None]
-        if not tensors:
-            continue
-        entry = model.layer.add(name=layer.name, type=layer.type)
-        for t in tensors:
-            array = t.contiguous().numpy()
-            blob = entry.blobs.add()
-            blob.shape.dim.extend(array.shape)
-            blob.data.extend(array.ravel().tolist())
-    path.write_bytes(model.SerializeToString())
 
 
 def main(argv=None):
@@ -57,8 +41,7 @@ def main(argv=None):
                                       octave_scale=1.4, iterations=5, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = tmp / "random_googlenet.caffemodel"
-        save_random_caffemodel(model)
+        model = write_random_model(tmp / "model") / "bvlc_googlenet.caffemodel"
         src = tmp / "frames"
         src.mkdir()
         for n in range(1, args.frames + 1):
