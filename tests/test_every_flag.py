@@ -22,7 +22,7 @@ TEXT_VALUES = {
     "--mirror": "missing_folder", "-t": "missing_folder", "-m": "missing.caffemodel",
     "-gi": "missing.png", "--recipe": "no_such_recipe", "--device": "tpu",
     "--gpu": None, "--ray": None, "-o": None, "-i": None, "--work": None,
-    "--sheet": "sheet.xyz", "--codec": "no_such_codec", "-l": "no_such_layer",
+    "--sheet": "sheet.xyz", "--plot": "curves.xyz", "--codec": "no_such_codec", "-l": "no_such_layer",
     "--live": "missing.mp4", "--host": "no.such.host.invalid", "--input-format": "no_such_format",
 }
 
