@@ -155,3 +155,57 @@ def test_stage2_settings_are_checked_once(tiny_model_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(report.read_text())["checks"] == 1
     assert len(frames.list_frames(tmp_path / "out")) == 2
+
+
+def test_huge_numbers_end_at_once(clip, tiny_model_dir, tmp_path):
+    """Runs that would never end: -p far wider than the movie is dreamed at the movie's own
+    width (with a warning, memory bounded), and a recipe's 1e23 octaves is one line."""
+    model = tiny_model_dir / "bvlc_googlenet.caffemodel"
+    result, _ = watched(tmp_path, model, clip, "-o", "out.mp4", "-t", tiny_model_dir, *DREAM,
+                        "-p", "100000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "-p/--preview 100000 is wider than the frames (128 pixels): they are dreamed at " \
+        "their own width" in result.stderr
+    assert stream_length(tmp_path / "out.mp4", "v")[0] == stream_length(clip, "v")[0]
+    (tmp_path / "r.json").write_text(json.dumps({"dream": {"octaves": 1e23}}))
+    result, seen = watched(tmp_path, model, clip, "-o", "again.mp4", "-t", tiny_model_dir,
+                           "--recipe", tmp_path / "r.json")
+    assert result.returncode == 1 and seen["model_opened"] == 0
+    assert result.stderr.strip().splitlines() == [
+        "error: -oct/--octaves must be from 1 to 100, not 1e+23"]
+
+
+def test_a_recipe_of_an_engine_we_lack_is_one_line(clip, tiny_model_dir, tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"engine": "WarpNet", "dream": {}}))
+    result, _ = watched(tmp_path, tiny_model_dir / "bvlc_googlenet.caffemodel", clip, "-o",
+                        "out.mp4", "-t", tiny_model_dir, "--recipe", tmp_path / "r.json")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: the recipe {tmp_path / 'r.json'}'s engine 'WarpNet' is none we have "
+        "(CaffeNet, ModuleNet, TorchNet)"]
+
+
+@pytest.mark.parametrize("name", ["1_movie2frames.py", "2_dreaming_time.py",
+                                  "3_frames2movie.py", "-m deepdream"])
+def test_help_says_no_default_of_none(name):
+    from conftest import script
+    text = script(name, "--help").stdout
+    assert "--help" in text and "(default: None)" not in text and "default: False" not in text
+
+
+def test_the_extraction_counts_as_many_frames_as_it_writes(clip, tmp_path):
+    """The bar's total is the frames written (it was one over: 75/76)."""
+    from deepdream.io.extraction import extract_frames
+    totals = []
+
+    class Shown:
+        def __init__(self, total, description, unit):
+            totals.append(total)
+
+        def step(self, count=1):
+            pass
+
+        def close(self):
+            pass
+    meta = extract_frames(clip, tmp_path / "f", progress=Shown)
+    assert totals == [meta["frame_count"]] == [len(frames.list_frames(tmp_path / "f"))]

@@ -227,7 +227,11 @@ class Schedule:
     def _round(self, values) -> np.ndarray:
         """As an array: rounded, halves up, for an integer setting."""
         values = np.asarray(values, dtype=np.float64)
-        return np.floor(values + 0.5).astype(np.int64) if self.integer else values
+        if not self.integer:
+            return values
+        rounded = np.floor(values + 0.5)
+        # a number past any whole number's range (1e23 octaves) stays as it is: refused
+        return rounded.astype(np.int64) if np.all(np.abs(rounded) < 2.0 ** 62) else rounded
 
 
 def parse(text, setting: str = "value", integer: bool = False, low: float | None = None,
