@@ -32,9 +32,17 @@ SAMPLE = ROOT / "samples" / "sample.mp4"
 DREAM = ["-l", "inception_4c/output", "-oct", "2", "-itr", "1", "-p", "160"]
 
 
-def first_frame_seconds(checkout: Path, model: Path, home: Path, folder: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_frame_seconds(checkout: Path, model: Path, home: Path,
+                        folder: Path) -> tuple[float, float]:
     """Seconds from starting the one command of ``checkout`` in ``folder`` until its first
-    dreamed frame is on disk (the run is then stopped)."""
+    dreamed frame is on disk, and the CPU seconds its own process used by then (less
+    sensitive to the machine's load; ffmpeg's are not counted). The run is then stopped."""
     out = folder / "out.mp4"
     work = folder / "work"
     env = dict(os.environ, PYTHONPATH=str(checkout), DEEPDREAM_HOME=str(home))
@@ -48,9 +56,8 @@ def first_frame_seconds(checkout: Path, model: Path, home: Path, folder: Path) -
         while first is None:
             if process.poll() is not None:
                 raise RuntimeError(f"{checkout}: the run ended: {process.stderr.read()[-800:]}")
-            dreamed = list(work.rglob("dreamed/00000001.png"))
-            if dreamed:
-                first = time.perf_counter() - started
+            if (work / "dreamed" / "00000001.png").exists():   # a new --work: the job's own
+                first = time.perf_counter() - started, cpu_seconds(process.pid)
             time.sleep(0.01)
     finally:
         process.kill()
@@ -78,19 +85,24 @@ def main(argv=None) -> None:
                     times[(checkout, mode)].append(
                         first_frame_seconds(checkout, model, home, folder))
                     shutil.rmtree(folder)
-    print(f"command to first dreamed frame, median of {args.repeat} (seconds), "
-          f"load average before/after: {os.getloadavg()[0]:.1f}")
+    print(f"command to first dreamed frame, median of {args.repeat}: seconds of wall time "
+          f"(CPU seconds of the command's process); load average at the end: "
+          f"{os.getloadavg()[0]:.1f}")
     print("| checkout | cold | warm |")
     print("|---|---|---|")
+
+    def median(key, which):
+        return statistics.median(t[which] for t in times[key])
     for checkout in checkouts:
-        cold = statistics.median(times[(checkout, "cold")])
-        warm = statistics.median(times[(checkout, "warm")])
-        print(f"| {checkout} | {cold:.2f} | {warm:.2f} |")
+        cells = [f"{median((checkout, mode), 0):.2f} ({median((checkout, mode), 1):.2f})"
+                 for mode in ("cold", "warm")]
+        print(f"| {checkout} | {' | '.join(cells)} |")
     if len(checkouts) == 2:
         a, b = checkouts
         for mode in ("cold", "warm"):
-            ratio = statistics.median(times[(b, mode)]) / statistics.median(times[(a, mode)])
-            print(f"{mode}: {b.name} / {a.name} = {ratio:.2f}")
+            print(f"{mode}: {b.name} / {a.name} = "
+                  f"{median((b, mode), 0) / median((a, mode), 0):.2f} wall, "
+                  f"{median((b, mode), 1) / median((a, mode), 1):.2f} CPU")
 
 
 if __name__ == "__main__":
