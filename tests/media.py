@@ -158,14 +158,19 @@ def first_picture_time(path: Path) -> float:
     return float(re.search(r"pts_time:\s*([-\d.]+)", result.stderr).group(1))
 
 
-def picture_codes(path: Path, width: int = 128, height: int = 48) -> list[int]:
-    """The numbers ``coded_frame`` wrote into each picture of a movie, in order."""
+def pictures(path: Path, width: int, height: int) -> np.ndarray:
+    """Every picture of a movie's first video stream, decoded and scaled to width x height:
+    (N, height, width, 3) RGB uint8."""
     result = subprocess.run([maker_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map",
                              "0:v:0", "-s", f"{width}x{height}", "-f", "rawvideo",
                              "-pix_fmt", "rgb24", "-"], capture_output=True)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
-    pictures = np.frombuffer(result.stdout, np.uint8).reshape(-1, height, width, 3)
-    return [frame_code(p) for p in pictures]
+    return np.frombuffer(result.stdout, np.uint8).reshape(-1, height, width, 3)
+
+
+def picture_codes(path: Path, width: int = 128, height: int = 48) -> list[int]:
+    """The numbers ``coded_frame`` wrote into each picture of a movie, in order."""
+    return [frame_code(p) for p in pictures(path, width, height)]
 
 
 def assert_in_sync(movie: Path, source: Path, fps: float) -> None:

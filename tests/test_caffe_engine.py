@@ -82,15 +82,27 @@ def test_engines_dream_alike(caffe_net, tiny_net, golden, dream_params):
 
 @needs_caffe
 def test_dreaming_time_with_the_caffe_engine(tmp_path, tiny_model_dir):
+    """Stage 2 with --engine caffe dreams the frame as the torch engine does (the same seed:
+    the same jitter), and records that Caffe dreamed it."""
+    import json
     from deepdream.io import frames
+    from deepdream.nets.loading import ENGINE_OF_RECORDED_NAME
     src = tmp_path / "in"
     src.mkdir()
-    frames.write_frame(src / "00000001.png",
-                       np.random.default_rng(0).uniform(0, 255, (60, 80, 3)))
-    result = subprocess.run([sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(src),
-                             "-o", str(tmp_path / "out"), "-t", str(tiny_model_dir),
-                             "--engine", "caffe", "-l", "inception_3b/output", "-oct", "2",
-                             "-itr", "2", "--seed", "1"], capture_output=True, text=True,
-                            env=dict(os.environ))
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "00000001.png").is_file()
+    image = np.random.default_rng(0).uniform(0, 255, (60, 80, 3))
+    frames.write_frame(src / "00000001.png", image)
+    dreamed = {}
+    for engine in ("caffe", "torch"):
+        out = tmp_path / engine
+        result = subprocess.run([sys.executable, str(ROOT / "2_dreaming_time.py"), "-i",
+                                 str(src), "-o", str(out), "-t", str(tiny_model_dir),
+                                 "--engine", engine, "-l", "inception_3b/output", "-oct", "2",
+                                 "-itr", "2", "--seed", "1"], capture_output=True, text=True,
+                                env=dict(os.environ))
+        assert result.returncode == 0, result.stderr
+        recorded = json.loads((out / "params.json").read_text())["engine"]
+        assert ENGINE_OF_RECORDED_NAME[recorded] == engine
+        dreamed[engine] = frames.read_frame(out / "00000001.png").astype(np.float32)
+    source = frames.read_frame(src / "00000001.png").astype(np.float32)
+    assert np.abs(dreamed["caffe"] - source).mean() > 1           # dreamed, not copied
+    assert np.abs(dreamed["caffe"] - dreamed["torch"]).max() <= 1  # 8-bit rounding apart

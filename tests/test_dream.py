@@ -1,4 +1,6 @@
 """Behaviour of the dream loop: it ascends, it is reproducible, it stays in range."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -189,7 +191,7 @@ def test_objective_terms_are_read():
         Term("loss3/classifier", 1.0, (207, 208)),)
     assert objectives.parse("0.5*a:3+-2*b") == (Term("a", 0.5, (3,)), Term("b", -2.0))
     for bad in ("a:", "a:x", "a:-1", "2*", "+a"):
-        with pytest.raises(SettingsError):
+        with pytest.raises(SettingsError, match=f"^{re.escape(repr(bad))}:? "):   # it is named
             objectives.parse(bad)
 
 

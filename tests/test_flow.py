@@ -98,12 +98,13 @@ def test_flow_carries_the_dream_with_a_pan(tiny_net, tmp_path):
 def test_flow_cache_is_reused_on_resume(tiny_net, tmp_path):
     images = [crop(PHOTO, 150 + 3 * i) for i in range(3)]
     src = write_clip(tmp_path / "in", images)
-    run(tiny_net, src, tmp_path / "a", flow="dis")
+    first = run(tiny_net, src, tmp_path / "a", flow="dis")
     [cached] = (tmp_path / "a" / ".flow" / "dis-128x96").glob("00000003-*.npz")
     stamp = cached.stat().st_mtime_ns
     (tmp_path / "a" / "00000003.png").unlink()          # frame 3 is dreamed again
-    run(tiny_net, src, tmp_path / "a", flow="dis")
-    assert (tmp_path / "a" / "00000003.png").exists()
+    again = run(tiny_net, src, tmp_path / "a", flow="dis")
+    # the same dream, up to the 8-bit rounding of frame 2 that it carries on from
+    assert len(again) == 3 and np.abs(again[2] - first[2]).mean() < 2
     assert cached.stat().st_mtime_ns == stamp           # from the cache
 
 

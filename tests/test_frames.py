@@ -96,8 +96,9 @@ def test_background_writes_are_all_on_disk_after_close(tmp_path):
 def test_a_failed_background_write_is_raised(tmp_path):
     io = frames.BackgroundIO()
     io.write(frames.write_frame, tmp_path / "missing" / "00000001.png", np.zeros((4, 4, 3)))
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError) as failed:
         io.close()
+    assert failed.value.filename == str(tmp_path / "missing" / "00000001.png")
 
 
 def test_background_reads_run_in_a_reader_thread():

@@ -66,7 +66,7 @@ def test_the_first_failed_check_is_the_error():
     with deferred_checks() as checks:                                     # none failed
         checks.require(torch.tensor(True), ValueError("first"))
     # an error inside the block goes through as it is
-    with pytest.raises(KeyError), deferred_checks() as checks:
+    with pytest.raises(KeyError, match="inside"), deferred_checks() as checks:
         checks.require(torch.tensor(False), ValueError("first"))
         raise KeyError("inside")
 

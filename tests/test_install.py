@@ -10,10 +10,11 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
-from media import beep_onsets, sound_duration, stream_length, stream_line
+from media import beep_onsets, ffmpeg, pictures, sound_duration, stream_length, stream_line
 
 SAMPLE = ROOT / "samples" / "sample.mp4"
 DREAM = ["-l", "conv2/3x3", "-oct", "1", "-itr", "1", "-b", "0"]
@@ -84,17 +85,29 @@ def test_the_model_list_works_from_any_folder(env_dir):
 
 
 def test_the_readme_command_dreams_the_sample(env_dir, tiny_model_dir, tmp_path):
-    """`deepdream samples/sample.mp4 -o dream.mp4`, with the test net: every frame, and the
-    sample's tones where they were."""
+    """`deepdream samples/sample.mp4 -o dream.mp4`, with the test net: every frame, each
+    dreamed (changed more than encoding alone changes it), and the sample's tones where they
+    were."""
     out = tmp_path / "dream.mp4"
+    # one step, of 16 levels on average (-s: the gradient is normalised): visible, and quick
     result = run([env_dir / "bin" / "deepdream", "samples/sample.mp4", "-o", out,
-                  "-t", tiny_model_dir, *DREAM], cwd=ROOT)
+                  "-t", tiny_model_dir, *DREAM, "-s", "16"], cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == f"{out} written"
     assert stream_length(out, "v")[0] == 75 and "320x180" in stream_line(out, "Video")
     assert beep_onsets(out) == pytest.approx(beep_onsets(SAMPLE), abs=1 / 25)
     assert sound_duration(out) == pytest.approx(3.0, abs=1 / 25)
     assert not (tmp_path / ".dream.deepdream").exists()
+
+    # the sample encoded as stage 3 encodes it, undreamed: what encoding alone changes
+    plain = tmp_path / "plain.mp4"
+    ffmpeg("-i", str(SAMPLE), "-an", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p",
+           str(plain))
+    source = pictures(SAMPLE, 320, 180).astype(np.float32)
+    dreamed, encoded = (np.abs(pictures(movie, 320, 180) - source).mean(axis=(1, 2, 3))
+                        for movie in (out, plain))
+    assert len(dreamed) == len(encoded) == 75
+    assert dreamed.min() > 3 * encoded.max(), (dreamed.min(), encoded.max())
 
 
 MISSING_EXTRAS = [pytest.param("--flow", "cv2", "flow", id="flow"),

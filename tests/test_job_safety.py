@@ -104,25 +104,43 @@ def test_an_output_that_would_destroy_something_is_refused_first(clip, tiny_mode
                                                                  tmp_path, where):
     movie = tmp_path / "m.mp4"
     movie.write_bytes(clip.read_bytes())
-    args = {"input": ["-o", movie],
-            "inside work": ["-o", tmp_path / "w" / "out.mp4", "--work", tmp_path / "w"]}[where]
+    work, inside = tmp_path / "w", tmp_path / "w" / "out.mp4"
+    args, message = {
+        "input": (["-o", movie], f"the output {movie} is the movie itself: give another -o"),
+        "inside work": (["-o", inside, "--work", work],
+                        f"the output {inside} is inside the work folder {work}, which is "
+                        "removed at the end: give another -o or --work")}[where]
     before = snapshot(tmp_path)
-    refused(movie, *args, "-t", tiny_model_dir, *DREAM)
+    assert refused(movie, *args, "-t", tiny_model_dir, *DREAM) == f"error: {message}"
     assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["m.mp4"]
 
 
-@pytest.mark.parametrize("mistake", [
-    ["-o", "out.webm"], ["-o", "out"], ["-o", "out.xyz"],
-    ["-l", "no_such_layer"], ["-oct", "40"], ["-oct", "100"], ["-sf", "8", "-ef", "3"],
-    ["-sf", "-3"], ["--seed", "-1"], ["-z", "inf"], ["--sheet", "sheet.xyz"],
-], ids=lambda m: " ".join(m))
+# each mistake, and the words of its refusal that name the flag or file given wrong
+MISTAKES = [
+    (["-o", "out.webm"], "ffmpeg cannot write out.webm with --codec libx264: "),
+    (["-o", "out"], "the output out has no extension"),
+    (["-o", "out.xyz"], "from the extension .xyz of out.xyz"),
+    (["-l", "no_such_layer"], "the net has no layer or blob named 'no_such_layer'"),
+    (["-oct", "40"], "-oct/--octaves 40: a 128x48 frame is too small for 40 octaves"),
+    (["-oct", "100"], "-oct/--octaves 100: a 128x48 frame is too small for 100 octaves"),
+    (["-sf", "8", "-ef", "3"], "-sf/--start_frame 8 is after -ef/--end_frame 3"),
+    (["-sf", "-3"], "-sf/--start_frame is a frame number: 1 or more"),
+    (["--seed", "-1"], "--seed must be from 0 to 4294967295"),
+    (["-z", "inf"], "-z, --flow-blend, --flow-decay, --flow-smooth and --scene-threshold "
+                    "take finite numbers (not inf or nan)"),
+    (["--sheet", "sheet.xyz"], "sheet.xyz: a picture's name must end in .jpg"),
+]
+
+
+@pytest.mark.parametrize("mistake, words", MISTAKES, ids=[" ".join(m) for m, _ in MISTAKES])
 def test_mistakes_are_one_line_before_anything_is_extracted(clip, tiny_model_dir, tmp_path,
-                                                            mistake):
+                                                            mistake, words):
     movie = tmp_path / "m.mp4"
     movie.write_bytes(clip.read_bytes())
     args = DREAM + mistake if "-l" not in mistake else DREAM[2:] + mistake
     start = time.monotonic()
-    refused(movie, "-t", tiny_model_dir, *args, cwd=tmp_path)
+    line = refused(movie, "-t", tiny_model_dir, *args, cwd=tmp_path)
+    assert words in line, line
     assert time.monotonic() - start < 60
     assert sorted(os.listdir(tmp_path)) == ["m.mp4"]        # no hidden work folder
 
@@ -139,7 +157,8 @@ def test_two_jobs_on_one_output_one_is_refused_and_the_other_finishes(clip, tiny
     while time.monotonic() < deadline and not (work / "frames").exists():
         time.sleep(0.02)
     second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 1 and "another run" in second.stderr
+    assert second.returncode == 1 and second.stderr.splitlines()[-1] == (
+        f"error: another run is dreaming into {work}: wait for it to finish, or stop it first")
     assert first.wait(300) == 0, first.stderr.read()[-2000:]
     assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]     # every frame
     assert not work.exists()
@@ -148,7 +167,8 @@ def test_two_jobs_on_one_output_one_is_refused_and_the_other_finishes(clip, tiny
 def test_an_existing_movie_of_yours_is_not_replaced_unasked(clip, tiny_model_dir, tmp_path):
     out = tmp_path / "mine.mp4"
     out.write_bytes(b"a movie of mine")
-    assert "already exists" in refused(clip, "-o", out, "-t", tiny_model_dir, *DREAM)
+    assert refused(clip, "-o", out, "-t", tiny_model_dir, *DREAM) == (
+        f"error: {out} already exists: give another -o, or --overwrite to replace it")
     assert out.read_bytes() == b"a movie of mine"
     assert sorted(os.listdir(tmp_path)) == ["mine.mp4"]
     script("-m deepdream", clip, "-o", out, "-t", tiny_model_dir, *DREAM, "--overwrite")
@@ -156,5 +176,6 @@ def test_an_existing_movie_of_yours_is_not_replaced_unasked(clip, tiny_model_dir
     frames_dir = tmp_path / "f"                          # stage 3 alike
     script("1_movie2frames.py", clip, frames_dir)
     result = script("3_frames2movie.py", frames_dir, "-o", out, check=False)
-    assert result.returncode == 1 and "already exists" in result.stderr
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f"error: {out} already exists: give another -o, or --overwrite to replace it"]
     assert stream_length(out, "v")[0] == stream_length(clip, "v")[0]

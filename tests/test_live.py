@@ -303,7 +303,7 @@ def test_busy_port_is_one_line(movie, tiny_model_dir):
                                            "--serve PORT")]
 
 
-def test_a_file_of_yours_is_never_replaced_by_a_recording(tmp_path):
+def test_a_file_of_yours_is_never_replaced_by_a_recording(movie, tmp_path):
     """Refused before anything opens (from the library too, not only the command line), and a
     file that appears at -o while recording is left as it is, the recording kept beside it."""
     from deepdream.errors import VideoError
@@ -312,11 +312,15 @@ def test_a_file_of_yours_is_never_replaced_by_a_recording(tmp_path):
 
     mine = tmp_path / "mine.mp4"
     mine.write_bytes(b"my movie")
-    for output in (mine, tmp_path):
+    # a source that opens: the refusal is -o's alone
+    refusals = {mine: f"{mine} already exists: give another -o, or --overwrite to replace it",
+                tmp_path: f"the output {tmp_path} is a folder: give the movie's file name, "
+                          f"e.g. {tmp_path / 'dream.mp4'}"}
+    for output, message in refusals.items():
         with pytest.raises(VideoError) as refused:
-            Live(LiveOptions(str(tmp_path / "no_source.mp4"), output=str(output)))
-        assert str(output) in str(refused.value)
-    assert mine.read_bytes() == b"my movie"
+            Live(LiveOptions(str(movie), output=str(output)))
+        assert str(refused.value) == message
+    assert mine.read_bytes() == b"my movie" and sorted(tmp_path.iterdir()) == [mine]
 
     later = tmp_path / "later.mp4"
     recorder = Recorder(str(later), 64, 48)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from deepdream.io import frames
 from deepdream.nets import registry as models
 from deepdream.nets.loading import random_net
 from deepdream.errors import ModelError
@@ -222,7 +223,12 @@ def test_dreaming_with_a_named_model_through_a_mirror(server, test_registry, tmp
     assert resolved.entry.mean_bgr == (104.0, 116.0, 122.0)
     result = run_dreaming(tmp_path, "--model", "tiny", "--mirror", server.url)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "00000001.png").is_file()
+    # dreamed with the mirror's file, as it was fetched into the cache
+    params = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert params["model"] == str(resolved.caffemodel.resolve())
+    assert params["model_sha1"] == hashlib.sha1(TINY).hexdigest()
+    dreamed = frames.read_frame(tmp_path / "out" / "00000001.png").astype(np.float32)
+    assert np.abs(dreamed - 120).mean() > 0.5                  # a dream, not the frame
     assert len(server.requests) == 1       # fetched once, by resolve() above
 
 

@@ -2,6 +2,7 @@
 protocol, a source movie that changed, an output that is one of the inputs, a kill -9 or a
 Ctrl-C in the middle, broken frames, and settings that cannot work (each refused in one
 line before anything is written)."""
+import json
 import os
 import shutil
 import signal
@@ -71,12 +72,107 @@ def test_names_with_a_colon_are_files_not_protocols(tmp_path, ffmpeg_binary):
         assert abs(stream_length(tmp_path / out, "a")[1] - 15 / (30000 / 1001)) <= 0.1
 
 
-def test_every_path_given_to_ffmpeg_is_absolute(tmp_path):
-    args = video.movie_stream(video.image_pattern("take:1", "png"), 5, 25, Path("o:1.mp4"),
-                              "concat:a.mp4|b.mp4").get_args()
-    for name in ("take:1", "concat:a.mp4|b.mp4", "o:1.mp4"):
-        assert not any(arg.startswith(name) for arg in args), args
-    assert os.path.join(os.getcwd(), "o:1.mp4") in args
+@pytest.fixture
+def ffmpeg_commands(tmp_path, monkeypatch):
+    """The ffmpeg of the scripts and the library, as DEEPDREAM_FFMPEG: one that notes each
+    command it is given (its words, a JSON line in a log) and runs the real one in its place
+    (exec: the same process, pipes and signals). Returns a function that reads the commands
+    noted so far."""
+    real = video.ffmpeg_exe()
+    log = tmp_path / "ffmpeg-commands.jsonl"
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!{sys.executable} -S\n"
+                       "import json, os, sys\n"
+                       f"with open({str(log)!r}, 'a') as f:\n"
+                       "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                       f"os.execv({real!r}, [{real!r}] + sys.argv[1:])\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("DEEPDREAM_FFMPEG", str(wrapper))
+    return lambda: [json.loads(line) for line in log.read_text().splitlines()]
+
+
+# ffmpeg's options that take no value (every other option takes the word after it)
+SWITCHES = {"-y", "-n", "-hide_banner", "-nostdin", "-nostats", "-stats", "-re", "-version",
+            "-an", "-vn", "-sn", "-dn", "-shortest"}
+
+
+def files_of(command: list[str]) -> list[str]:
+    """The files an ffmpeg command names: its inputs (-i FILE) and outputs (the words that
+    are neither an option nor an option's value)."""
+    files, i = [], 0
+    while i < len(command):
+        word = command[i]
+        if word == "-i":
+            files.append(command[i + 1])
+        elif word != "-" and word.startswith("-"):
+            i += 1 if word in SWITCHES else 2
+            continue
+        else:
+            files.append(word)
+            i += 1
+            continue
+        i += 2
+    return files
+
+
+def test_every_path_given_to_ffmpeg_is_absolute(tmp_path, ffmpeg_commands, monkeypatch):
+    """Every command the stages run, as users run them with relative names that ffmpeg would
+    read as a protocol ('concat:m.mp4', 'take:1', 'out:1.mp4'): stage 1 (probe, extraction),
+    stage 3 (its trial, the encoding with the movie's sound, the GIF, the read-back), the
+    trial of an -o before a job and live mode's source and recorder (in this process: no
+    net is needed to build and run them)."""
+    from deepdream.io.live import Recorder, Source
+    from deepdream.run.live import LiveOptions
+    work = tmp_path / "work"
+    work.mkdir()
+    make_clip(work / "concat:m.mp4", size="64x48", rate="25", duration=0.4)
+    script("1_movie2frames.py", "concat:m.mp4", "take:1", "-q", cwd=work)
+    script("3_frames2movie.py", "take:1", "-o", "out:1.mp4", "-q", cwd=work)
+    script("3_frames2movie.py", "take:1", "concat:m.mp4", "-o", "out:2.mp4", "-q", cwd=work)
+    script("3_frames2movie.py", "take:1", "-o", "out:3.gif", "-q", cwd=work)
+    monkeypatch.chdir(work)
+    LiveOptions("concat:m.mp4", output="rec:1.mp4").check()     # the trial of -o
+    source = Source("concat:m.mp4", 64)
+    try:
+        source.start()
+        frame = source.take(timeout=10)[1]
+    finally:
+        source.close()
+    recorder = Recorder("rec:1.mp4", 64, 48)
+    for _ in range(2):
+        recorder.write(frame)
+        time.sleep(0.01)
+    recorder.close()
+    # what was written is where it was named (not a protocol's idea of it)
+    assert sorted(p.name for p in work.iterdir()) == ["concat:m.mp4", "out:1.mp4", "out:2.mp4",
+                                                      "out:3.gif", "rec:1.mp4", "take:1"]
+    commands = ffmpeg_commands()
+
+    given = ("concat:m.mp4", "take:1", "out:", "rec:1")
+    for command in commands:
+        for name in files_of(command):
+            assert os.path.isabs(name) or name in ("-", "pipe:0", "pipe:1"), (name, command)
+        for word in command:             # also where the walk of the options went astray
+            assert not any(name in word for name in given) or os.path.isabs(word), command
+
+    movie = os.path.realpath(work / "concat:m.mp4")
+    ran = {
+        "probe": lambda c, files: "showinfo" in c and movie in files,
+        "extraction": lambda c, files: movie in files and files[-1].endswith("%08d.png"),
+        "stage 3's trial": lambda c, files: files[-1].endswith("first-frame.mp4"),
+        "-o's trial": lambda c, files: files[-1].endswith("trial.mp4"),
+        "encoding with the sound": lambda c, files: movie in files and
+        files[-1].endswith("out:2.mp4"),
+        "GIF": lambda c, files: "palettegen" in " ".join(c) and files[-1].endswith("out:3.gif"),
+        "read-back": lambda c, files: "framecrc" in c,
+        "live source": lambda c, files: "-re" in c and files == [movie, "pipe:1"],
+        "recorder": lambda c, files: files[0] == "pipe:0" and files[-1].endswith("rec:1.mp4"),
+    }
+    for kind, found in ran.items():
+        assert any(files and found(c, [os.path.realpath(f) if os.path.isabs(f) else f
+                                       for f in files])
+                   for c in commands for files in [files_of(c)]), f"no {kind} command"
 
 
 # -- 2. which movie the frames came from --------------------------------------------------

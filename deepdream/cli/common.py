@@ -152,18 +152,21 @@ def triple_value(text: str) -> tuple[float, float, float]:
 
 def device_from_flags(device: str | None, gpu: str | None) -> str:
     """--device, else the original's --gpu [N], else "auto". --gpu on a machine without a
-    CUDA GPU warns and uses the CPU (an explicit --device cuda is an error instead)."""
+    CUDA GPU warns and uses the CPU (an explicit --device cuda is an error instead); an N
+    that is not a number is a SettingsError."""
     if device:
         return device
     if gpu is None:
         return "auto"
+    if not str(gpu).isdigit():
+        raise SettingsError(f"--gpu takes a GPU number (0, 1, ...), not '{gpu}'")
     import torch
     if not torch.cuda.is_available():
         logging.getLogger(__name__).warning(
             "--gpu: this PyTorch sees no CUDA GPU, so the frames are dreamed on the CPU "
             "(slowly); install a CUDA build of torch (see README)")
         return "cpu"
-    return f"cuda:{gpu}" if str(gpu).isdigit() else gpu
+    return f"cuda:{gpu}"
 
 
 class Bar:

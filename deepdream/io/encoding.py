@@ -69,7 +69,7 @@ def make_movie(frames_dir: str | Path, output: str | Path | None = None,
     Raises FramesError or VideoError.
     """
     frames_dir = Path(frames_dir)
-    rate = video.parse_rate(str(fps)) if fps is not None else None
+    rate = video.parse_rate(str(fps), "--fps") if fps is not None else None
     _check_crf(crf)
     output, gif = _output_for(output, frames_dir, gif)
     video.ffmpeg_exe()                  # which ffmpeg, and whether it will do, before anything

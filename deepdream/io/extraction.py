@@ -62,13 +62,13 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     fmt = {"jpeg": "jpg"}.get(fmt.lower(), fmt.lower())
     if fmt not in ("png", "jpg"):
         raise FramesError(f"frame format must be png or jpg, not '{fmt}'")
-    rate = video.parse_rate(str(fps)) if fps is not None else None
+    rate = video.parse_rate(str(fps), "--fps") if fps is not None else None
     if any(t is not None and not math.isfinite(t) for t in (start, end)) or \
             (start is not None and start < 0) or (end is not None and end <= 0):
-        raise FramesError("start and end times are seconds from the movie's start: give "
-                          "a start of 0 or more and an end after 0")
+        raise FramesError("--start and --end times are seconds from the movie's start: give "
+                          "a --start of 0 or more and an --end after 0")
     if start is not None and end is not None and end <= start:
-        raise FramesError(f"end time {end} is not after start time {start}")
+        raise FramesError(f"--end time {end} is not after --start time {start}")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FramesError(f"{folder} is a file, not a folder: give the folder to write the "

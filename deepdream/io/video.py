@@ -176,11 +176,12 @@ class MovieInfo:
         return self.video_start - self.start_time
 
 
-def parse_rate(text: str) -> Fraction:
+def parse_rate(text: str, flag: str = "") -> Fraction:
     """A frame rate as ffmpeg prints it or a user types it ('25', '29.97', '30k',
     '24000/1001') as a rational. Raises VideoError for anything else, or a rate that is not
-    positive."""
+    positive (naming ``flag``, the user's, where given)."""
     text = str(text).strip()
+    named = f"{flag} " if flag else ""
     try:
         if text.endswith("k"):
             rate = Fraction(text[:-1]) * 1000
@@ -189,10 +190,10 @@ def parse_rate(text: str) -> Fraction:
         else:
             rate = Fraction(text).limit_denominator(1001)
     except (ValueError, ZeroDivisionError):
-        raise VideoError(f"'{text}' is not a frame rate: give frames a second, e.g. 25, "
+        raise VideoError(f"{named}'{text}' is not a frame rate: give frames a second, e.g. 25, "
                          "29.97 or 30000/1001") from None
     if rate <= 0:
-        raise VideoError(f"the frame rate must be more than 0, not {text}")
+        raise VideoError(f"the frame rate {named}must be more than 0, not {text}")
     return rate
 
 

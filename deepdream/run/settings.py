@@ -154,6 +154,10 @@ class RunOptions:
         for ok, message in rules:
             if not ok:
                 raise SettingsError(message)
+        if self.ray and not (self.ray in ("local", "auto") or
+                             re.fullmatch(r"(ray://)?[\w.-]+:\d{1,5}", self.ray)):
+            raise SettingsError(f"--ray {self.ray}: give no address (a local Ray), auto (the "
+                                "cluster this machine is in) or ray://HOST:PORT")
         if self.ray and (self.engine != "torch" or self.batch_segments != 1):
             raise SettingsError("--ray dreams with the torch engine, one segment at a time "
                                 "on each worker: leave out --engine caffe and "
