@@ -123,7 +123,7 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
         # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
         cores = len(os.sched_getaffinity(0))
         assert {card.read_text() for card in (out / cluster.WORKERS_DIR).iterdir()} == \
-            {f"{max(1, cores // 2)} threads on cpu\n"}
+            {f"{max(1, cores // 2)} threads on cpu, OMP_WAIT_POLICY=PASSIVE\n"}
         before = stamps(out)
         os.kill(min(workers), signal.SIGKILL)
         _, err = process.communicate(timeout=300)

@@ -15,6 +15,7 @@ from ..io import frames, video
 from ..io.extraction import extract_frames
 from ..run.dreaming import RunOptions, check_frames, load_model_net
 from ..run.settings import DreamSettings
+from ..run.threads import TorchThreads
 from ..run.transforms import keep_colors
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,14 @@ def contact_sheet(movie: str | Path, output: str | Path, settings: DreamSettings
     net = load_model_net(model, options)
     check_frames(net, settings, *image.shape[:2])
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
+    threads = TorchThreads.for_run(net.device, options.threads)
     tiles = [("frame %d" % number, image)]
     for layer in dict.fromkeys(settings.layers):      # a layer, or objective terms
         log.info("dreaming frame %d at %s", number, layer)
-        dreamed = dream(net, image, layer,
-                        guide=None if guide is None else guide_features(net, guide, layer),
-                        seed=settings.seed, **settings.ascent_options())
+        features = None if guide is None else guide_features(net, guide, layer)
+        with threads.timing(settings, layer, *image.shape[:2]):
+            dreamed = dream(net, image, layer, guide=features, seed=settings.seed,
+                            **settings.ascent_options())
         if settings.keep_colors:
             dreamed = keep_colors(dreamed, image)
         tiles.append((layer, frames.to_uint8(dreamed)))

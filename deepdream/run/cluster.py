@@ -20,6 +20,7 @@ from ..io import frames
 from ..progress import start as start_progress
 from . import loop
 from .settings import DreamReport, DreamSettings, RunOptions, prepare
+from .threads import TorchThreads, WAIT_POLICY, user_pin, worker_environment
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,19 @@ def _dreamer(ray, retries: int):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, model, device, precision, job, settings):
-            import torch
-
+        def __init__(self, model, device, precision, job, settings, pinned):
             from ..nets.loading import load_model
-            # as many threads as the CPUs Ray gave this worker on its node
-            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
-            torch.set_num_threads(max(1, int(cpus)))
             self.net = load_model(model, device, "torch", precision)
             self.job, self.settings = job, settings
+            # at most as many threads as the CPUs Ray gave this worker on its node
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+            self.threads = TorchThreads(self.net.device, pinned, "the run",
+                                        maximum=max(1, int(cpus)))
             # ready: say so in the output folder (see WORKERS_DIR)
             card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
             card.parent.mkdir(exist_ok=True)
-            card.write_text(f"{torch.get_num_threads()} threads on {self.net.device}\n")
+            card.write_text(f"{pinned or self.threads.maximum} threads on {self.net.device}, "
+                            f"{WAIT_POLICY}={os.environ.get(WAIT_POLICY)}\n")
 
         def pid(self) -> int:
             """This worker's process id, once its net is loaded."""
@@ -75,7 +76,7 @@ def _dreamer(ray, retries: int):
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
             report = loop.run_frames(self.job, self.net, self.settings, [numbers], warmup,
-                                         progress=False, record_cuts=False)
+                                     progress=False, record_cuts=False, threads=self.threads)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
     return Dreamer
@@ -90,7 +91,10 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     address: "auto" or "ray://host:port"). Each segment (``options.segment_length`` frames)
     starts ``options.warmup`` frames early (dreamed, not written) unless it starts at a
     scene cut, where a sequential run starts afresh too. Workers are sized from the
-    cluster's nodes (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
+    cluster's nodes (``plan_workers``); ``threads`` (else ``options.threads``, else
+    $OMP_NUM_THREADS) fixes the CPUs and torch threads of each, which otherwise dreams with
+    the count of at most its CPUs that is fastest now; each starts with OpenMP's waiting
+    passive (``threads.worker_environment``);
     ``options.precision`` is that of the workers' nets. On GPUs (``options.device`` cuda,
     cuda:N or auto with a GPU) each worker reserves one GPU and computes on the one Ray
     gives it. A segment whose worker dies is retried ``options.retries`` times, then the run
@@ -100,6 +104,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     options.check()
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
+    threads = threads or user_pin(options.threads)[0]
     wait_s = _wait_seconds()
     ray = require_ray()
     with frames.folder_lock(output_dir):     # the workers write under the driver's lock
@@ -144,11 +149,12 @@ def _dream_on_ray(ray, input_dir, output_dir, model, settings: DreamSettings,
                  " and a GPU" if plan.gpu else "")
         _clear_cards(cards)
         bar = start_progress(progress, sum(len(set(p) - done) for p in todo))
-        Dreamer = _dreamer(ray, retries).options(num_cpus=plan.cpus,
-                                                 num_gpus=1 if plan.gpu else 0)
+        Dreamer = _dreamer(ray, retries).options(
+            num_cpus=plan.cpus, num_gpus=1 if plan.gpu else 0,
+            runtime_env={"env_vars": worker_environment()})
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
         actors = [Dreamer.remote(model, "cuda" if plan.gpu else device, precision, job,
-                                 settings)
+                                 settings, threads)
                   for _ in range(min(plan.workers, len(todo)))]
         _run_segments(ray, actors, todo, warmup, retries, bar, plan, wait_s)
     finally:

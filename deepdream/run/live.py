@@ -13,7 +13,6 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import os
 import queue
 import signal
 import threading
@@ -27,6 +26,7 @@ from ..io import flow, frames, scenes
 from ..io.encoding import refuse_existing
 from . import schedules, transforms
 from .settings import DreamSettings
+from .threads import TorchThreads
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +98,6 @@ def sigterm_stops():
         signal.signal(signal.SIGTERM, saved)
 
 
-def dream_threads(device: str, cores: int | None = None) -> int:
-    """The threads torch dreams with on ``device`` (its CPU threads, for a CPU): every core
-    but one, left to ffmpeg's decoder and encoder, the page and the flow; all of one core.
-    A dream whose threads wait for a busy core takes many times as long."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            os.cpu_count() or 1
-    return max(1, cores - 1) if device == "cpu" else 1
-
-
 class Live:
     """A live run: entering it binds the page's port and opens the source (so that either
     is refused in one line before the net is loaded), ``run`` dreams, leaving it stops
@@ -159,29 +149,27 @@ class Live:
         loads it with the run ``options`` (``dream`` says the rest)."""
         from .dreaming import load_model_net
         settings.check()
-        return self.dream(load_model_net(model, options), settings)
+        return self.dream(load_model_net(model, options), settings, options.threads)
 
     def dream(self, net, settings: DreamSettings, threads: int | None = None) -> LiveReport:
         """Dream the source's frames with ``net`` and ``settings`` (its ``preview`` is the
-        working width the source was opened at; on a CPU, with ``threads`` of torch's,
-        default ``dream_threads``) until it ends, --duration passes, Ctrl-C or SIGTERM.
+        working width the source was opened at; on a CPU, with ``threads`` of torch's, else
+        $OMP_NUM_THREADS, else the count that is fastest now, as ``threads.TorchThreads``
+        measures it, ffmpeg's threads and the page included) until it ends, --duration
+        passes, Ctrl-C or SIGTERM.
         Returns the report, also logged; raises VideoError if the source stops (a stream
         ends, a camera is unplugged), DeepDreamError if the settings cannot dream its
         frames."""
-        import torch
-
         from .dreaming import check_frames
         from ..io.live import Recorder
         source, live = self.source, self.options
-        if str(net.device) == "cpu":
-            torch.set_num_threads(threads or dream_threads("cpu"))
+        torch_threads = TorchThreads.for_run(net.device, threads)
         flow.require_opencv().setNumThreads(1)
         check_frames(net, settings, source.height, source.width)
         self.settings_line = (f"{source.width}x{source.height}, {', '.join(settings.layers)}"
                               f", {settings.octaves} octaves x {settings.iterations} steps, "
                               f"{net.precision} on {net.device}")
-        log.info("dreaming %s live: %s, %d torch threads", live.source, self.settings_line,
-                 torch.get_num_threads())
+        log.info("dreaming %s live: %s", live.source, self.settings_line)
         recorder = Recorder(live.output, source.width, source.height, live.overwrite) \
             if live.output else None
         self.output = _Output(self.server, recorder, self.stats)
@@ -210,7 +198,10 @@ class Live:
                 number, frame, captured = item
                 last_frame = time.monotonic()
                 self.stats.dropped = source.dropped
-                self.output.put(frames.to_uint8(dreamer.dream(number, frame)), captured)
+                with torch_threads.timing(settings, schedules.layer_for_frame(
+                        number, settings.layers), *frame.shape[:2]):
+                    dreamed = dreamer.dream(number, frame)
+                self.output.put(frames.to_uint8(dreamed), captured)
         except KeyboardInterrupt as e:
             reason = "SIGTERM" if isinstance(e, Stop) else "Ctrl-C"
         finally:

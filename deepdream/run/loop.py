@@ -15,6 +15,7 @@ from ..io import flow, frames, scenes
 from ..progress import Display, start as start_progress
 from . import schedules, transforms
 from .settings import DreamReport, DreamSettings, Job, RunOptions, prepare
+from .threads import TorchThreads
 
 if typing.TYPE_CHECKING:     # the engine imports torch
     from ..nets.base import Net
@@ -60,7 +61,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     order) into ``output_dir`` under the same numbers. ``model`` (the model's object, or a
     caffemodel's path) is what params.json records the frames were dreamed with; of
     ``options``, the frames (image type, first, last), ``overwrite``, ``progress``,
-    ``batch_segments`` and ``warmup`` apply (the net is loaded already).
+    ``batch_segments``, ``warmup`` and ``threads`` apply (the net is loaded already).
 
     ``options.image_type`` chooses the input frames' type when the folder holds several, and
     the type of the dreamed frames (default: the input's). Frame i is dreamed from
@@ -77,12 +78,15 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     with frames.folder_lock(output_dir):
         job = prepare(input_dir, output_dir, settings, net.recorded_name, net.device,
                       net.precision, model, options)
+        threads = TorchThreads.for_run(net.device, options.threads)
         if options.batch_segments <= 1:
-            return run_frames(job, net, settings, [job.todo], progress=options.progress)
+            return run_frames(job, net, settings, [job.todo], progress=options.progress,
+                              threads=threads)
         cuts = known_cuts(job, settings)
         length = -(-len(job.todo) // options.batch_segments)
         return run_frames(job, net, settings, segments(job.todo, cuts, length),
-                          options.warmup, options.progress, batch=options.batch_segments)
+                          options.warmup, options.progress, batch=options.batch_segments,
+                          threads=threads)
 
 
 def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
@@ -192,11 +196,14 @@ def _save_dream(job: Job, number: int, dreamed: np.ndarray, preview: bool) -> No
 
 def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[int]],
                warmup: int | None = None, progress: bool | Display = True,
-               record_cuts: bool = True, batch: int = 1) -> DreamReport:
+               record_cuts: bool = True, batch: int = 1,
+               threads: TorchThreads | None = None) -> DreamReport:
     """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``,
     skipping those already written: one piece as a whole run when ``warmup`` is None, else
     each piece as a segment (see ``_Sequence``), ``batch`` segments at a time in lockstep so
-    that frames of the same layer and size share one ``dream_batch``."""
+    that frames of the same layer and size share one ``dream_batch``; on a CPU with the
+    torch threads ``threads`` sets (default: chosen as it runs, or $OMP_NUM_THREADS)."""
+    threads = threads or TorchThreads.for_run(net.device)
     done = set() if job.redo else set(job.done)
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.output_dir, settings.flow) if settings.flow else None
@@ -220,11 +227,12 @@ def run_frames(job: Job, net: Net, settings: DreamSettings, pieces: list[list[in
             for seq in active:
                 number, source, end = seq.next()
                 groups.setdefault((end, source.shape), []).append((seq, number, source))
-            for (end, _), items in groups.items():
+            for (end, shape), items in groups.items():
                 if guide is not None and end not in features:
                     features[end] = guide_features(net, guide, end)
-                for (seq, number, _), dreamed in zip(items, _dream_group(
-                        net, settings, end, items, features.get(end))):
+                with threads.timing(settings, end, *shape[:2], len(items)):
+                    dreams = _dream_group(net, settings, end, items, features.get(end))
+                for (seq, number, _), dreamed in zip(items, dreams):
                     if seq.finish(number, dreamed):
                         bar.step()
             active = [seq for seq in active if seq.queue]
