@@ -27,7 +27,7 @@ WARM_UP = 1.6        # the most a count's first frame of a kind takes over its p
 SLOW = 1.5           # a frame this many times its count's pace: the other counts are tried
 MARGIN = 0.95        # another count takes over when its pace is this share of the current's
 BUDGET = 0.04        # share of the run's time that trying slower counts may cost
-MIN_GAP = 8          # frames at least between two tries of a count
+MIN_GAP = 4          # frames at least between two tries of a count
 MAX_GAP = 120.0      # seconds at most between two tries of a count
 SMOOTH = 0.5         # weight of the newest frame in a count's pace
 
