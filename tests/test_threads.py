@@ -214,3 +214,18 @@ def test_threads_pins_live_and_the_contact_sheet(mode, tmp_path, tiny_model_dir,
                     "-v", "2")
     assert result.stderr.count("torch dreams with 3 threads, as --threads asks") == 1
     assert "torch threads" not in result.stderr and "the fastest now" not in result.stderr
+
+
+def test_a_moments_slowness_does_not_try_a_count_many_times_slower():
+    # one core taken for good: two threads 30 times slower than one (as a user measured)
+    times = {1: 0.072, 2: 2.2}
+    chooser = ThreadChooser(2)
+    used, _ = drive(chooser, lambda f: times, frames=30, sweep=[1.0])
+    assert chooser.current == 1
+    tries = used.count(2)
+    for _ in range(20):      # now and then a frame twice as slow: the machine's other work
+        chooser.record(1, times[1], kind=0)
+        assert chooser.threads == 1
+        chooser.record(1, 2 * times[1], kind=0)
+        assert chooser.threads == 1
+    assert tries <= 2        # the start's (its frames' cost is the budget's: no try since)

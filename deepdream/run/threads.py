@@ -77,8 +77,8 @@ class ThreadChooser:
     start each candidate is tried; the fastest is kept (``settled``), and each other is tried
     again for one frame when its last try's loss would cost the run no more than BUDGET of
     its time (MIN_GAP frames to MAX_GAP seconds apart), or at once when a frame takes SLOW
-    times its count's pace (and if the frame after those tries is slow too, the fastest of
-    them takes over). A count takes over when it is faster by 1 - MARGIN or more.
+    times its count's pace and theirs could beat it (if the frame after those tries is slow
+    too, the fastest takes over). A count takes over when it is faster by 1 - MARGIN or more.
     Pure: no torch, no clock."""
 
     def __init__(self, maximum: int):
@@ -171,9 +171,15 @@ class ThreadChooser:
                     self.current = best
             self._schedule_others()
         elif slow:
-            self._calm = before
-            self._trying = [c for c in self.counts if c != self.current and
-                            self._frame - self._last.get(c, -MIN_GAP) >= 3]
+            # the counts whose pace could beat this frame's are tried now (those not tried a
+            # moment ago), and the next frame says if the slowness lasts; one many times
+            # slower is not tried for a moment's slowness (its next try is due in time)
+            hopeful = [c for c in self.counts if c != self.current and
+                       self.pace[c] < MARGIN * pace]
+            if hopeful:
+                self._calm = before
+                self._trying = [c for c in hopeful
+                                if self._frame - self._last.get(c, -MIN_GAP) >= 3]
 
     def _try(self, count: int, pace: float, first: bool) -> None:
         self._trying.pop(0)
