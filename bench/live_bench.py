@@ -8,13 +8,14 @@ The dream: a full-size BVLC GoogLeNet (random weights: timing does not depend on
 inception_4c/output, 2 octaves x 3 steps (live's defaults), jitter 32. The net dreams one
 frame before the clock starts (a show starts warm); the figures count everything after.
 
-For each size, precision and torch thread count it prints the dream alone (one frame, no
-flow, no I/O: for scale), then of the live run the frames a second achieved, the frames
-dropped (decoded and never dreamed: a newer frame came first), and the mean latency from a
-frame's decoding to its display.
+For each size, precision and torch thread count ("auto": chosen as the run goes, as --live
+does) it prints the dream alone (one frame, no flow, no I/O: for scale; with "auto", at the
+fastest count), then of the live run the frames a second achieved, the frames dropped
+(decoded and never dreamed: a newer frame came first), and the mean latency from a frame's
+decoding to its display. OpenMP's waiting is passive, as the commands start it.
 
     python bench/live_bench.py [--sizes 320x180,640x360] [--precision fp32,bf16]
-                               [--threads 1,2] [--device cpu] [--seconds 12]
+                               [--threads 1,2,auto] [--device cpu] [--seconds 12]
 """
 from __future__ import annotations
 
@@ -29,15 +30,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deepdream.run.threads import passive_wait, usable_cores  # noqa: E402
+
+passive_wait()                  # as the commands do, before torch loads
+import torch  # noqa: E402
+
 from deepdream.io import video  # noqa: E402
 from deepdream.dreamer.ascent import dream  # noqa: E402
 from deepdream.nets.loading import random_net  # noqa: E402
-from deepdream.run.live import Live, LiveOptions, dream_threads  # noqa: E402
+from deepdream.run.live import Live, LiveOptions  # noqa: E402
 from deepdream.run.settings import DreamSettings  # noqa: E402
 
 DEPLOY = ROOT / "models" / "bvlc_googlenet" / "deploy.prototxt"
@@ -55,24 +60,27 @@ def looped_sample(folder: Path, seconds: float) -> Path:
     return movie
 
 
-def one_run(movie: Path, width: int, precision: str, threads: int, device: str,
+def one_run(movie: Path, width: int, precision: str, threads: int | None, device: str,
             folder: Path) -> dict:
-    """One live run over ``movie`` at ``width``; its report as a dict."""
+    """One live run over ``movie`` at ``width`` with ``threads`` of torch's (None: chosen as
+    it runs); its report as a dict, with the dream alone at that count (None: the fastest
+    of 1 to every core)."""
     net = random_net(DEPLOY, device=device, precision=precision)
     settings = DreamSettings(layers=(LAYER,), octaves=2, iterations=3, preview=width,
                              flow="dis")
     options = LiveOptions(str(movie), width, output=str(folder / f"live-{width}.mp4"),
                           serve=0, overwrite=True)
     with Live(options) as live:
-        torch.set_num_threads(threads)
         rng = np.random.default_rng(0)
         frame = rng.uniform(0, 255, (live.source.height, live.source.width, 3))
-        dream(net, frame, LAYER, iter_n=1, octave_n=2)       # the first call's set-up
         alone = []
-        for _ in range(3):                                   # the dream alone, for scale
-            started = time.perf_counter()
-            dream(net, frame, LAYER, **settings.ascent_options())
-            alone.append(time.perf_counter() - started)
+        for count in [threads] if threads else range(1, usable_cores() + 1):
+            torch.set_num_threads(count)
+            dream(net, frame, LAYER, iter_n=1, octave_n=2)   # the first call's set-up
+            for _ in range(3):                               # the dream alone, for scale
+                started = time.perf_counter()
+                dream(net, frame, LAYER, **settings.ascent_options())
+                alone.append(time.perf_counter() - started)
         report = live.dream(net, settings, threads)
     return {"size": f"{live.source.width}x{live.source.height}", "alone": min(alone),
             "fps": report.frames / report.seconds, "frames": report.frames,
@@ -84,14 +92,14 @@ def main() -> None:
     p.add_argument("--sizes", default="320x180,640x360")
     p.add_argument("--precision", default="fp32", help="e.g. fp32,bf16 (bf16 pays on CPUs "
                    "with AVX512-BF16 or AMX, and GPUs)")
-    p.add_argument("--threads", default=None,
-                   help="torch threads to try, e.g. 1,2 (default: what --live uses)")
+    p.add_argument("--threads", default="auto",
+                   help="torch threads to try, e.g. 1,2,auto (default auto: chosen as the run "
+                        "goes, as --live does)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seconds", type=float, default=12.0)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    threads = [int(t) for t in args.threads.split(",")] if args.threads else \
-        [dream_threads(args.device)]
+    threads = [None if t == "auto" else int(t) for t in args.threads.split(",")]
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__}, {args.device}; load average before: "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -108,7 +116,8 @@ def main() -> None:
             for precision in args.precision.split(","):
                 for count in threads:
                     row = one_run(movie, width, precision, count, args.device, folder)
-                    print(f"| {row['size']} | {precision} | {count} | {row['alone']:.3f} | "
+                    print(f"| {row['size']} | {precision} | {count or 'auto'} | "
+                          f"{row['alone']:.3f} | "
                           f"{row['fps']:.1f} | {row['frames']} | {row['dropped']} | "
                           f"{row['latency']:.2f} s |", flush=True)
     print(f"# load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")

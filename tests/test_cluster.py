@@ -125,8 +125,8 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
         # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
         cores = len(os.sched_getaffinity(0))
         cards = [json.loads(card.read_text()) for card in (out / cluster.WORKERS_DIR).iterdir()]
-        assert {(card["threads"], card["device"]) for card in cards} == \
-            {(max(1, cores // 2), "cpu")}
+        assert {(card["threads"], card["device"], card["OMP_WAIT_POLICY"]) for card in cards} \
+            == {(max(1, cores // 2), "cpu", "PASSIVE")}
         before = stamps(out)
         os.kill(min(workers), signal.SIGKILL)
         _, err = process.communicate(timeout=300)

@@ -129,8 +129,8 @@ def test_a_live_recording_of_no_known_type_is_one_line_before_anything_opens(
                            tiny_model_dir)
     assert result.returncode == 1, result.stderr[-2000:]
     assert result.stderr.strip().splitlines() == [
-        f"error: ffmpeg cannot tell what kind of movie to write from the extension .xyz of "
-        f"rec.xyz: name it .mp4, .mkv, .mov or .gif"]
+        "error: ffmpeg cannot tell what kind of movie to write from the extension .xyz of "
+        "rec.xyz: name it .mp4, .mkv, .mov or .gif"]
     assert seen["model_opened"] == 0 and not any("-re" in c for c in seen["ffmpeg"])
     assert "opening" not in result.stderr and "recorded" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -6,7 +6,6 @@ mistake is one line before any work."""
 from __future__ import annotations
 
 import json
-import subprocess
 from fractions import Fraction
 
 import numpy as np

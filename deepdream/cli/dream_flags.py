@@ -116,6 +116,10 @@ def add_dream_flags(p: argparse.ArgumentParser) -> None:
            "(see README); flags given here override it. A recipe never runs code: one made "
            "with your own PyTorch net needs that net given with --model")
     a("--seed", type=int, help="seed the jitter for reproducible dreams")
+    a("--threads", type=int, metavar="N",
+      help="dream with N CPU threads of torch's (default: the count that is fastest now, "
+           "measured as the run goes, as the machine's other work changes; "
+           "$OMP_NUM_THREADS fixes it too)")
     a("--tile", type=int, metavar="N", help="compute gradients in tiles of N pixels: "
                                             "bounded memory for 4K frames (e.g. 512)")
     a("--overwrite", action="store_true",
@@ -222,4 +226,5 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         end_frame=args.end_frame, overwrite=args.overwrite,
         progress=progress_flag(args.verbose > 0),
         batch_segments=args.batch_segments, warmup=args.warmup, ray=args.ray,
-        workers=args.workers, segment_length=args.segment_length, retries=args.retries)
+        workers=args.workers, segment_length=args.segment_length, retries=args.retries,
+        threads=args.threads)

@@ -46,7 +46,7 @@ def main(args) -> int:
             session, plan = Live.planned(live, dataclasses.replace(
                 settings, flow=settings.flow or "dis"), model, options)
             with session:
-                session.dream(plan.net, plan.timeline)
+                session.dream(plan.net, plan.timeline, options.threads)
     except KeyboardInterrupt:
         if session is None or not session.stats.frames:
             log.warning("stopped before the first frame was dreamed")

@@ -23,6 +23,7 @@ from . import loop
 from .plan import Plan, footage_of, make_plan, require_ray
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, open_output
+from .threads import WAIT_POLICY, TorchThreads, user_pin, worker_environment
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,20 @@ def _dreamer(ray, retries: int):
     class Dreamer:
         """One worker: the net loaded once, segments dreamed one after another."""
 
-        def __init__(self, model, device, precision, job, timeline):
-            import torch
-
+        def __init__(self, model, device, precision, job, timeline, pinned):
             from ..nets.loading import load_model
-            # as many threads as the CPUs Ray gave this worker on its node
-            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
-            torch.set_num_threads(max(1, int(cpus)))
             self.net = load_model(model, device, "torch", precision)
+            # at most as many threads as the CPUs Ray gave this worker on its node
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+            self.threads = TorchThreads(self.net.device, pinned, "the run",
+                                        maximum=max(1, int(cpus)))
             self.job, self.timeline = job, timeline
             # ready: say so in the output folder (see WORKERS_DIR)
             card = Path(job.output_dir) / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}"
             card.parent.mkdir(exist_ok=True)
             ours.write_json(card, "ray-worker", {
-                "threads": torch.get_num_threads(), "device": str(self.net.device)})
+                "threads": pinned or self.threads.maximum, "device": str(self.net.device),
+                WAIT_POLICY: os.environ.get(WAIT_POLICY)})
 
         def pid(self) -> int:
             """This worker's process id, once its net is loaded."""
@@ -70,7 +71,7 @@ def _dreamer(ray, retries: int):
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
             report = loop.run_frames(self.job, self.net, self.timeline, [numbers], warmup,
-                                         progress=False, record_cuts=False)
+                                     progress=False, record_cuts=False, threads=self.threads)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
     return Dreamer
@@ -97,12 +98,16 @@ def run_on_ray(plan: Plan, input: InputFrames, output_dir: str | Path,
     "ray://host:port"). Each segment (``options.segment_length`` frames) starts
     ``options.warmup`` frames early (dreamed, not written) unless it starts at a scene cut,
     where a sequential run starts afresh too. Workers are sized from the cluster's nodes
-    (``plan_workers``); ``threads`` fixes the CPUs (and threads) of each;
+    (``plan_workers``); ``threads`` (else ``options.threads``, else $OMP_NUM_THREADS) fixes
+    the CPUs and torch threads of each, which otherwise dreams with the count of at most its
+    CPUs that is fastest now; each starts with OpenMP's waiting passive
+    (``threads.worker_environment``);
     ``options.precision`` is that of the workers' nets. On GPUs (``options.device`` cuda,
     cuda:N or auto with a GPU) each worker reserves one GPU and computes on the one Ray
     gives it. A segment whose worker dies is retried ``options.retries`` times, then the run
     stops with one line (finished frames are kept); so does a run whose first worker has
     not started within $DEEPDREAM_RAY_WAIT seconds (300 by default)."""
+    threads = threads or user_pin(plan.options.threads)[0]
     if threads is not None and threads < 1:
         raise SettingsError("threads must be 1 or more")
     wait_s = _wait_seconds()
@@ -144,11 +149,12 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
                  " and a GPU" if sizing.gpu else "")
         _clear_cards(cards)
         bar = start_progress(progress, sum(len(set(p) - done) for p in todo))
-        Dreamer = _dreamer(ray, retries).options(num_cpus=sizing.cpus,
-                                                 num_gpus=1 if sizing.gpu else 0)
+        Dreamer = _dreamer(ray, retries).options(
+            num_cpus=sizing.cpus, num_gpus=1 if sizing.gpu else 0,
+            runtime_env={"env_vars": worker_environment()})
         # on a GPU worker "cuda" is the GPU Ray gave it (CUDA_VISIBLE_DEVICES)
         actors = [Dreamer.remote(model, "cuda" if sizing.gpu else device, precision, job,
-                                 plan.timeline)
+                                 plan.timeline, threads)
                   for _ in range(min(sizing.workers, len(todo)))]
         _run_segments(ray, actors, todo, warmup, retries, bar, sizing, wait_s)
     finally:

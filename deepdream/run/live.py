@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import os
 import queue
 import signal
 import threading
@@ -30,6 +29,7 @@ from ..io.encoding import check_output
 from ..io.live import OPEN_TIMEOUT
 from .sequence import Carry, GroupDreamer
 from .settings import DreamSettings
+from .threads import TorchThreads
 from .timeline import Footage, Timeline, needs
 
 if typing.TYPE_CHECKING:
@@ -105,16 +105,6 @@ def sigterm_stops():
         yield
     finally:
         signal.signal(signal.SIGTERM, saved)
-
-
-def dream_threads(device: str, cores: int | None = None) -> int:
-    """The threads torch dreams with on ``device`` (its CPU threads, for a CPU): every core
-    but one, left to ffmpeg's decoder and encoder, the page and the flow; all of one core.
-    A dream whose threads wait for a busy core takes many times as long."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            os.cpu_count() or 1
-    return max(1, cores - 1) if device == "cpu" else 1
 
 
 class Live:
@@ -226,38 +216,35 @@ class Live:
         the net loaded once) with the run ``options`` (``dream`` says the rest)."""
         from .plan import make_plan
         plan = make_plan(settings, options, model, self.footage())
-        return self.dream(plan.net, plan.timeline)
+        return self.dream(plan.net, plan.timeline, options.threads)
 
     def dream(self, net, timeline: Timeline | DreamSettings,
               threads: int | None = None) -> LiveReport:
         """Dream the source's frames with ``net`` and each frame's settings (``timeline``:
         a plan's; or settings, the same for every frame; their ``preview`` is the
-        working width the source was opened at; on a CPU, with ``threads`` of torch's,
-        default ``dream_threads``) until it ends, --duration passes, Ctrl-C or SIGTERM.
+        working width the source was opened at; on a CPU, with ``threads`` of torch's, else
+        $OMP_NUM_THREADS, else the count that is fastest now, as ``threads.TorchThreads``
+        measures it, ffmpeg's threads and the page included) until it ends, --duration
+        passes, Ctrl-C or SIGTERM.
         Returns the report, also logged; raises VideoError if the source stops (a stream
         ends, a camera is unplugged), DeepDreamError if the settings cannot dream its
         frames."""
-        import torch
-
         from ..io.recording import Recorder
         source, live = self.source, self.options
         if isinstance(timeline, DreamSettings):
             timeline = Timeline(timeline, Footage(source.height, source.width))
         settings = timeline.settings
-        if str(net.device) == "cpu":
-            torch.set_num_threads(threads or dream_threads("cpu"))
         flow.require_opencv().setNumThreads(1)
         self.settings_line = (f"{source.width}x{source.height}, {', '.join(settings.layers)}"
                               f", {settings.octaves} octaves x {settings.iterations} steps, "
                               f"{net.precision} on {net.device}")
-        log.info("dreaming %s live: %s, %d torch threads", live.source, self.settings_line,
-                 torch.get_num_threads())
+        log.info("dreaming %s live: %s", live.source, self.settings_line)
         recorder = Recorder(live.output, source.width, source.height, live.overwrite) \
             if live.output else None
         self.output = _Output(self.server, recorder, self.stats)
         if self.server is not None:
             self.server.start()
-        dreamer = _Dreamer(net, timeline)
+        dreamer = _Dreamer(net, timeline, TorchThreads.for_run(net.device, threads))
         self.dreaming_since = time.monotonic()
         reason, closed = "the error below", False
         try:
@@ -333,21 +320,24 @@ class _Dreamer:
     the previous frame dreamed and this one (``sequence.Carry``: --flow's carry, decay and
     smoothing), the first frame and each scene cut's afresh."""
 
-    def __init__(self, net, timeline: Timeline):
-        self.timeline = timeline
+    def __init__(self, net, timeline: Timeline, threads: TorchThreads):
+        self.timeline, self.threads = timeline, threads
         self.carry = Carry(timeline, flow.FlowCache(None, timeline.settings.flow))
         self.dreamer = GroupDreamer(net, timeline.settings)
         self.raw = self.dreamed = None
 
     def dream(self, number: int, frame: np.ndarray) -> np.ndarray:
-        """Frame ``number`` of the source (H x W x 3 uint8 RGB) dreamed: H x W x 3 float32."""
-        raw, previous = frame.astype(np.float32), self.dreamed
-        if self.carry.is_cut(self.raw, raw):
-            log.info("scene cut at frame %d: the dream starts afresh", number)
-            previous = None
-        source = self.carry.source(number, raw, self.raw, previous)
-        dreamed = self.carry.finish(self.dreamer.dream(
-            self.timeline.layer(number), [(number, source)], self.timeline.at(number))[0])
+        """Frame ``number`` of the source (H x W x 3 uint8 RGB) dreamed: H x W x 3 float32,
+        with the torch threads that are fastest now (the flow's time counted too)."""
+        settings, layer = self.timeline.at(number), self.timeline.layer(number)
+        with self.threads.timing(settings, layer, *frame.shape[:2]):
+            raw, previous = frame.astype(np.float32), self.dreamed
+            if self.carry.is_cut(self.raw, raw):
+                log.info("scene cut at frame %d: the dream starts afresh", number)
+                previous = None
+            source = self.carry.source(number, raw, self.raw, previous)
+            dreamed = self.carry.finish(self.dreamer.dream(layer, [(number, source)],
+                                                           settings)[0])
         self.raw, self.dreamed = raw, dreamed
         return dreamed
 

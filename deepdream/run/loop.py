@@ -18,6 +18,7 @@ from .sequence import Carry, GroupDreamer
 from .plan import Plan, footage_of, make_plan
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, RunState, open_output
+from .threads import TorchThreads
 from .timeline import Timeline
 
 if typing.TYPE_CHECKING:     # the engine imports torch
@@ -64,7 +65,8 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     order) into ``output_dir`` under the same numbers, with ``net`` (loaded already).
     ``model`` (the model's object, or a caffemodel's path) is what params.json records the
     frames were dreamed with; of ``options``, the frames (image type, first, last),
-    ``overwrite``, ``progress``, ``batch_segments`` and ``warmup`` apply. The run is planned
+    ``overwrite``, ``progress``, ``batch_segments``, ``warmup`` and ``threads`` apply. The
+    run is planned
     (``plan.make_plan``: everything checked) and carried out by ``run_plan``.
     Raises a DeepDreamError subclass."""
     options = options or RunOptions()
@@ -87,13 +89,15 @@ def run_plan(plan: Plan, input: InputFrames, output_dir: str | Path) -> DreamRep
     options, settings = plan.options, plan.settings
     with frames.folder_lock(output_dir):
         job = open_output(output_dir, input, plan.params(input), options.overwrite)
+        threads = TorchThreads.for_run(plan.net.device, options.threads)
         if options.batch_segments <= 1:
             return run_frames(job, plan.net, plan.timeline, [job.todo],
-                              progress=options.progress)
+                              progress=options.progress, threads=threads)
         cuts = known_cuts(job, settings)
         length = -(-len(job.todo) // options.batch_segments)
         return run_frames(job, plan.net, plan.timeline, segments(job.todo, cuts, length),
-                          options.warmup, options.progress, batch=options.batch_segments)
+                          options.warmup, options.progress, batch=options.batch_segments,
+                          threads=threads)
 
 
 def segments(numbers: list[int], cuts: list[int], length: int) -> list[list[int]]:
@@ -196,13 +200,16 @@ def _save_dream(job: RunState, number: int, dreamed: np.ndarray, preview: bool) 
 
 def run_frames(job: RunState, net: Net, timeline: Timeline, pieces: list[list[int]],
                warmup: int | None = None, progress: bool | Display = True,
-               record_cuts: bool = True, batch: int = 1) -> DreamReport:
+               record_cuts: bool = True, batch: int = 1,
+               threads: TorchThreads | None = None) -> DreamReport:
     """Dream the frames of ``pieces`` (runs of consecutive frame numbers) of ``job``, each
     with its settings and layer (``timeline``), skipping those already written: one piece as
     a whole run when ``warmup`` is None, else each piece as a segment (see ``_Sequence``),
     ``batch`` segments at a time in lockstep so that frames of the same layer, size and
-    settings share one ``dream_batch``."""
+    settings share one ``dream_batch``; on a CPU with the torch threads ``threads`` sets
+    (default: chosen as it runs, or $OMP_NUM_THREADS)."""
     settings = timeline.settings
+    threads = threads or TorchThreads.for_run(net.device)
     done = set() if job.redo else set(job.done)
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.output_dir, settings.flow) if settings.flow else None
@@ -225,9 +232,11 @@ def run_frames(job: RunState, net: Net, timeline: Timeline, pieces: list[list[in
                 options = timeline.at(number).ascent_options()
                 groups.setdefault((end, source.shape, tuple(options.items())), []).append(
                     (seq, number, source))
-            for (end, _, _), items in groups.items():
-                dreams = dreamer.dream(end, [(number, source) for _, number, source in items],
-                                       timeline.at(items[0][1]))
+            for (end, shape, _), items in groups.items():
+                frame_settings = timeline.at(items[0][1])
+                with threads.timing(frame_settings, end, *shape[:2], len(items)):
+                    dreams = dreamer.dream(end, [(n, source) for _, n, source in items],
+                                           frame_settings)
                 for (seq, number, _), dreamed in zip(items, dreams):
                     if seq.finish(number, dreamed):
                         bar.step()

@@ -136,6 +136,7 @@ class RunOptions:
     workers: int = 2
     segment_length: int = 100
     retries: int = 3                   # of a segment whose Ray worker dies
+    threads: int | None = None         # torch's CPU threads (None: chosen as it runs)
 
     def check(self) -> None:
         """Raise a DeepDreamError naming the first option that cannot work, before anything
@@ -150,7 +151,8 @@ class RunOptions:
                  (self.warmup >= 0, "--warmup must be 0 or more"),
                  (self.workers >= 1, "--workers must be 1 or more"),
                  (self.segment_length >= 1, "--segment-length must be 1 or more"),
-                 (self.retries >= 0, "--retries must be 0 or more")]
+                 (self.retries >= 0, "--retries must be 0 or more"),
+                 (self.threads is None or self.threads >= 1, "--threads must be 1 or more")]
         for ok, message in rules:
             if not ok:
                 raise SettingsError(message)

@@ -16,6 +16,7 @@ from ..io import frames, ours, video
 from ..io.extraction import expected_frames, extract_frames
 from .plan import Plan, make_plan
 from .settings import DreamSettings, RunOptions
+from .threads import TorchThreads
 from .timeline import Footage
 from .transforms import keep_colors
 
@@ -103,13 +104,15 @@ def draw_sheet(sheet: SheetPlan) -> Path:
                                 settings.preview or None)
     net = plan.net
     guide = frames.read_frame(settings.guide_image) if settings.guide_image else None
+    threads = TorchThreads.for_run(net.device, plan.options.threads)
     tiles = [("frame %d" % number, image)]
     for spec in dict.fromkeys(settings.layers):       # a layer, or objective terms
         layer = plan.timeline.resolve(spec, number)
         log.info("dreaming frame %d at %s", number, layer)
-        dreamed = dream(net, image, layer,
-                        guide=None if guide is None else guide_features(net, guide, layer),
-                        seed=settings.seed, **settings.ascent_options())
+        features = None if guide is None else guide_features(net, guide, layer)
+        with threads.timing(settings, layer, *image.shape[:2]):
+            dreamed = dream(net, image, layer, guide=features, seed=settings.seed,
+                            **settings.ascent_options())
         if settings.keep_colors:
             dreamed = keep_colors(dreamed, image)
         tiles.append((layer, frames.to_uint8(dreamed)))
