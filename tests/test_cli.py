@@ -103,7 +103,8 @@ BAD = {
     "frame-too-small": (["-i", "{tmp}/tiny", "-oct", "12", "-l", "inception_5b/output"],
                         "too small"),
     "unreadable-frame": (["-i", "{tmp}/broken"], "00000001.png"),
-    "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop' or 'random'"),
+    "bad-blend": (["-b", "purple"], "a number from 0 to 1, 'loop', 'random' or keyframes or "
+                                  "the sound"),
     "cuda-device-without-cuda": (["--device", "cuda"], "no CUDA GPU"),
     "caffe-in-bf16": (["--engine", "caffe", "--precision", "bf16"], "fp32 only"),
     "zero-octaves": (["-oct", "0"], "-oct/--octaves must be from 1 to 100, not 0"),
@@ -363,7 +364,8 @@ def test_named_recipes_set_their_settings_and_flags_override_them(extracted, tin
             dream["octaves"]) == ("dis", True, ["inception_4c/output"], 1, 2)
     result = script("2_dreaming_time.py", "-i", extracted / "frames", "-o", tmp_path / "x",
                     "-t", tiny_model_dir, "--recipe", "smoth", check=False)
-    assert result.returncode == 1 and "nor a named recipe (classic, deep, smooth, subtle)" \
+    assert result.returncode == 1 and \
+        "nor a named recipe (beats, classic, deep, slow_build, smooth, subtle)" \
         in result.stderr
 
 

@@ -204,7 +204,7 @@ def test_named_pipe_with_a_writer_is_opened_and_read(ffmpeg_binary, tmp_path, mo
         try:
             source.start()
             numbers = []
-            while (item := source.take(timeout=5)) is not None:
+            while (item := source.take(timeout=15)) is not None:
                 numbers.append(frame_code(item[1]))
         finally:
             source.close()
