@@ -34,9 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepdream.run.threads import passive_wait, usable_cores  # noqa: E402
+from deepdream.run.threads import usable_cores  # noqa: E402
 
-passive_wait()                  # as the commands do, before torch loads
 import torch  # noqa: E402
 
 from deepdream.io import video  # noqa: E402

@@ -9,9 +9,9 @@ Stage 2: the first FRAMES frames of samples/sample.mp4 at 320x180, a full-size B
 (random weights: timing does not depend on them), inception_4c/output (or --layers, e.g.
 customloop: stage 2's sweep, a layer a frame), 2 octaves x 3 steps (the issue's measure),
 through ``loop.dream_frames`` as ``2_dreaming_time.py`` runs it (frames read and written).
-Each measure is a process of its own, started as the commands start (OpenMP's waiting
-passive), except "torch's default": no thread count set, OpenMP's own waiting, as stage 2
-dreamed before. The net dreams one frame before the clock starts.
+Each measure is a process of its own: each pinned count and the chooser with OpenMP's own
+waiting (as the commands start) and with OMP_WAIT_POLICY=PASSIVE; "torch's default": no
+thread count set, as stage 2 dreamed before. The net dreams one frame before the clock.
 
     python bench/threads_bench.py [--frames 24] [--rounds 2] [--layers customloop]
                                   [--live-seconds 12] [--skip-live]
@@ -160,8 +160,13 @@ def main() -> None:
         return
     from deepdream.run.threads import candidates, usable_cores
     counts = sorted(set(candidates(usable_cores())) | {1})
+    # each count, and the chooser, with OpenMP's waiting spinning (its default: what the
+    # commands start with) and passive (OMP_WAIT_POLICY=PASSIVE, a user's choice)
     setups = [("torch's default", "default", False)] + \
-        [(f"{n} pinned", str(n), True) for n in counts] + [("chosen as it runs", "auto", True)]
+        [(f"{n} pinned{wait}", str(n), passive) for passive, wait in ((False, ""),
+                                                                        (True, ", passive"))
+         for n in counts] + \
+        [("chosen as it runs", "auto", False), ("chosen, passive", "auto", True)]
     print(f"# {machine()}; load average before: {load()}")
     print(f"# stage 2: {args.frames} frames of samples/sample.mp4 at {WIDTH} wide, full-size "
           f"GoogLeNet (random weights), {args.layers}, 2 octaves x 3 steps; {args.rounds} rounds, "
@@ -187,7 +192,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for condition in ("quiet", "busy"):
         mean = {name: sum(seconds[(condition, name)]) / args.rounds for name, _, _ in setups}
-        best = min(mean[f"{n} pinned"] for n in counts)
+        best = min(mean[name] for name, threads, _ in setups if threads.isdigit())
         for name, threads, _ in setups:
             rounds = ", ".join(f"{s:.3f}" for s in seconds[(condition, name)])
             chosen = ""

@@ -150,7 +150,7 @@ def omp_report(stderr: str) -> tuple[str, int]:
     return policy.group(1), int(spin.group(1))
 
 
-def test_stage_2_chooses_within_the_cores_with_openmp_waiting_passively(
+def test_stage_2_chooses_within_the_cores_with_openmps_own_waiting(
         tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
@@ -158,7 +158,9 @@ def test_stage_2_chooses_within_the_cores_with_openmp_waiting_passively(
     src = frame_folder(tmp_path / "in", 6)
     result = script("2_dreaming_time.py", "-i", src, "-o", tmp_path / "out", "-t",
                     tiny_model_dir, *STAGE_2, "-v", "2")
-    assert omp_report(result.stderr) == ("PASSIVE", 0)
+    # OpenMP's own policy (threads spin briefly while they wait): 1.5x faster on free cores
+    # than passive waiting (BENCHMARKS.md), and on a busy core the chooser takes fewer threads
+    assert omp_report(result.stderr)[1] == 300000
     maximum = min(th.usable_cores(), int(re.search(r"OMP_NUM_THREADS = '(\d+)'",
                                                    result.stderr).group(1)))
     settled = re.findall(r"torch dreams with (\d+) threads of (\d+), the fastest now",

@@ -35,10 +35,7 @@ def run(main: Callable[[list[str] | None], int | None],
         interrupted_hint: str = "") -> None:
     """Call ``main`` and exit: 0 on success; 1 with one line for a DeepDreamError or for an
     OSError (a full disk, a permission, a path under a file: from any thread, the path and
-    the cause); 130 with ``interrupted_hint`` on Ctrl-C. OpenMP's threads wait passively
-    unless the user says otherwise (set here, before torch loads)."""
-    from ..run.threads import passive_wait
-    passive_wait()
+    the cause); 130 with ``interrupted_hint`` on Ctrl-C."""
     debug = os.environ.get("DEEPDREAM_DEBUG", "") not in ("", "0")
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # started ignoring it (a shell's background job): a Ctrl-C at the terminal still

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import time
 from typing import Hashable
 
@@ -32,22 +31,11 @@ MAX_GAP = 120.0      # seconds at most between two tries of a count
 SMOOTH = 0.5         # weight of the newest frame in a count's pace
 
 
-def passive_wait() -> None:
-    """Have OpenMP's threads sleep while they wait for each other instead of spinning
-    (OMP_WAIT_POLICY=PASSIVE), unless the user set a policy. OpenMP reads it once, when it
-    loads with torch: the commands call this before anything imports torch."""
-    if WAIT_POLICY in os.environ:
-        return
-    if "torch" in sys.modules:
-        log.debug("torch is loaded already: %s is left unset", WAIT_POLICY)
-        return
-    os.environ[WAIT_POLICY] = "PASSIVE"
-
-
 def worker_environment() -> dict[str, str]:
-    """The environment a worker process (a Ray actor) starts with: this process's waiting
-    policy, else passive."""
-    return {WAIT_POLICY: os.environ.get(WAIT_POLICY, "PASSIVE")}
+    """The environment a worker process (a Ray actor) starts with: the user's OpenMP waiting
+    policy, where they set one (else OpenMP's own: threads that spin briefly while they wait,
+    the fastest while the cores are free; when one is taken, the chooser takes fewer)."""
+    return {WAIT_POLICY: os.environ[WAIT_POLICY]} if WAIT_POLICY in os.environ else {}
 
 
 def user_pin(threads: int | None = None) -> tuple[int | None, str]:
