@@ -209,3 +209,38 @@ def test_the_extraction_counts_as_many_frames_as_it_writes(clip, tmp_path):
             pass
     meta = extract_frames(clip, tmp_path / "f", progress=Shown)
     assert totals == [meta["frame_count"]] == [len(frames.list_frames(tmp_path / "f"))]
+
+
+def test_whole_numbers_given_as_decimals_or_text_dream(clip, tiny_model_dir, tmp_path):
+    """-oct 1.0 on the command line, "iterations": "1" in a recipe: the numbers they are (a
+    float where a count is wanted crashed after the extraction)."""
+    (tmp_path / "r.json").write_text(json.dumps({"dream": {"iterations": "1",
+                                                           "step_size": "1.5"}}))
+    result, _ = watched(tmp_path, tiny_model_dir / "bvlc_googlenet.caffemodel", clip, "-o",
+                        "out.mp4", "-t", tiny_model_dir, "-l", "conv2/3x3", "-oct", "1.0",
+                        "-b", "0", "--recipe", tmp_path / "r.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stream_length(tmp_path / "out.mp4", "v")[0] == stream_length(clip, "v")[0]
+
+
+def test_overwrite_keeps_a_run_made_with_the_same_settings(clip, tiny_model_dir, tmp_path):
+    """The one command's --overwrite replaces the movie; the frames of ours dreamed with the
+    same settings are continued, not dreamed again."""
+    from conftest import script
+    args = [clip, "-o", tmp_path / "out.mp4", "-t", tiny_model_dir, *DREAM, "--work",
+            tmp_path / "w", "--keep-frames"]
+    script("-m deepdream", *args)
+    dreamed = frames.list_frames(tmp_path / "w" / "dreamed")
+    stamps = {n: p.stat().st_mtime_ns for n, p in dreamed.items()}
+    result = script("-m deepdream", *args, "--overwrite")
+    assert "0 frames dreamed (" in result.stderr, result.stderr
+    assert {n: p.stat().st_mtime_ns for n, p in
+            frames.list_frames(tmp_path / "w" / "dreamed").items()} == stamps
+
+
+def test_a_refusal_of_a_file_not_ours_crosses_processes():
+    """A Ray worker's error comes back pickled: NotOursError too."""
+    import pickle
+    from deepdream.io.ours import NotOursError
+    error = pickle.loads(pickle.dumps(NotOursError("/x/params.json", "params")))
+    assert str(error).startswith("/x/params.json was not written by deepdream")

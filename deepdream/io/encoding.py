@@ -284,7 +284,7 @@ def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
     our scratch folder beside ``output``, read it back and put it in place only if it holds
     the frames asked for (over an existing file only with ``overwrite``). On failure or
     Ctrl-C the temporary file is removed and ``output`` is untouched. Raises VideoError."""
-    with ours.temporary(output) as partial:
+    def write(partial: Path) -> None:
         video.run(command(count, partial), "encoding movie", count, progress)
         pictures, seconds = video.written_length(partial)
         wanted = float(count / rate)
@@ -294,6 +294,4 @@ def _encode(command, count: int, rate: Fraction, output: Path, gif: bool,
             length = f"{seconds:.2f} s" if seconds is not None else "unknown length"
             raise VideoError(f"ffmpeg wrote {pictures} frames ({length}) where {count} "
                              f"({wanted:.2f} s) were asked: {output} was not written")
-        if not ours.put_in_place(partial, output, overwrite):
-            raise VideoError(f"{output} appeared while the movie was encoded and is left as "
-                             "it is: run again with another -o (or --overwrite)")
+    ours.write_new(output, write, "-o", overwrite)

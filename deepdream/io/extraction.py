@@ -82,10 +82,11 @@ def extract_frames(movie: str | Path, folder: str | Path, fmt: str = "png",
     duration = None if end is None else end - first_time
     if duration is not None and duration <= 0:
         raise FramesError(f"no frame between {start} s and {end} s")
-    existing = _frames_of_ours(folder, overwrite)
     identity, run = movie_identity(movie), ours.new_run_id()
     ledger = frames.Ledger(folder, "extracted")
-    with frames.new_folder(folder), ours.scratch(folder) as scratch:
+    # one extraction at a time into a folder: what is ours there is read under its lock
+    with frames.folder_lock(folder), ours.scratch(folder) as scratch:
+        existing = _frames_of_ours(folder, overwrite)
         written, report = _extract(movie, scratch, fmt, info, rate, first_time, start,
                                    duration, jpeg_qscale, progress)
         for path in existing:            # the frames an extraction of ours wrote here

@@ -98,7 +98,7 @@ class FlowCache:
         """Whether the cache folder is ours (made and marked now if it is not there)."""
         marker = self.folder / "cache.json"
         if not self.folder.exists():
-            self.folder.mkdir()
+            self.folder.mkdir(exist_ok=True)          # Ray's workers may make it together
             ours.write_json(marker, "flow-cache", {})
         try:
             return ours.read_json(marker, "flow-cache") is not None

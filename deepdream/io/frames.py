@@ -127,6 +127,17 @@ def picture_format(path: str | Path) -> str:
     return fmt
 
 
+def check_new_picture(path: str | Path, movie: str | Path, flag: str,
+                      overwrite: bool = False) -> Path:
+    """Refuse, in one line, a picture to write (``flag``: how the user gave it) that is of
+    no type we write, is ``movie`` itself, or could not be written or would replace a file
+    unasked (``ours.check_new_file``). Returns it as a Path. Raises FramesError."""
+    picture_format(path)
+    if same_path(path, movie):
+        raise FramesError(f"{flag} {path} is the movie itself: give another name")
+    return ours.check_new_file(path, flag, overwrite, "picture")
+
+
 def write_frame(path: str | Path, image: np.ndarray, jpeg_quality: int = 95,
                 ledger: Ledger | None = None) -> None:
     """Save an H x W x 3 image (float or uint8) atomically; its type from the extension.

@@ -46,6 +46,9 @@ class NotOursError(FramesError):
         super().__init__(f"{path} was not written by deepdream (it has no mark of ours): it is "
                          "left as it is")
 
+    def __reduce__(self):                 # across processes (a Ray worker's error)
+        return type(self), (self.path, self.kind)
+
 
 def new_run_id() -> str:
     """A run's identity: random, so that two runs never share one."""
@@ -125,6 +128,7 @@ class _Scratch:
 
 _SCRATCH_LOCK = threading.Lock()
 _SCRATCHES: dict[tuple[int, str], _Scratch] = {}
+_CLEARED: set[tuple[int, str]] = set()   # folders this process has cleared of dead scratch
 
 
 def _running(pid: int) -> bool:
@@ -176,7 +180,9 @@ def scratch(folder: str | Path):
     with _SCRATCH_LOCK:
         entry = _SCRATCHES.get(key)
         if entry is None:
-            remove_dead_scratch(folder)
+            if key not in _CLEARED:          # once a folder: a run's folders hold many files
+                remove_dead_scratch(folder)
+                _CLEARED.add(key)
             name = f"{SCRATCH_PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
             path = folder / name
             path.mkdir()
@@ -227,8 +233,9 @@ def atomic_write_bytes(path: Path, data: bytes, before_replace=None) -> None:
 def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
     """Give ``finished`` (a whole file of ours, in our scratch folder beside ``path``) the
     name ``path``: over a file there only if ``replace``; else by a hard link, which never
-    replaces one, even one that appeared a moment ago. Returns False, ``finished`` left
-    where it is, if a file took ``path`` first."""
+    replaces one, even one that appeared a moment ago (on a file system without hard links,
+    a rename once the name is seen free: a file that appears in that instant is replaced).
+    Returns False, ``finished`` left where it is, if a file took ``path`` first."""
     if replace:
         os.replace(finished, path)
         return True
@@ -243,6 +250,18 @@ def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
         return True
     finished.unlink()
     return True
+
+
+def write_new(path: Path, write, flag: str, overwrite: bool = False) -> None:
+    """Make the file ``path`` by ``write(tmp)`` (which writes it, whole, at ``tmp``: a name
+    in our scratch folder beside it, with ``path``'s extension), then give it its name
+    (``put_in_place``: over a file there only with ``overwrite``). Raises FramesError if a
+    file took the name meanwhile (what was written goes with the scratch)."""
+    with temporary(path) as tmp:
+        write(tmp)
+        if not put_in_place(tmp, path, overwrite):
+            raise FramesError(f"{path} appeared while it was made and is left as it is: give "
+                              f"another {flag} (or --overwrite)")
 
 
 def check_new_file(path: str | Path, flag: str, overwrite: bool = False,

@@ -100,17 +100,21 @@ class Recorder:
         self._scratch = contextlib.ExitStack()     # our scratch folder beside the file
         self.part = self._scratch.enter_context(ours.temporary(self.path)) if self.path \
             else None
-        target = output_args(str(self.part) if self.part else output)
-        args = [video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
-                "-f", "matroska", "-i", "pipe:0",
-                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                "-threads", "1", *_options(video.frame_rate_mode("vfr")), *target]
-        self.process = start(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.stderr = Stderr(self.process.stderr)
-        self.frames, self.first, self.last, self._ms = 0, None, None, -1
-        self.saved: str | None = None      # where the whole recording is, once closed
-        self.kept: str | None = None       # where what a failed ffmpeg wrote is kept
-        self._send(_Matroska.header(width, height))
+        try:
+            target = output_args(str(self.part) if self.part else output)
+            args = [video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
+                    "-f", "matroska", "-i", "pipe:0",
+                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                    "-threads", "1", *_options(video.frame_rate_mode("vfr")), *target]
+            self.process = start(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.stderr = Stderr(self.process.stderr)
+            self.frames, self.first, self.last, self._ms = 0, None, None, -1
+            self.saved: str | None = None      # where the whole recording is, once closed
+            self.kept: str | None = None       # where what a failed ffmpeg wrote is kept
+            self._send(_Matroska.header(width, height))
+        except BaseException:
+            self._scratch.close()          # what ffmpeg began goes with our scratch folder
+            raise
 
     def _send(self, data: bytes) -> None:
         try:

@@ -70,8 +70,10 @@ def _dreamer(ray, retries: int):
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
             start = time.monotonic()
-            report = loop.run_frames(self.job, self.net, self.timeline, [numbers], warmup,
-                                     progress=False, record_cuts=False, threads=self.threads)
+            with ours.scratch(self.job.output_dir):      # held for the segment's frames
+                report = loop.run_frames(self.job, self.net, self.timeline, [numbers],
+                                         warmup, progress=False, record_cuts=False,
+                                         threads=self.threads)
             return os.getpid(), report.dreamed, time.monotonic() - start
 
     return Dreamer
@@ -124,8 +126,11 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
     overwrite, progress = options.overwrite, options.progress
     job = open_output(output_dir, input, plan.params(input), overwrite)
     pieces = loop.segments(job.todo, loop.known_cuts(job, settings), options.segment_length)
-    done = set() if overwrite else job.done
+    done = job.done
     todo = [p for p in pieces if not set(p) <= done]
+    if todo:       # params.json and the ledger, once, before any worker writes a frame
+        job.begin()
+        job.begun = True
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
     try:
         if address == "local":     # this machine's cores (more if --threads asks) and GPUs

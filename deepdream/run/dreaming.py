@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .plan import footage_of, make_plan
 from .settings import DreamReport, DreamSettings, RunOptions
-from .state import InputFrames
+from .state import InputFrames, check_output
 
 __all__ = ["RunOptions", "dream_video", "default_layers"]
 
@@ -29,6 +29,7 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     options = options or RunOptions()
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
+    check_output(output_dir)                 # files not ours: refused before loading
     plan = make_plan(settings, options, model, footage_of(input))
     if options.ray:
         from .cluster import run_on_ray

@@ -103,17 +103,17 @@ class WorkFolder:
         """Remove what the job made: the whole folder if it made the folder (it is marked
         ours) and the parents it made for it where they are empty; else its subfolders
         frames/ and dreamed/ and its marker."""
-        if self.made:
-            shutil.rmtree(self.path)
-            for parent in self.made[1:]:
-                try:
-                    parent.rmdir()
-                except OSError:           # something else is in it now: it stays
-                    break
-            return
-        for folder in (self.extracted, self.dreamed):
+        for folder in (self.extracted, self.dreamed):     # made by the job, in its folder
             shutil.rmtree(folder, ignore_errors=True)
-        (self.path / MARKER).unlink(missing_ok=True)
+        if not self.made:
+            (self.path / MARKER).unlink(missing_ok=True)
+            return
+        shutil.rmtree(self.path)          # the folder it made, marked: its mark goes last
+        for parent in self.made[1:]:
+            try:
+                parent.rmdir()
+            except OSError:               # something else is in it now: it stays
+                break
 
 
 def _other_job(path: Path, marker: dict, movie: Path) -> str:
@@ -172,7 +172,6 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
     movie's size (``make_plan``, which then loads the net), and a run of ours in the work
     folder made with other settings. Raises a DeepDreamError subclass."""
     from ..io import encoding
-    from ..io.extraction import expected_frames
     movie, output = Path(movie), Path(output)
     options = options or RunOptions()
     job = check_paths(movie, output, work, options.overwrite)
@@ -180,7 +179,8 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
 
     def movie_footage() -> Footage:             # once the settings are checked
         info = video.probe(movie)
-        count = expected_frames(info.duration, info.fps) if info.duration else None
+        footage = Footage.of_movie(movie, info)
+        count = footage.last_frame
         if count is not None and options.start_frame is not None and \
                 options.start_frame > count:
             raise DeepDreamError(f"-sf/--start_frame {options.start_frame} is past the end "
@@ -188,8 +188,7 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
         encoding.check_output(output, crf=crf, overwrite=options.overwrite,
                               audio=movie if info.has_audio else None)
         probed.append(info)
-        return Footage(info.height, info.width, info.fps, info.first_picture, count,
-                       movie if info.has_audio else None)
+        return footage
 
     plan = make_plan(settings, options, model, movie_footage)
     info = probed[0]

@@ -205,11 +205,8 @@ class Live:
         if not self.source.is_file:
             return Footage(height, width)
         from ..io import video
-        from ..io.extraction import expected_frames
-        info = video.probe(self.options.source)
-        count = expected_frames(info.duration, info.fps) if info.duration else None
-        return Footage(height, width, info.fps, info.first_picture, count,
-                       Path(self.options.source) if info.has_audio else None)
+        return Footage.of_movie(self.options.source, video.probe(self.options.source),
+                                height, width)
 
     def run(self, settings: DreamSettings, model, options) -> LiveReport:
         """Dream the source's frames with ``model``, planned (``plan.make_plan``: checked,
@@ -322,7 +319,8 @@ class _Dreamer:
 
     def __init__(self, net, timeline: Timeline, threads: TorchThreads):
         self.timeline, self.threads = timeline, threads
-        self.carry = Carry(timeline, flow.FlowCache(None, timeline.settings.flow))
+        self.carry = Carry(timeline, flow.FlowCache(None, timeline.settings.flow)
+                           if timeline.settings.flow else None)
         self.dreamer = GroupDreamer(net, timeline.settings)
         self.raw = self.dreamed = None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import plural
-from ..io import flow, frames, scenes
+from ..io import flow, frames, ours, scenes
 from ..progress import Display, start as start_progress
 from . import transforms
 from .sequence import Carry, GroupDreamer
@@ -87,7 +87,8 @@ def run_plan(plan: Plan, input: InputFrames, output_dir: str | Path) -> DreamRep
     the film is cut into segments (at scene cuts, each starting ``warmup`` frames early) of
     which N are dreamed in one batch. Raises a DeepDreamError subclass."""
     options, settings = plan.options, plan.settings
-    with frames.folder_lock(output_dir):
+    # our scratch folder held for the run (its frames are written through it)
+    with frames.folder_lock(output_dir), ours.scratch(output_dir):
         job = open_output(output_dir, input, plan.params(input), options.overwrite)
         threads = TorchThreads.for_run(plan.net.device, options.threads)
         if options.batch_segments <= 1:
@@ -210,7 +211,7 @@ def run_frames(job: RunState, net: Net, timeline: Timeline, pieces: list[list[in
     (default: chosen as it runs, or $OMP_NUM_THREADS)."""
     settings = timeline.settings
     threads = threads or TorchThreads.for_run(net.device)
-    done = set() if job.redo else set(job.done)
+    done = set(job.done)
     cuts = set(job.params["scene_cuts"])
     flows = flow.FlowCache(job.output_dir, settings.flow) if settings.flow else None
     io = frames.BackgroundIO()

@@ -76,24 +76,18 @@ def plot(movie: str | Path, output: str | Path, settings: DreamSettings,
     """Draw the scheduled settings of a run of ``movie`` into ``output`` (a picture; never
     over a file unless ``overwrite``, never over the movie), checked as a run's plan checks
     them (the schedules against the movie's rate and sound), nothing dreamed."""
-    from ..io.extraction import expected_frames
     movie, output = Path(movie), Path(output)
     settings.check()
-    frames.picture_format(output)
-    if frames.same_path(output, movie):
-        raise FramesError(f"--plot {output} is the movie itself: give another name")
-    ours.check_new_file(output, "--plot", overwrite, "picture")
-    info = video.probe(movie)
-    count = expected_frames(info.duration, info.fps) if info.duration else 1
-    timeline = Timeline.make(settings, Footage(info.height, info.width, info.fps,
-                                               info.first_picture, count,
-                                               movie if info.has_audio else None))
+    frames.check_new_picture(output, movie, "--plot", overwrite)
+    footage = Footage.of_movie(movie, video.probe(movie))
+    if footage.last_frame is None:
+        raise FramesError(f"{movie} does not say how long it is: its curves cannot be drawn")
+    timeline = Timeline.make(settings, footage)
+    count = footage.last_frame
     shown = len(curves(timeline, np.arange(1, 2)))
-    with ours.temporary(output) as written:
-        draw(timeline, count).save(written, frames.picture_format(output))
-        if not ours.put_in_place(written, output, overwrite):
-            raise FramesError(f"{output} appeared while the curves were drawn and is left "
-                              "as it is: give another --plot (or --overwrite)")
+    picture = draw(timeline, count)
+    ours.write_new(output, lambda tmp: picture.save(tmp, frames.picture_format(output)),
+                   "--plot", overwrite)
     log.info("the curves of %d scheduled settings over %d frames written to %s", shown,
              count, output)
     return output

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import FramesError
 from ..io import frames, ours, video
-from ..io.extraction import expected_frames, extract_frames
+from ..io.extraction import extract_frames
 from .plan import Plan, make_plan
 from .settings import DreamSettings, RunOptions
 from .threads import TorchThreads
@@ -63,22 +63,19 @@ def plan_sheet(movie: str | Path, output: str | Path, settings: DreamSettings, m
     movie, output = Path(movie), Path(output)
     if not movie.is_file():
         raise FramesError(f"movie not found: {movie}")
-    frames.picture_format(output)
-    if frames.same_path(output, movie):
-        raise FramesError(f"--sheet {output} is the movie itself: give another name")
-    ours.check_new_file(output, "--sheet", options.overwrite, "picture")
+    frames.check_new_picture(output, movie, "--sheet", options.overwrite)
     probed: list[tuple[video.MovieInfo, int]] = []
 
     def movie_footage() -> Footage:             # once the settings are checked
         info = video.probe(movie)
-        count = expected_frames(info.duration, info.fps) if info.duration else 1
-        number = options.start_frame or max(1, (count + 1) // 2)
-        if number > count:
+        footage = Footage.of_movie(movie, info)
+        count = footage.last_frame                  # None: a movie of unknown length
+        number = options.start_frame or (max(1, (count + 1) // 2) if count else 1)
+        if count is not None and number > count:
             raise FramesError(f"-sf/--start_frame {number} is past the end of {movie} "
                               f"({count} frames)")
         probed.append((info, number))
-        return Footage(info.height, info.width, info.fps, info.first_picture, count,
-                       movie if info.has_audio else None)
+        return footage
 
     plan = make_plan(settings, options, model, movie_footage)
     info, number = probed[0]
@@ -116,11 +113,9 @@ def draw_sheet(sheet: SheetPlan) -> Path:
         if settings.keep_colors:
             dreamed = keep_colors(dreamed, image)
         tiles.append((layer, frames.to_uint8(dreamed)))
-    with ours.temporary(sheet.output) as written:
-        compose(tiles).save(written, frames.picture_format(sheet.output))
-        if not ours.put_in_place(written, sheet.output, sheet.overwrite):
-            raise FramesError(f"{sheet.output} appeared while the sheet was dreamed and is "
-                              "left as it is: give another --sheet (or --overwrite)")
+    sheet_picture = compose(tiles)
+    ours.write_new(sheet.output, lambda tmp: sheet_picture.save(
+        tmp, frames.picture_format(sheet.output)), "--sheet", sheet.overwrite)
     log.info("%d tiles written to %s", len(tiles), sheet.output)
     return sheet.output
 

@@ -79,7 +79,6 @@ class RunState:
     input: InputFrames
     output_dir: Path
     params: dict
-    redo: bool                     # --overwrite: frames already written are dreamed again
     run: str                       # the run's identity, in params.json and the ledger
     done: set[int] = dataclasses.field(default_factory=set)   # frames of ours already there
     started: bool = False          # params.json is written: the output folder is this run's
@@ -190,12 +189,35 @@ def refuse_not_ours(error: ours.NotOursError) -> FramesError:
                        "changed")
 
 
+def _claim(output_dir: Path, ledger: frames.Ledger) -> tuple[dict | None, str | None,
+                                                              list[Path]]:
+    """(its params.json, its ledger's run, its frames) of the run of ours in
+    ``output_dir``. Raises FramesError for a params.json or frames.tsv that is not ours, or
+    numbered pictures that no run of ours made: nothing of them is read as ours."""
+    old = read_params(output_dir)
+    try:
+        ledger_run = ledger.run()
+    except ours.NotOursError as e:
+        raise refuse_not_ours(e) from None
+    mine = ledger.only_ours(frames.every_frame(output_dir), "dreaming run of ours",
+                            "dream into an empty folder, or move them away")
+    return old, ledger_run, mine
+
+
+def check_output(output_dir: str | Path) -> None:
+    """``open_output``'s refusals of what is not ours in ``output_dir`` (if it is there),
+    reading only: said before the net is loaded."""
+    output_dir = Path(output_dir)
+    if output_dir.is_dir():
+        _claim(output_dir, frames.Ledger(output_dir, "dreamed"))
+
+
 def open_output(output_dir: str | Path, input: InputFrames, params: dict,
                 overwrite: bool = False) -> RunState:
     """The run of ``params`` (``run_params``) on ``input`` in ``output_dir``, once it is
     checked that the folder holds nothing but a run of ours made with the same params
     (``overwrite``: a run of ours made otherwise, whose frames, and only those, are removed
-    first). Its params.json is written just before its first frame (``RunState.begin``).
+    first; a run of ours made with the same params is continued, with or without it). Its params.json is written just before its first frame (``RunState.begin``).
     Raises FramesError for a folder that holds pictures or bookkeeping files of anyone
     else's, ResumeError for a run of ours made otherwise."""
     output_dir = Path(output_dir)
@@ -204,22 +226,21 @@ def open_output(output_dir: str | Path, input: InputFrames, params: dict,
                           "would replace the frames; give another -o")
     output_dir.mkdir(parents=True, exist_ok=True)
     ledger = frames.Ledger(output_dir, "dreamed")
-    old = read_params(output_dir)
-    try:
-        ledger_run = ledger.run()
-    except ours.NotOursError as e:
-        raise refuse_not_ours(e) from None
-    mine = ledger.only_ours(frames.every_frame(output_dir), "dreaming run of ours",
-                            "dream into an empty folder, or move them away")
+    old, ledger_run, mine = _claim(output_dir, ledger)
     # a ledger of another run of ours (its params.json gone): frames of unknown settings
     orphan = ledger_run is not None and (old is None or ledger_run != ours.run_of(old))
-    if not overwrite:
+    try:
         check_params(output_dir, old, params)
         if orphan:
             raise ResumeError(f"{output_dir} holds frames of a run of ours whose params.json "
                               "is gone: use --overwrite to dream them again, or another "
                               "output folder")
-    if overwrite and (old is not None or ledger_run is not None):
+        otherwise = False
+    except ResumeError:
+        if not overwrite:
+            raise
+        otherwise = True              # --overwrite: a run of ours made otherwise goes
+    if otherwise:
         # the folder holds a run of ours made otherwise: none of its frames may stay
         # among the new ones (also after the new run's last frame)
         for path in mine:
@@ -230,4 +251,4 @@ def open_output(output_dir: str | Path, input: InputFrames, params: dict,
     params = dict(params, scene_cuts=sorted((old or {}).get("scene_cuts", [])))
     done = {int(path.stem) for path in mine if path.suffix.lstrip(".").lower() == input.ext}
     run = ours.run_of(old) if old is not None else ours.new_run_id()
-    return RunState(input, output_dir, params, overwrite, run, done, started=old is not None)
+    return RunState(input, output_dir, params, run, done, started=old is not None)

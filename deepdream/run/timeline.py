@@ -33,6 +33,17 @@ class Footage:
     last_frame: int | None = None
     sound: Path | None = None
 
+    @classmethod
+    def of_movie(cls, movie: str | Path, info, height: int | None = None,
+                 width: int | None = None) -> Footage:
+        """The footage of ``movie`` as ``info`` (its ``video.probe``) says: its frames (of
+        ``height`` x ``width`` where they are scaled), their rate, where the first is, how
+        many (None: a movie of unknown length) and its sound, if it has one."""
+        from ..io.extraction import expected_frames
+        count = expected_frames(info.duration, info.fps) if info.duration else None
+        return cls(height or info.height, width or info.width, info.fps, info.first_picture,
+                   count, Path(movie) if info.has_audio else None)
+
 
 def weight_schedules(spec: str) -> list[str]:
     """The schedules of the weights written ``[SCHEDULE]*TERM`` in a layer specification."""
@@ -53,9 +64,14 @@ class Timeline:
     """The dream settings and the layer of each frame of a run (``at``, ``layer``)."""
 
     def __init__(self, settings: DreamSettings, footage: Footage, sound=None):
-        self.settings, self.footage, self.sound = settings, footage, sound
+        parsed = settings.schedules()
+        # each constant as the number it is ('4.0' octaves, a recipe's "1.5": 4, 1.5)
+        self.settings = dataclasses.replace(settings, **{
+            field: schedule.constant for field, schedule in parsed.items()
+            if schedule.constant is not None})
+        self.footage, self.sound = footage, sound
         self.fps = footage.fps or Fraction(25)      # frames only: the rate does not matter
-        self.schedules = {field: schedule for field, schedule in settings.schedules().items()
+        self.schedules = {field: schedule for field, schedule in parsed.items()
                           if schedule.constant is None}
         self.weights = {text: schedules.parse(text, "a term's weight")
                         for spec in settings.layers for text in weight_schedules(spec)}
@@ -85,11 +101,6 @@ class Timeline:
             from ..io.sound import analyse
             curves = analyse(footage.sound)
         return cls(settings, footage, curves)
-
-    @property
-    def constant(self) -> bool:
-        """Whether every frame has the same settings."""
-        return not self.schedules
 
     def at(self, number: int) -> DreamSettings:
         """The dream settings of frame ``number``: each scheduled one at its value there."""
@@ -122,7 +133,3 @@ class Timeline:
             return spec
         return WEIGHT.sub(lambda m: repr(self.weights[m.group(1)].value(
             number, self.fps, self.footage.first_time, self.sound)), spec)
-
-    def time(self, number: int) -> float:
-        """Where frame ``number`` is on the source's timeline, in seconds."""
-        return float(schedules.frame_time(number, self.fps, self.footage.first_time))
