@@ -20,7 +20,7 @@ from ..errors import DeepDreamError, FramesError, SettingsError, first_line
 from ..io import frames, ours
 from ..progress import start as start_progress
 from . import loop
-from .plan import Plan, footage_of, make_plan, require_ray
+from .plan import Plan, plan_frames, require_ray
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, open_output
 from .threads import WAIT_POLICY, TorchThreads, user_pin, worker_environment
@@ -87,9 +87,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     actors: the run planned (``plan.make_plan``) and carried out by ``run_on_ray``."""
     options = options or RunOptions(device="cpu")
     options = dataclasses.replace(options, ray=options.ray or "local")
-    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
-                               options.end_frame)
-    plan = make_plan(settings, options, model, footage_of(input))
+    plan, input = plan_frames(input_dir, settings, options, model)
     return run_on_ray(plan, input, output_dir, threads)
 
 

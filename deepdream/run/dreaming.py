@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import footage_of, make_plan
+from .plan import plan_frames
 from .settings import DreamReport, DreamSettings, RunOptions
-from .state import InputFrames, check_output
+from .state import check_output
 
 __all__ = ["RunOptions", "dream_video", "default_layers"]
 
@@ -27,10 +27,8 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     combination is refused in one line, before the net is loaded. Raises a DeepDreamError
     subclass."""
     options = options or RunOptions()
-    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
-                               options.end_frame)
     check_output(output_dir)                 # files not ours: refused before loading
-    plan = make_plan(settings, options, model, footage_of(input))
+    plan, input = plan_frames(input_dir, settings, options, model)
     if options.ray:
         from .cluster import run_on_ray
         return run_on_ray(plan, input, output_dir)

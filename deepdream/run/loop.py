@@ -15,7 +15,7 @@ from ..io import flow, frames, ours, scenes
 from ..progress import Display, start as start_progress
 from . import transforms
 from .sequence import Carry, GroupDreamer
-from .plan import Plan, footage_of, make_plan
+from .plan import Plan, plan_frames
 from .settings import DreamReport, DreamSettings, RunOptions
 from .state import InputFrames, RunState, open_output
 from .threads import TorchThreads
@@ -69,10 +69,7 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     run is planned
     (``plan.make_plan``: everything checked) and carried out by ``run_plan``.
     Raises a DeepDreamError subclass."""
-    options = options or RunOptions()
-    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
-                               options.end_frame)
-    plan = make_plan(settings, options, model, footage_of(input), net=net)
+    plan, input = plan_frames(input_dir, settings, options or RunOptions(), model, net)
     return run_plan(plan, input, output_dir)
 
 

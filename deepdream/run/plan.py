@@ -39,11 +39,6 @@ class Plan:
     net: Net
     timeline: Timeline
 
-    @property
-    def dream_size(self) -> tuple[int, int]:
-        """(height, width) at which the frames are dreamed (-p)."""
-        return dream_size(self.settings, self.height, self.width)
-
     def identity(self) -> dict:
         """What params.json records of the model (its files' sha1s, read when it loaded)."""
         model = self.model
@@ -193,6 +188,15 @@ def _load(settings: DreamSettings, options: RunOptions, model, size: tuple[int, 
     if structure is None:
         check_layers(net, settings, *size)
     return net
+
+
+def plan_frames(input_dir, settings: DreamSettings, options: RunOptions, model,
+                net: Net | None = None) -> tuple[Plan, InputFrames]:
+    """The plan of a run on the frames of ``input_dir`` (listed once, as ``options`` choose
+    them) and those frames: ``make_plan`` with their footage."""
+    input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
+                               options.end_frame)
+    return make_plan(settings, options, model, footage_of(input), net=net), input
 
 
 def footage_of(input: InputFrames) -> Footage:
