@@ -172,7 +172,8 @@ def test_huge_numbers_end_at_once(clip, tiny_model_dir, tmp_path):
                            "--recipe", tmp_path / "r.json")
     assert result.returncode == 1 and seen["model_opened"] == 0
     assert result.stderr.strip().splitlines() == [
-        "error: -oct/--octaves must be from 1 to 100, not 1e+23"]
+        f"error: the recipe {tmp_path / 'r.json'}: 'octaves' is 1e+23, not a whole number "
+        "from 1 to 100 or a schedule (keyframes, sound:...)"]
 
 
 def test_a_recipe_of_an_engine_we_lack_is_one_line(clip, tiny_model_dir, tmp_path):

@@ -178,8 +178,10 @@ def test_safetensors_weights_are_read_without_pickle(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, wanted", [
-    ("octaves", "x", "a whole number"), ("layers", 5, "a list of layer names"),
-    ("blend", 7, "a number from 0 to 1, 'loop' or 'random'"),
+    ("octaves", "x", "a whole number from 1 to 100 or a schedule (keyframes, sound:...)"),
+    ("layers", 5, "a list of layer names"),
+    ("blend", 7, "a number from 0 to 1, 'loop', 'random' or a schedule (keyframes, "
+                 "sound:...)"),
     ("model", {"factory": "evil.py:make"}, "a file name"),
     ("flow", "os.system", "'dis', 'farneback' or null")],
     ids=["octaves", "layers", "blend", "model", "flow"])

@@ -122,7 +122,8 @@ def test_every_path_given_to_ffmpeg_is_absolute(tmp_path, ffmpeg_commands, monke
     stage 3 (its trial, the encoding with the movie's sound, the GIF, the read-back), the
     trial of an -o before a job and live mode's source and recorder (in this process: no
     net is needed to build and run them)."""
-    from deepdream.io.live import Recorder, Source
+    from deepdream.io.live import Source
+    from deepdream.io.recording import Recorder
     from deepdream.run.live import LiveOptions
     work = tmp_path / "work"
     work.mkdir()

@@ -221,8 +221,8 @@ def _refuse_own_inputs(output: Path, movies, frame_paths) -> None:
 def _sound(info: dict | None, probed: video.MovieInfo | None) -> str | None:
     """The movie whose sound goes in: the movie named (``probed``), else stage 1's source if
     it is still the movie the frames came from (movie.json's identity). A source that is gone
-    or changed gives a silent movie with a warning rather than another movie's sound: the frames are the user's hours
-    of work, and the warning says how to add the sound."""
+    or changed gives a silent movie with a warning rather than another movie's sound: the
+    frames are the user's hours of work, and the warning says how to add the sound."""
     if probed is not None:
         return probed.path if probed.has_audio else None
     if not info or not info.get("has_audio"):

@@ -126,9 +126,9 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
     pieces = loop.segments(job.todo, loop.known_cuts(job, settings), options.segment_length)
     done = job.done
     todo = [p for p in pieces if not set(p) <= done]
-    if todo:       # params.json and the ledger, once, before any worker writes a frame
-        job.begin()
-        job.begun = True
+    # params.json and the ledger are the driver's to write, once, when a worker has started
+    # and before it is given a segment (workers that began them together raced)
+    job.begun = True
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
     try:
         if address == "local":     # this machine's cores (more if --threads asks) and GPUs
@@ -159,7 +159,7 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
         actors = [Dreamer.remote(model, "cuda" if sizing.gpu else device, precision, job,
                                  plan.timeline, threads)
                   for _ in range(min(sizing.workers, len(todo)))]
-        _run_segments(ray, actors, todo, warmup, retries, bar, sizing, wait_s)
+        _run_segments(ray, actors, todo, warmup, retries, bar, sizing, wait_s, job.begin)
     finally:
         if bar is not None:
             bar.close()
@@ -221,8 +221,9 @@ def plan_workers(device: str, workers: int, nodes: list[dict],
 
 
 def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: int,
-                  bar, plan: WorkerPlan, wait_s: float) -> None:
-    """Hand the segments to the actors as they start, a new one to each actor that
+                  bar, plan: WorkerPlan, wait_s: float, begin) -> None:
+    """Hand the segments to the actors as they start (``begin()`` called before the first
+    is handed), a new one to each actor that
     finishes; stop with one line at a segment that failed: its worker kept dying (after
     ``retries`` retries), or it raised one of our errors (not retried: it would fail again);
     or when no actor has started after ``wait_s`` seconds (reported every REPORT_S)."""
@@ -253,6 +254,8 @@ def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: in
                 raise DeepDreamError(f"a Ray worker could not start: {first_line(e)}") \
                     from None
             log.debug("worker %d started", pid)
+            if not started:
+                begin()
             started += 1
         else:
             actor, piece = running.pop(ready)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from pathlib import Path
 
 from ..errors import DeepDreamError, SettingsError
 from ..io import frames
+from . import schedules
+from .settings import BLEND_WORDS, SCHEDULED
 
 # Named recipes: recipes/NAME.json, dream settings that users share, for the GoogLeNets
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"   # the checkout's recipes/
@@ -27,19 +30,34 @@ def _is_number(v) -> bool:
     return isinstance(v, _NUMBER) and not isinstance(v, bool)
 
 
-def _number_or_schedule(v) -> bool:
-    return _is_number(v) or isinstance(v, str)
+def _scheduled(field: str) -> tuple[str, typing.Callable]:
+    """The rule of a setting that may follow a schedule (``settings.SCHEDULED``): a number
+    in its range, or a schedule's text whose every value is (``schedules.parse``)."""
+    flag, integer, low, high, above = SCHEDULED[field]
+    words = BLEND_WORDS if field == "blend" else ()
+
+    def fits(value) -> bool:
+        if value in words:
+            return True
+        if not (_is_number(value) or isinstance(value, str)):
+            return False
+        try:
+            schedules.parse(value, flag, integer, low, high, above)
+        except SettingsError:
+            return False
+        return True
+    what = f"{'a whole number' if integer else 'a number'} " \
+        f"{schedules.describe_range(low, high, above)}" + \
+        "".join(f", '{word}'" for word in words) + " or a schedule (keyframes, sound:...)"
+    return what, fits
 
 
-# What each dream setting of a recipe may hold (the ranges, and a schedule's text, are checked
-# with the flags' when its run is planned)
-_SCHEDULE = ("a number or a schedule (keyframes, sound:LOW..HIGH)", _number_or_schedule)
+# What each dream setting of a recipe may hold (the ranges of the others are checked with
+# the flags' when its run is planned)
 _DREAM_VALUES = {
     "layers": ("a list of layer names", lambda v: isinstance(v, list) and bool(v) and
                all(isinstance(x, str) for x in v)),
-    "octaves": _SCHEDULE, "iterations": _SCHEDULE, "jitter": _SCHEDULE,
-    "octave_scale": _SCHEDULE, "step_size": _SCHEDULE, "zoom": _SCHEDULE,
-    "flow_blend": _SCHEDULE, "blend": _SCHEDULE,
+    **{field: _scheduled(field) for field in SCHEDULED},
     "preview": ("a whole number", _is_int),
     "flow_decay": ("a number", _is_number), "flow_smooth": ("a number", _is_number),
     "scene_threshold": ("a number", _is_number),

@@ -317,11 +317,12 @@ def _check_range(schedule: Schedule, text: str, low, high, above) -> None:
         if ((low is not None and value < low) or (high is not None and value > high) or
                 (above is not None and value <= above)):
             rounded = f", which rounds to {value}" if value != given else ""
-            raise SettingsError(f"{schedule.setting} must be {_range(low, high, above)}, "
+            raise SettingsError(f"{schedule.setting} must be "
+                                f"{describe_range(low, high, above)}, "
                                 f"not {_number(given)}{rounded}{where}")
 
 
-def _range(low, high, above) -> str:
+def describe_range(low, high, above) -> str:
     """'from 0 to 1', 'more than 0', '1 or more', 'at most 5', 'more than 0 and at most 1'."""
     bottom = f"more than {_number(above)}" if above is not None else (
         None if low is None else f"{_number(low)} or more")

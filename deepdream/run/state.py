@@ -217,7 +217,8 @@ def open_output(output_dir: str | Path, input: InputFrames, params: dict,
     """The run of ``params`` (``run_params``) on ``input`` in ``output_dir``, once it is
     checked that the folder holds nothing but a run of ours made with the same params
     (``overwrite``: a run of ours made otherwise, whose frames, and only those, are removed
-    first; a run of ours made with the same params is continued, with or without it). Its params.json is written just before its first frame (``RunState.begin``).
+    first; a run of ours made with the same params is continued, with or without it). Its
+    params.json is written just before its first frame (``RunState.begin``).
     Raises FramesError for a folder that holds pictures or bookkeeping files of anyone
     else's, ResumeError for a run of ours made otherwise."""
     output_dir = Path(output_dir)
