@@ -338,3 +338,27 @@ def test_workers_that_no_node_can_hold_are_one_line(device, nodes, threads, mess
     from deepdream.errors import DeepDreamError
     with pytest.raises(DeepDreamError, match=message):
         cluster.plan_workers(device, 2, nodes, threads)
+
+
+def test_only_the_runs_own_worker_cards_are_removed(tmp_path):
+    """A folder named like the workers' (.ray-workers) is removed only with cards of ours in
+    it, and only once empty; the user's folder of that name, and the user's files in it, stay."""
+    from deepdream.io import ours
+    users_empty = tmp_path / "a" / cluster.WORKERS_DIR
+    users_empty.mkdir(parents=True)
+    cluster._clear_cards(users_empty)
+    assert users_empty.is_dir()                          # empty, but the user's: it stays
+
+    shared = tmp_path / "b" / cluster.WORKERS_DIR
+    shared.mkdir(parents=True)
+    ours.write_json(shared / "host-1", "ray-worker", {"threads": 1})
+    (shared / "host-2").write_text('{"threads": 1}')    # named like a card, not marked
+    cluster._clear_cards(shared)
+    assert sorted(p.name for p in shared.iterdir()) == ["host-2"]
+    assert (shared / "host-2").read_text() == '{"threads": 1}'
+
+    only_ours = tmp_path / "c" / cluster.WORKERS_DIR
+    only_ours.mkdir(parents=True)
+    ours.write_json(only_ours / "host-1", "ray-worker", {"threads": 1})
+    cluster._clear_cards(only_ours)
+    assert not only_ours.exists() and only_ours.parent.is_dir()

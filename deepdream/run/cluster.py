@@ -313,19 +313,24 @@ def _wait_seconds() -> float:
 
 def _clear_cards(folder: Path) -> None:
     """Remove the worker files (WORKERS_DIR) of this output folder, each marked as ours:
-    this run's at its end, and those a killed run left at the start of the next."""
+    this run's at its end, and those a killed run left at the start of the next. The folder
+    goes too once empty, if it held a card of ours: a folder of that name holding none is
+    the user's, and stays."""
     if not folder.is_dir():
         return
+    removed = 0
     for card in folder.iterdir():
         try:
             ours.read_json(card, "ray-worker")
         except DeepDreamError:       # not ours, or not a file
             continue
         card.unlink(missing_ok=True)
-    try:
-        folder.rmdir()
-    except OSError:               # something else is in it: leave it
-        pass
+        removed += 1
+    if removed:
+        try:
+            folder.rmdir()
+        except OSError:           # something else is in it: leave it
+            pass
 
 
 def _gpu_count() -> int:
