@@ -136,25 +136,62 @@ def test_a_live_recording_of_no_known_type_is_one_line_before_anything_opens(
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_stage2_settings_are_checked_once(tiny_model_dir, tmp_path):
-    """The settings of a stage-2 run are checked by its plan alone."""
+def watched_stage2(tmp_path, model, *args) -> tuple[subprocess.CompletedProcess, dict]:
+    """``2_dreaming_time.py ARGS`` on two frames of ``tmp_path/in`` (made if missing), and
+    what it did (``WATCHED``)."""
     src = tmp_path / "in"
-    src.mkdir()
-    for n in (1, 2):
-        frames.write_frame(src / frames.frame_name(n, "png"), np.full((48, 64, 3), 40.0 * n))
+    if not src.is_dir():
+        src.mkdir()
+        for n in (1, 2):
+            frames.write_frame(src / frames.frame_name(n, "png"),
+                               np.full((48, 64, 3), 40.0 * n))
     code = WATCHED.replace('from deepdream.cli.main import entry\nentry()',
                            'import runpy\nsys.argv[0] = "2_dreaming_time.py"\n'
                            f'runpy.run_path("{ROOT / "2_dreaming_time.py"}", '
                            'run_name="__main__")')
     report = tmp_path / "report.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", code, str(tiny_model_dir / "x"),
-                             str(report), "-i", src, "-o", tmp_path / "out", "-t",
-                             tiny_model_dir, *DREAM], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code, str(model), str(report), "-i", src,
+                             *map(str, args)], env=env, capture_output=True, text=True,
+                            timeout=300)
+    seen = json.loads(report.read_text())
+    report.unlink()
+    return result, seen
+
+
+def test_stage2_settings_are_checked_once(tiny_model_dir, tmp_path):
+    """The settings of a stage-2 run are checked by its plan alone."""
+    result, seen = watched_stage2(tmp_path, tiny_model_dir / "x", "-o", tmp_path / "out",
+                                  "-t", tiny_model_dir, *DREAM)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(report.read_text())["checks"] == 1
+    assert seen["checks"] == 1
     assert len(frames.list_frames(tmp_path / "out")) == 2
+
+
+def test_a_resume_with_other_settings_is_refused_before_the_model_is_read(
+        clip, tiny_model_dir, tmp_path):
+    """A run of ours continued with another setting (-itr 2 after -itr 1) is one line naming
+    it, said before the model is read: by stage 2, and by the one command for the frames it
+    kept in its work folder (nor is the movie extracted again)."""
+    model = tiny_model_dir / "bvlc_googlenet.caffemodel"
+    args = ["-o", tmp_path / "out", "-t", tiny_model_dir, *DREAM]
+    assert watched_stage2(tmp_path, model, *args)[0].returncode == 0
+    other = [*args, "-itr", "2"]
+    job = ["-t", tiny_model_dir, *DREAM, "--work", tmp_path / "w", "--keep-frames"]
+    assert watched(tmp_path, model, clip, "-o", tmp_path / "a.mp4", *job)[0].returncode == 0
+    kept = {n: p.stat().st_mtime_ns
+            for n, p in frames.list_frames(tmp_path / "w" / "frames").items()}
+    for result, seen in (watched_stage2(tmp_path, model, *other),
+                         watched(tmp_path, model, clip, "-o", tmp_path / "b.mp4", *job,
+                                 "-itr", "2")):
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr[-2000:]
+        assert "holds frames dreamed with other parameters (iterations: 1 -> 2)" in lines[0]
+        assert seen["model_opened"] == 0, seen
+        assert not [c for c in seen["ffmpeg"] if "%08d" in c[-1]], seen["ffmpeg"]
+    assert not (tmp_path / "b.mp4").exists()
+    assert {n: p.stat().st_mtime_ns for n, p in
+            frames.list_frames(tmp_path / "w" / "frames").items()} == kept
 
 
 def test_huge_numbers_end_at_once(clip, tiny_model_dir, tmp_path):

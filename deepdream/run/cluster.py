@@ -87,7 +87,7 @@ def dream_frames_ray(input_dir: str | Path, output_dir: str | Path, model,
     actors: the run planned (``plan.make_plan``) and carried out by ``run_on_ray``."""
     options = options or RunOptions(device="cpu")
     options = dataclasses.replace(options, ray=options.ray or "local")
-    plan, input = plan_frames(input_dir, settings, options, model)
+    plan, input = plan_frames(input_dir, output_dir, settings, options, model)
     return run_on_ray(plan, input, output_dir, threads)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from .plan import plan_frames
 from .settings import DreamReport, DreamSettings, RunOptions
-from .state import check_output
 
 __all__ = ["RunOptions", "dream_video", "default_layers"]
 
@@ -27,8 +26,7 @@ def dream_video(input_dir: str | Path, output_dir: str | Path, settings: DreamSe
     combination is refused in one line, before the net is loaded. Raises a DeepDreamError
     subclass."""
     options = options or RunOptions()
-    check_output(output_dir)                 # files not ours: refused before loading
-    plan, input = plan_frames(input_dir, settings, options, model)
+    plan, input = plan_frames(input_dir, output_dir, settings, options, model)
     if options.ray:
         from .cluster import run_on_ray
         return run_on_ray(plan, input, output_dir)

@@ -8,6 +8,7 @@ and a work folder that holds another movie's job is refused, never reused."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -20,7 +21,8 @@ from .loop import run_plan
 from .plan import Plan, make_plan
 from .timeline import Footage
 from .settings import DreamSettings, RunOptions
-from .state import INPUT_IDENTITY, RUN_IDENTITY, InputFrames, check_params, read_params
+from .state import (INPUT_IDENTITY, RUN_IDENTITY, InputFrames, check_params, check_resume,
+                    read_params)
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,9 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
         probed.append(info)
         return footage
 
-    plan = make_plan(settings, options, model, movie_footage)
+    # a run of ours in the work folder, made with other settings: refused before loading
+    resume = None if options.overwrite else functools.partial(check_resume, job.dreamed)
+    plan = make_plan(settings, options, model, movie_footage, before_load=resume)
     info = probed[0]
     if not options.overwrite:      # a run of ours there, for this movie: the same settings?
         old = read_params(job.dreamed) if job.dreamed.is_dir() else None

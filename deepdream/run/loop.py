@@ -69,7 +69,8 @@ def dream_frames(input_dir: str | Path, output_dir: str | Path, net: Net,
     run is planned
     (``plan.make_plan``: everything checked) and carried out by ``run_plan``.
     Raises a DeepDreamError subclass."""
-    plan, input = plan_frames(input_dir, settings, options or RunOptions(), model, net)
+    plan, input = plan_frames(input_dir, output_dir, settings, options or RunOptions(),
+                              model, net)
     return run_plan(plan, input, output_dir)
 
 

@@ -7,6 +7,7 @@ work; then the net is loaded, once, and the plan is carried out by code that tru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import typing
@@ -16,7 +17,7 @@ from pathlib import Path
 from ..errors import DeepDreamError, FramesError, ImageTooSmallError, SettingsError
 from ..io import frames
 from .settings import DreamSettings, RunOptions
-from .state import InputFrames, run_params
+from .state import InputFrames, check_output, check_resume, run_params
 from .timeline import Footage, Timeline
 
 if typing.TYPE_CHECKING:     # the engine imports torch
@@ -69,7 +70,8 @@ def dream_size(settings: DreamSettings, height: int, width: int) -> tuple[int, i
 
 def make_plan(settings: DreamSettings, options: RunOptions, model,
               footage: Footage | typing.Callable[[], Footage],
-              net: Net | None = None) -> Plan:
+              net: Net | None = None,
+              before_load: typing.Callable[[DreamSettings], None] | None = None) -> Plan:
     """The plan of dreaming the frames of ``footage`` (their size, rate and sound; or the
     caller's function that gives it, called once the settings are checked: the caller's own
     checks of its input and output, such as probing a movie, come after the cheaper ones)
@@ -77,10 +79,11 @@ def make_plan(settings: DreamSettings, options: RunOptions, model,
     checked that can be checked, the cheap before the dear -- the settings' values at every
     frame, the extras, the device, the guide image, -p (wider than the frames: they are
     dreamed at their own width, with a warning), the octaves by arithmetic, the schedules
-    against the footage (a sound to follow; the sound analysed once), the layers against the
-    model's structure before its weights are downloaded -- then the weights fetched and the
-    net loaded (once) and the layers, channels and tiles checked against it. Raises a
-    DeepDreamError naming the first mistake."""
+    against the footage (a sound to follow; the sound analysed once), the caller's
+    ``before_load`` (given the settings as planned: a run of ours to continue was made with
+    them), the layers against the model's structure before its weights are downloaded --
+    then the weights fetched and the net loaded (once) and the layers, channels and tiles
+    checked against it. Raises a DeepDreamError naming the first mistake."""
     settings.check()
     options.check()
     _check_extras(settings, options)
@@ -98,6 +101,8 @@ def make_plan(settings: DreamSettings, options: RunOptions, model,
     hardest = settings.hardest()           # the most octaves at the largest scale it takes
     check_octaves(hardest, *size)
     timeline = Timeline.make(settings, footage)
+    if before_load is not None:
+        before_load(settings)
     if net is None:
         net = _load(hardest, options, model, size)
     else:
@@ -190,13 +195,18 @@ def _load(settings: DreamSettings, options: RunOptions, model, size: tuple[int, 
     return net
 
 
-def plan_frames(input_dir, settings: DreamSettings, options: RunOptions, model,
+def plan_frames(input_dir, output_dir, settings: DreamSettings, options: RunOptions, model,
                 net: Net | None = None) -> tuple[Plan, InputFrames]:
     """The plan of a run on the frames of ``input_dir`` (listed once, as ``options`` choose
-    them) and those frames: ``make_plan`` with their footage."""
+    them) into ``output_dir``, and those frames: ``make_plan`` with their footage. Before
+    the net is loaded, ``output_dir`` is refused if it holds files not ours, or (without
+    --overwrite) a run of ours dreamed with other settings."""
+    check_output(output_dir)
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
-    return make_plan(settings, options, model, footage_of(input), net=net), input
+    resume = None if options.overwrite else functools.partial(check_resume, output_dir)
+    plan = make_plan(settings, options, model, footage_of(input), net=net, before_load=resume)
+    return plan, input
 
 
 def footage_of(input: InputFrames) -> Footage:

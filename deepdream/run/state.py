@@ -136,16 +136,29 @@ def run_params(settings: DreamSettings, identity: dict, engine: str, device: str
     None: all but the input frames, as the plan of a whole job knows it before they are
     extracted)."""
     params = {"version": __version__, "engine": engine, "device": device,
-              "precision": precision, **identity,
-              "dream": dict(dataclasses.asdict(settings), layers=list(settings.layers),
-                            guide_sha1=sha1_of(settings.guide_image)
-                            if settings.guide_image else None)}
+              "precision": precision, **identity, "dream": dream_params(settings)}
     if input is not None:
         first = input.first
         params.update(input=str(input.folder.resolve()), image_type=input.ext,
                       input_first_frame={"name": first.name, "size": first.stat().st_size,
                                          "sha1": sha1_of(first)})
     return params
+
+
+def dream_params(settings: DreamSettings) -> dict:
+    """What params.json records of the dream's settings (its "dream")."""
+    return dict(dataclasses.asdict(settings), layers=list(settings.layers),
+                guide_sha1=sha1_of(settings.guide_image) if settings.guide_image else None)
+
+
+def check_resume(output_dir: str | Path, settings: DreamSettings) -> None:
+    """``check_params`` of the dream's settings alone against a run of ours in
+    ``output_dir``, before the net is loaded (the model and engine are compared when the
+    run opens its output, ``open_output``)."""
+    output_dir = Path(output_dir)
+    if output_dir.is_dir():
+        check_params(output_dir, read_params(output_dir), {"dream": dream_params(settings)},
+                     ("dream",))
 
 
 def check_params(output: Path, old: dict | None, params: dict,
