@@ -148,3 +148,35 @@ def test_a_scratch_folder_left_by_a_killed_process_is_removed_by_the_next(tmp_pa
         assert not left[0].exists()
         assert ours.dead_scratch(tmp_path) == [] and mine.is_dir()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links"])
+def test_a_finished_file_never_takes_the_name_of_a_file_that_appeared(tmp_path, monkeypatch,
+                                                                      links):
+    """``put_in_place`` names a finished file of ours only where no file has the name: on a
+    file system without hard links (os.link refused, as FAT and some network shares refuse
+    it) too, also when the user's file appears while it is placed."""
+    import errno
+    import os
+    from pathlib import Path
+    from deepdream.io import ours
+    real_link = os.link
+    appear = {}
+
+    def link(src, dst, **kwargs):          # the moment the name is taken
+        if dst in appear:
+            Path(dst).write_bytes(appear.pop(dst))
+        if not links:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    with ours.scratch(tmp_path) as scratch:
+        free, taken = tmp_path / "free.mp4", tmp_path / "taken.mp4"
+        for finished in (scratch / "a", scratch / "b"):
+            finished.write_bytes(b"ours")
+        appear[taken] = b"the user's"
+        assert ours.put_in_place(scratch / "a", free)
+        assert not ours.put_in_place(scratch / "b", taken)
+        assert free.read_bytes() == b"ours" and taken.read_bytes() == b"the user's"
+        assert not (scratch / "a").exists() and (scratch / "b").read_bytes() == b"ours"

@@ -234,8 +234,9 @@ def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
     """Give ``finished`` (a whole file of ours, in our scratch folder beside ``path``) the
     name ``path``: over a file there only if ``replace``; else by a hard link, which never
     replaces one, even one that appeared a moment ago (on a file system without hard links,
-    a rename once the name is seen free: a file that appears in that instant is replaced).
-    Returns False, ``finished`` left where it is, if a file took ``path`` first."""
+    the name is first taken by an empty file made only if no file has it, which ``finished``
+    then replaces). Returns False, ``finished`` left where it is, if a file took ``path``
+    first."""
     if replace:
         os.replace(finished, path)
         return True
@@ -244,9 +245,11 @@ def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
     except FileExistsError:
         return False
     except OSError:                   # a file system without hard links
-        if os.path.lexists(path):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
             return False
-        os.replace(finished, path)
+        os.replace(finished, path)    # over the empty file just made: ours
         return True
     finished.unlink()
     return True
