@@ -478,6 +478,33 @@ def test_a_recording_whose_ffmpeg_is_stuck_is_kept_beside_your_file(ffmpeg_binar
                                                           "show.mkv"]
 
 
+def test_a_stream_that_nothing_receives_ends_the_recording_in_one_line(ffmpeg_binary):
+    """A recording to a stream that waits for its receiver (tcp://...?listen=1, to which
+    nothing connects): ffmpeg takes frames until it has looked at enough of its input, then
+    nothing. ``stall`` seconds later the recording stops in one line, and ``close`` stops its
+    ffmpeg at once (the live run waited on it for ever)."""
+    from deepdream.errors import VideoError
+    from deepdream.io.recording import Recorder
+    url = f"tcp://127.0.0.1:{free_port()}?listen=1"
+    recorder = Recorder(url, 160, 96, stall=1)
+    noise = np.random.default_rng(0)
+    written = 0
+    with pytest.raises(VideoError) as stalled:
+        for written in range(2000):       # 92 MB: far more than ffmpeg looks at (5 MB)
+            recorder.write(noise.integers(0, 256, (96, 160, 3), np.uint8))
+    assert 0 < written < 2000
+    assert str(stalled.value) == (f"ffmpeg took nothing of the recording {url} for 1 s (a "
+                                  "stream that nothing receives?), so it was stopped")
+    began = time.monotonic()
+    with pytest.raises(VideoError) as closed:
+        recorder.close()
+    assert time.monotonic() - began < 10 + 1        # SIGTERM's wait at most, not the grace
+    assert recorder.process.poll() is not None
+    assert str(closed.value) == (f"ffmpeg could not finish the recording {url}: it took "
+                                 "nothing for 1 s (is anything receiving the stream?), so "
+                                 "stopped")
+
+
 INTERRUPT_AT = """
 import os, signal, sys
 AT = sys.argv[1]

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -89,13 +90,17 @@ class Recorder:
     written under a temporary name and takes its own at ``close``; a URL (udp://, rtmp://,
     ...) is streamed to. A file there already is replaced only with ``overwrite``, also one
     that appeared while recording. Raises VideoError in one line if ffmpeg stops taking
-    frames. ``grace``: the seconds ``close`` gives ffmpeg to finish."""
+    frames, or takes nothing of one for ``stall`` seconds (a stream whose receiver takes no
+    more, a stream that waits for a receiver to connect): it is stopped. ``grace``: the
+    seconds ``close`` gives ffmpeg to finish."""
 
     GRACE = 60.0
+    STALL = 10.0
 
     def __init__(self, output: str, width: int, height: int, overwrite: bool = False,
-                 grace: float = GRACE):
-        self.output, self.overwrite, self.grace = output, overwrite, grace
+                 grace: float = GRACE, stall: float = STALL):
+        self.output, self.overwrite, self.grace, self.stall = output, overwrite, grace, stall
+        self.stalled = False
         self.path = None if is_url(output) else Path(output)
         self._scratch = contextlib.ExitStack()     # our scratch folder beside the file
         self.part = self._scratch.enter_context(ours.temporary(self.path)) if self.path \
@@ -107,6 +112,7 @@ class Recorder:
                     "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                     "-threads", "1", *_options(video.frame_rate_mode("vfr")), *target]
             self.process = start(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.set_blocking(self.process.stdin.fileno(), False)     # a write never hangs
             self.stderr = Stderr(self.process.stderr)
             self.frames, self.first, self.last, self._ms = 0, None, None, -1
             self.saved: str | None = None      # where the whole recording is, once closed
@@ -117,13 +123,23 @@ class Recorder:
             raise
 
     def _send(self, data: bytes) -> None:
-        try:
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            self.process.wait()
-            raise VideoError(f"ffmpeg stopped recording to {self.output}: "
-                             f"{self.stderr.tail()}") from None
+        """Give ``data`` to ffmpeg, as fast as it takes it, waiting ``stall`` seconds at
+        most for it to take more."""
+        pipe, left = self.process.stdin.fileno(), memoryview(data)
+        while left:
+            try:
+                if not select.select([], [pipe], [], self.stall)[1]:
+                    self.stalled = True
+                    raise VideoError(f"ffmpeg took nothing of the recording {self.output} "
+                                     f"for {self.stall:g} s (a stream that nothing receives?)"
+                                     ", so it was stopped")
+                left = left[os.write(pipe, left):]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ValueError):
+                self.process.wait()
+                raise VideoError(f"ffmpeg stopped recording to {self.output}: "
+                                 f"{self.stderr.tail()}") from None
 
     def write(self, image: np.ndarray) -> None:
         """Hand one H x W x 3 uint8 frame to ffmpeg, timed now (to the ms; 1 ms after the
@@ -152,14 +168,19 @@ class Recorder:
                 self.process.stdin.close()
             except BrokenPipeError:
                 pass
+            if self.stalled:
+                raise subprocess.TimeoutExpired(self.process.args, self.stall)
             self.process.wait(self.grace)
         except subprocess.TimeoutExpired:
             stopped = f"still at work {self.grace:g} s after the last frame, so stopped"
+            if self.stalled:
+                hint = "" if self.path else " (is anything receiving the stream?)"
+                stopped = f"it took nothing for {self.stall:g} s{hint}, so stopped"
         except KeyboardInterrupt:
             stopped, interrupted = "stopped by Ctrl-C while it finished", True
         if stopped:
             stop(self.process, min(10.0, self.grace))
-        if self.process.returncode == 0:
+        if self.process.returncode == 0 and not self.stalled:   # (7.0 ends 0 at SIGTERM)
             self.saved = self._name_the_recording() if self.part else self.output
             if interrupted:
                 raise KeyboardInterrupt
