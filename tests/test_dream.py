@@ -190,6 +190,11 @@ def test_objective_terms_are_read():
     assert objectives.parse("loss3/classifier:207,208") == (
         Term("loss3/classifier", 1.0, (207, 208)),)
     assert objectives.parse("0.5*a:3+-2*b") == (Term("a", 0.5, (3,)), Term("b", -2.0))
+    # weights with exponents (a scheduled weight's value as Python writes it): the sign of
+    # an exponent joins no term; a layer's name ending in 'e' keeps its '+'
+    assert objectives.parse("a-1e-05*b:3") == (Term("a"), Term("b", -1e-05, (3,)))
+    assert objectives.parse("2.5E+3*a+b") == (Term("a", 2500.0), Term("b"))
+    assert objectives.parse("conv2e+3*b") == (Term("conv2e"), Term("b", 3.0))
     for bad in ("a:", "a:x", "a:-1", "2*", "+a"):
         with pytest.raises(SettingsError, match=f"^{re.escape(repr(bad))}:? "):   # it is named
             objectives.parse(bad)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepdream.dreamer import objectives
 from deepdream.io import frames
 from deepdream.io.sound import analyse
 from deepdream.run import timeline
@@ -119,6 +120,15 @@ def test_a_weight_may_follow_the_sound(loud_middle):
     quiet, loud = (float(line.layer(n).split("*")[0]) for n in (5, 15))
     assert quiet < 0.05 and loud > 0.95
     assert line.layer(15).endswith("*inception_3b/output+conv2/3x3")
+    # taken away (joined by '-'), at every frame the same two terms, whatever its value
+    # (one as small as 1e-05 is written with an exponent)
+    settings = DreamSettings(layers=("conv2/3x3-[sound:0..0.00005]*inception_3b/output",))
+    line = timeline.Timeline.make(settings, timeline.Footage(64, 96, Fraction(10), 0.0, 30,
+                                                             movie))
+    for n in range(1, 31):
+        first, second = objectives.parse(line.layer(n))
+        assert (first.layer, first.weight) == ("conv2/3x3", 1.0)
+        assert second.layer == "inception_3b/output" and -0.00005 <= second.weight <= 0
 
 
 def test_a_resume_with_another_schedule_is_refused(loud_middle, tiny_model_dir, tmp_path):

@@ -6,6 +6,7 @@ objectives a net differentiates (``deepdream.nets.gradients``, whose names are h
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import re
 
 from ..errors import SettingsError
@@ -31,6 +32,9 @@ _DIGITS = r"(?:\d+\.?\d*|\.\d+)"
 _WEIGHTED = re.compile(rf"\s*([-+]?{_DIGITS}(?:[eE][-+]?\d+)?)\s*\*\s*(.+)")
 # a negative weight may join its term by its sign alone: 'a-0.5*b' is 'a+-0.5*b'
 _MINUS_JOIN = re.compile(rf"(?<=[^+\s])\s*-\s*(?={_DIGITS}\s*\*)")
+# a weight written with an exponent, '1e-05*b' (a scheduled weight's value, as Python writes
+# it): its sign is not a join; written out in decimals before the terms are split
+_EXPONENT = re.compile(rf"(?<![\w.])({_DIGITS}[eE][-+]?\d+)(?=\s*\*)")
 
 
 def parse(spec: str) -> tuple[Term, ...]:
@@ -41,6 +45,7 @@ def parse(spec: str) -> tuple[Term, ...]:
     # a weight that follows a schedule, '[0:0.2, 4s:1]*LAYER' (run.timeline gives each frame's
     # value, and checks it): read as 1 here, taken out before the terms are split
     plain = re.sub(r"\[[^\[\]]*\]", "1", spec)
+    plain = _EXPONENT.sub(lambda m: format(decimal.Decimal(m.group(1)), "f"), plain)
     for piece in _MINUS_JOIN.sub("+-", plain).split("+"):
         weighted = _WEIGHTED.fullmatch(piece)
         weight, rest = (float(weighted.group(1)), weighted.group(2)) if weighted else \
