@@ -231,3 +231,18 @@ def test_a_moments_slowness_does_not_try_a_count_many_times_slower():
         chooser.record(1, 2 * times[1], kind=0)
         assert chooser.threads == 1
     assert tries <= 2        # the start's (its frames' cost is the budget's: no try since)
+
+
+def test_scheduled_weights_do_not_make_each_frame_a_new_kind():
+    """A term weight that follows a schedule ('[sound:0..1]*LAYER') is another number every
+    frame: frames differing only in weights are one kind to the chooser (else each frame
+    counted as a first, a set-up, and the chooser never learnt a pace); other layers,
+    channels, sizes and batches are other kinds."""
+    kind = th.frame_kind("0.25*inception_3b/output+0.75*conv2/3x3:3", 48, 64)
+    assert kind == th.frame_kind("0.9*inception_3b/output-1e-05*conv2/3x3:3", 48, 64)
+    assert kind == th.frame_kind("inception_3b/output+conv2/3x3:3", 48, 64)
+    others = [th.frame_kind("inception_3b/output+conv2/3x3:4", 48, 64),
+              th.frame_kind("inception_3b/output", 48, 64),
+              th.frame_kind("0.25*inception_3b/output+0.75*conv2/3x3:3", 96, 64),
+              th.frame_kind("0.25*inception_3b/output+0.75*conv2/3x3:3", 48, 64, 2)]
+    assert len({kind, *others}) == 5

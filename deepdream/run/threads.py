@@ -222,6 +222,15 @@ def torch_default() -> int:
     return _torch_default
 
 
+def frame_kind(layer: str, height: int, width: int, count: int = 1) -> Hashable:
+    """What sets a dream's set-up cost apart (a frame of a kind not yet seen at a thread count
+    pays it): its layers and channels, size and batch -- not its terms' weights, which a
+    schedule changes every frame."""
+    from ..dreamer.objectives import parse
+    terms = tuple((term.layer, term.channels) for term in parse(layer))
+    return terms, height, width, count
+
+
 class TorchThreads:
     """torch's CPU threads for a run (or all of a Ray worker's): the pinned count, else each
     frame's from a ThreadChooser of at most ``maximum`` (default: the usable cores, at most
@@ -247,7 +256,7 @@ class TorchThreads:
         from ..dreamer.ascent import octave_sizes
         sizes = octave_sizes(height, width, settings.octaves, settings.octave_scale)
         work = count * settings.iterations * sum(h * w for h, w in sizes)
-        with self.frame(work, (layer, height, width, count)):
+        with self.frame(work, frame_kind(layer, height, width, count)):
             yield
 
     @contextlib.contextmanager
