@@ -362,3 +362,21 @@ def test_only_the_runs_own_worker_cards_are_removed(tmp_path):
     ours.write_json(only_ours / "host-1", "ray-worker", {"threads": 1})
     cluster._clear_cards(only_ours)
     assert not only_ours.exists() and only_ours.parent.is_dir()
+
+
+def test_a_worker_that_cannot_load_its_net_is_one_line_of_ours(tmp_path):
+    """A net that loads where the run starts but raises in a Ray worker (a file only the
+    head node has): one line saying a worker could not start, and the net's own words,
+    not Ray's; no traceback, no output folder left."""
+    src = shots_clip(tmp_path / "in")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "2_dreaming_time.py"), "-i", str(src), "-o", str(out),
+         "--model", f"{ROOT / 'tests' / 'own_nets.py'}:head_node_only", "-l", "features.4",
+         "-oct", "1", "-itr", "1", "--ray", "--workers", "1", "-v", "0"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: a Ray worker could not start: head_node_only() failed: RuntimeError: "
+        "calibration.bin: no such file on this node"], result.stderr
+    assert not out.exists()

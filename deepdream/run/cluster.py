@@ -50,6 +50,15 @@ def _dreamer(ray, retries: int):
         """One worker: the net loaded once, segments dreamed one after another."""
 
         def __init__(self, model, device, precision, job, timeline, pinned):
+            # a worker that cannot start says why when asked its pid: as a task's error,
+            # which reaches the driver whole (a creation's error comes as Ray's words)
+            self.failed = None
+            try:
+                self._start(model, device, precision, job, timeline, pinned)
+            except Exception as e:
+                self.failed = e
+
+        def _start(self, model, device, precision, job, timeline, pinned):
             from ..nets.loading import load_model
             self.net = load_model(model, device, "torch", precision)
             # at most as many threads as the CPUs Ray gave this worker on its node
@@ -65,7 +74,9 @@ def _dreamer(ray, retries: int):
                 WAIT_POLICY: os.environ.get(WAIT_POLICY)})
 
         def pid(self) -> int:
-            """This worker's process id, once its net is loaded."""
+            """This worker's process id, once its net is loaded (raises what stopped it)."""
+            if self.failed is not None:
+                raise self.failed
             return os.getpid()
 
         def dream(self, numbers: list[int], warmup: int) -> tuple[int, int, float]:
@@ -132,6 +143,10 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
     quiet = dict(log_to_driver=False, logging_level=log.getEffectiveLevel())  # Ray's at ours
     try:
         if address == "local":     # this machine's cores (more if --threads asks) and GPUs
+            # its notice that the Ray we start has token authentication on (a line at every
+            # run, saying how to turn it off): not the user's concern
+            logging.getLogger("ray._private.authentication.authentication_token_setup") \
+                .setLevel(logging.ERROR)
             here = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
                 os.cpu_count() or 1
             cpus = max(here, workers * (threads or 1))
@@ -227,7 +242,7 @@ def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: in
     finishes; stop with one line at a segment that failed: its worker kept dying (after
     ``retries`` retries), or it raised one of our errors (not retried: it would fail again);
     or when no actor has started after ``wait_s`` seconds (reported every REPORT_S)."""
-    from ray.exceptions import RayActorError
+    from ray.exceptions import RayActorError, RayTaskError
 
     waiting = list(pieces)
     starting = {actor.pid.remote(): actor for actor in actors}
@@ -250,6 +265,8 @@ def _run_segments(ray, actors, pieces: list[list[int]], warmup: int, retries: in
             actor = starting.pop(ready)
             try:
                 pid = ray.get(ready)
+            except RayTaskError as e:
+                raise _error_of(e, "a Ray worker could not start", False) from None
             except RayActorError as e:
                 raise DeepDreamError(f"a Ray worker could not start: {first_line(e)}") \
                     from None
@@ -273,11 +290,7 @@ def _finished(ray, ready, piece: list[int], retries: int, bar) -> None:
     try:
         pid, count, seconds = ray.get(ready)
     except RayTaskError as e:
-        cause = getattr(e, "cause", None)
-        if isinstance(cause, DeepDreamError):
-            raise type(cause)(str(cause)) from None
-        raise DeepDreamError(f"frames {piece[0]}-{piece[-1]} failed on a worker: "
-                             f"{first_line(cause or e)}") from None
+        raise _error_of(e, f"frames {piece[0]}-{piece[-1]} failed on a worker") from None
     except RayActorError as e:
         raise DeepDreamError(
             f"frames {piece[0]}-{piece[-1]} failed {retries + 1} times, their worker "
@@ -286,6 +299,16 @@ def _finished(ray, ready, piece: list[int], retries: int, bar) -> None:
     bar.step(count)
     log.debug("worker %d: frames %d-%d, %d dreamed in %.1f s", pid, piece[0], piece[-1],
               count, seconds)
+
+
+def _error_of(error, what: str, ours_as_raised: bool = True) -> DeepDreamError:
+    """The one-line error of a worker's task that raised ``error`` (Ray's RayTaskError): one
+    of ours as it was raised (unless not ``ours_as_raised``); any other, its first line
+    after ``what``."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, DeepDreamError):
+        return type(cause)(str(cause) if ours_as_raised else f"{what}: {cause}")
+    return DeepDreamError(f"{what}: {first_line(cause or error)}")
 
 
 def _not_started(ray, plan: WorkerPlan, wait_s: float) -> str:
