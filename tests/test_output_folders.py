@@ -48,6 +48,32 @@ def test_another_stages_frames_are_not_taken_for_dreams(tiny_net, tmp_path):
     assert unchanged(other, kept)
 
 
+def test_the_frames_of_the_other_stage_are_named_as_such(tiny_net, tmp_path):
+    """Stage 2 given stage 1's folder as -o, stage 1 given stage 2's: refused in one line
+    that says whose frames are there (not "a file deepdream did not write"), unchanged."""
+    from media import make_clip
+    extracted = tmp_path / "frames"
+    script("1_movie2frames.py", "ffmpeg", make_clip(tmp_path / "clip.mp4", "64x48",
+                                                     duration=0.2), extracted, "png")
+    src, dreamed = frame_folder(tmp_path / "in", 2), tmp_path / "dreamed"
+    run(tiny_net, src, dreamed)
+    before = {folder: {p.name: p.read_bytes() for p in folder.iterdir()}
+              for folder in (extracted, dreamed)}
+    with pytest.raises(FramesError) as refused:
+        run(tiny_net, src, extracted, overwrite=True)
+    assert str(refused.value) == (
+        f"{extracted} holds frames extracted by deepdream (its frames.tsv says so), not "
+        "frames dreamed: dream into another folder, or move it away; nothing was changed")
+    result = script("1_movie2frames.py", "ffmpeg", tmp_path / "clip.mp4", dreamed, "png",
+                    "--overwrite", check=False)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        f"error: {dreamed} holds frames dreamed by deepdream (its frames.tsv says so), not "
+        "frames extracted: give another folder, or move it away; nothing was changed"], \
+        result.stderr
+    assert {folder: {p.name: p.read_bytes() for p in folder.iterdir()}
+            for folder in (extracted, dreamed)} == before
+
+
 def test_overwrite_deletes_only_the_frames_the_earlier_run_made(tiny_net, tmp_path):
     src = frame_folder(tmp_path / "in", 3)
     run(tiny_net, src, tmp_path / "out", end_frame=2)

@@ -282,3 +282,5 @@ def test_a_refusal_of_a_file_not_ours_crosses_processes():
     from deepdream.io.ours import NotOursError
     error = pickle.loads(pickle.dumps(NotOursError("/x/params.json", "params")))
     assert str(error).startswith("/x/params.json was not written by deepdream")
+    error = pickle.loads(pickle.dumps(NotOursError("/x/frames.tsv", "dreamed", "extracted")))
+    assert (error.kind, error.other) == ("dreamed", "extracted")

@@ -128,8 +128,7 @@ def _frames_of_ours(folder: Path, overwrite: bool) -> list[Path]:
         ours.read_json(folder / frames.MOVIE_INFO, "movie")
         ledger.run()
     except ours.NotOursError as e:
-        raise FramesError(f"{folder} holds a {e.path.name} that deepdream did not write: give "
-                          "another folder, or move it away; nothing was changed") from None
+        raise e.refusal("give another folder, or move it away") from None
     mine = ledger.only_ours(existing, "extraction of ours",
                             "give another folder, or move them away")
     if mine and not overwrite:

@@ -181,7 +181,7 @@ class Ledger:
             raise NotOursError(self.path, self.kind) from None
         header = ours.read_ledger_header(first)
         if header is None or header[0] != self.kind:
-            raise NotOursError(self.path, self.kind)
+            raise NotOursError(self.path, self.kind, header and header[0])
         return header[1]
 
     def start(self, run: str) -> None:

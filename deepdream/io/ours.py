@@ -41,13 +41,21 @@ class NotOursError(FramesError):
     """A file with one of our bookkeeping names that this project did not write (it has no
     mark of ours, or the mark of another kind of file)."""
 
-    def __init__(self, path: Path, kind: str):
-        self.path, self.kind = Path(path), kind
-        super().__init__(f"{path} was not written by deepdream (it has no mark of ours): it is "
-                         "left as it is")
+    def __init__(self, path: Path, kind: str, other: str | None = None):
+        self.path, self.kind, self.other = Path(path), kind, other
+        what = (f"is the ledger of frames {other} by deepdream, not of frames {kind}" if other
+                else "was not written by deepdream (it has no mark of ours)")
+        super().__init__(f"{path} {what}: it is left as it is")
+
+    def refusal(self, advice: str) -> FramesError:
+        """The one line that refuses the folder holding the file, ending with ``advice``."""
+        held = (f"frames {self.other} by deepdream (its {self.path.name} says so), not "
+                f"frames {self.kind}" if self.other else
+                f"a {self.path.name} that deepdream did not write")
+        return FramesError(f"{self.path.parent} holds {held}: {advice}; nothing was changed")
 
     def __reduce__(self):                 # across processes (a Ray worker's error)
-        return type(self), (self.path, self.kind)
+        return type(self), (self.path, self.kind, self.other)
 
 
 def new_run_id() -> str:

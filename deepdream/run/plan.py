@@ -199,11 +199,11 @@ def plan_frames(input_dir, output_dir, settings: DreamSettings, options: RunOpti
                 net: Net | None = None) -> tuple[Plan, InputFrames]:
     """The plan of a run on the frames of ``input_dir`` (listed once, as ``options`` choose
     them) into ``output_dir``, and those frames: ``make_plan`` with their footage. Before
-    the net is loaded, ``output_dir`` is refused if it holds files not ours, or (without
-    --overwrite) a run of ours dreamed with other settings."""
-    check_output(output_dir)
+    the net is loaded, ``output_dir`` is refused if it is the input folder, holds files not
+    ours, or (without --overwrite) a run of ours dreamed with other settings."""
     input = InputFrames.listed(input_dir, options.image_type, options.start_frame,
                                options.end_frame)
+    check_output(output_dir, input)
     resume = None if options.overwrite else functools.partial(check_resume, output_dir)
     plan = make_plan(settings, options, model, footage_of(input), net=net, before_load=resume)
     return plan, input

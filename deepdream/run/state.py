@@ -196,10 +196,9 @@ def read_params(output_dir: Path) -> dict | None:
 
 
 def refuse_not_ours(error: ours.NotOursError) -> FramesError:
-    """The one line that refuses a folder holding a bookkeeping file of the user's."""
-    return FramesError(f"{error.path.parent} holds a {error.path.name} that deepdream did not "
-                       "write: dream into another folder, or move it away; nothing was "
-                       "changed")
+    """The one line that refuses an output folder holding a bookkeeping file not of a
+    dreaming run of ours."""
+    return error.refusal("dream into another folder, or move it away")
 
 
 def _claim(output_dir: Path, ledger: frames.Ledger) -> tuple[dict | None, str | None,
@@ -217,10 +216,14 @@ def _claim(output_dir: Path, ledger: frames.Ledger) -> tuple[dict | None, str | 
     return old, ledger_run, mine
 
 
-def check_output(output_dir: str | Path) -> None:
-    """``open_output``'s refusals of what is not ours in ``output_dir`` (if it is there),
-    reading only: said before the net is loaded."""
+def check_output(output_dir: str | Path, input: InputFrames) -> None:
+    """Refuse ``output_dir`` for dreams of ``input``, reading only (said before the net is
+    loaded): the input folder itself, or a folder holding anything not of a dreaming run of
+    ours. Raises FramesError."""
     output_dir = Path(output_dir)
+    if frames.same_path(input.folder, output_dir):
+        raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
+                          "would replace the frames; give another -o")
     if output_dir.is_dir():
         _claim(output_dir, frames.Ledger(output_dir, "dreamed"))
 
@@ -232,12 +235,10 @@ def open_output(output_dir: str | Path, input: InputFrames, params: dict,
     (``overwrite``: a run of ours made otherwise, whose frames, and only those, are removed
     first; a run of ours made with the same params is continued, with or without it). Its
     params.json is written just before its first frame (``RunState.begin``).
+    (``check_output`` has refused the input folder, before the net was loaded.)
     Raises FramesError for a folder that holds pictures or bookkeeping files of anyone
     else's, ResumeError for a run of ours made otherwise."""
     output_dir = Path(output_dir)
-    if frames.same_path(input.folder, output_dir):
-        raise FramesError(f"the output folder {output_dir} is the input folder: the dreams "
-                          "would replace the frames; give another -o")
     output_dir.mkdir(parents=True, exist_ok=True)
     ledger = frames.Ledger(output_dir, "dreamed")
     old, ledger_run, mine = _claim(output_dir, ledger)
