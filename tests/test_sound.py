@@ -141,19 +141,3 @@ def test_a_long_sound_is_analysed_without_holding_it(tmp_path):
     assert curves.duration == pytest.approx(1800, abs=0.05)
     assert peak < 1800 * sound.RATE * 4 / 4, f"{peak / 1e6:.1f} MB"
     assert part(curves, "loudness", 100, 1700).min() > 0.95
-
-
-def test_curves_survive_bytes_and_dict_exactly(clips):
-    curves = sound.analyse(clips["bursts"])
-    times = np.linspace(-1, 5, 601)
-    for again in (sound.SoundCurves.from_bytes(curves.to_bytes()),
-                  sound.SoundCurves.from_dict({**curves.to_dict(), "marker": "a run's"})):
-        for kind in sound.KINDS:
-            assert np.array_equal(again.at(kind, times), curves.at(kind, times))
-        assert again.start == curves.start and again.duration == curves.duration
-    assert len(curves.to_bytes()) < 20_000
-    for damaged in (b"PK\x03\x04 not an npz", curves.to_bytes()[:100]):
-        with pytest.raises(ValueError):
-            sound.SoundCurves.from_bytes(damaged)
-    with pytest.raises(ValueError, match="not a sound analysis"):
-        sound.SoundCurves.from_dict({"format": "something else"})

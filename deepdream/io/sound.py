@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 import math
 import re
 import subprocess
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +45,6 @@ RANGE_DB = 50.0             # a curve spans at most this many dB below its loud 
 BEAT_HALF_LIFE = 0.1        # seconds: the beats pulse is 1/8 at 0.3 s after its onset
 MIN_FLUX = 1.0              # the least flux rise of an onset (log-magnitude summed over bins)
 KINDS = ("loudness", "bass", "beats")
-FORMAT = "deepdream-sound-1"
 
 _CHUNK = RATE * 5           # samples read at a time (5 s, 160 kB)
 _REACH = WINDOW // 2 - HOP // 2   # samples a hop's spectrum reaches before the hop
@@ -102,49 +99,6 @@ class SoundCurves:
         return {kind: np.clip((raw.astype(np.float64) - self.levels[kind][0]) /
                               (self.levels[kind][1] - self.levels[kind][0]), 0.0, 1.0)
                 for kind, raw in (("loudness", self.loudness_db), ("bass", self.bass_db))}
-
-    def to_dict(self) -> dict[str, np.ndarray]:
-        """Arrays only (``np.savez(file, **curves.to_dict(), marker=...)`` keeps it; extra
-        keys are ignored when read back); the dB values as 0.01 dB steps in 16 bits."""
-        levels = np.array([self.levels["loudness"], self.levels["bass"]], np.float64)
-        return {"format": np.array(FORMAT), "start": np.array(self.start),
-                "loudness_cdb": _centi(self.loudness_db).astype(np.int16),
-                "bass_cdb": _centi(self.bass_db).astype(np.int16),
-                "beats": self.beats, "levels": levels}
-
-    @classmethod
-    def from_dict(cls, data) -> SoundCurves:
-        """The curves ``to_dict`` gave (any mapping of its arrays, such as np.load's). Raises
-        ValueError if it is not one."""
-        try:
-            if str(data["format"]) != FORMAT:
-                raise ValueError(f"format {data['format']}")
-            levels = np.asarray(data["levels"], np.float64).reshape(2, 2)
-            loudness = (np.asarray(data["loudness_cdb"], np.int16) / 100).astype(np.float32)
-            bass = (np.asarray(data["bass_cdb"], np.int16) / 100).astype(np.float32)
-            beats = np.asarray(data["beats"], np.float64).reshape(-1)
-            start = float(data["start"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"not a sound analysis of this version ({e})") from None
-        if loudness.shape != bass.shape or loudness.ndim != 1 or not len(loudness):
-            raise ValueError("not a sound analysis: its curves differ in length or are empty")
-        return cls(start, loudness, bass, beats, {"loudness": tuple(map(float, levels[0])),
-                                                  "bass": tuple(map(float, levels[1]))})
-
-    def to_bytes(self) -> bytes:
-        """An .npz file's bytes (compressed: about 1 MB an hour)."""
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **self.to_dict())
-        return buffer.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> SoundCurves:
-        """The curves ``to_bytes`` gave. Raises ValueError if they are not such."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-                return cls.from_dict({key: arrays[key] for key in arrays.files})
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(f"not a sound analysis ({e})") from None
 
 
 def analyse(movie: str | Path, start: float | None = None,
