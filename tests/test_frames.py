@@ -153,24 +153,39 @@ def test_a_scratch_folder_left_by_a_killed_process_is_removed_by_the_next(tmp_pa
 @pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links"])
 def test_a_finished_file_never_takes_the_name_of_a_file_that_appeared(tmp_path, monkeypatch,
                                                                       links):
-    """``put_in_place`` names a finished file of ours only where no file has the name: on a
-    file system without hard links (os.link refused, as FAT and some network shares refuse
-    it) too, also when the user's file appears while it is placed."""
+    """``put_in_place`` names a finished file of ours only where no file has the name, also
+    when the user's file appears while it is placed: with hard links, as the link is made;
+    on a file system without them (os.link refused, as FAT and some network shares refuse
+    it), just after the name is seen free, as the name is taken."""
     import errno
     import os
     from pathlib import Path
     from deepdream.io import ours
-    real_link = os.link
+    real_link, real_lexists, real_open = os.link, os.path.lexists, os.open
     appear = {}
 
-    def link(src, dst, **kwargs):          # the moment the name is taken
-        if dst in appear:
-            Path(dst).write_bytes(appear.pop(dst))
+    def arrive(path):                      # the user's file, once, at its moment
+        if Path(path) in appear:
+            Path(path).write_bytes(appear.pop(Path(path)))
+
+    def link(src, dst, **kwargs):
         if not links:
             raise PermissionError(errno.EPERM, "Operation not permitted")
+        arrive(dst)
         return real_link(src, dst, **kwargs)
 
+    def lexists(path):                     # seen free, then it comes
+        seen = real_lexists(path)
+        arrive(path)
+        return seen
+
+    def open_(path, flags, *args, **kwargs):
+        arrive(path)
+        return real_open(path, flags, *args, **kwargs)
+
     monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os.path, "lexists", lexists)
+    monkeypatch.setattr(os, "open", open_)
     with ours.scratch(tmp_path) as scratch:
         free, taken = tmp_path / "free.mp4", tmp_path / "taken.mp4"
         for finished in (scratch / "a", scratch / "b"):

@@ -494,7 +494,7 @@ def test_a_stream_that_nothing_receives_ends_the_recording_in_one_line(ffmpeg_bi
             recorder.write(noise.integers(0, 256, (96, 160, 3), np.uint8))
     assert 0 < written < 2000
     assert str(stalled.value) == (f"ffmpeg took nothing of the recording {url} for 1 s (a "
-                                  "stream that nothing receives?), so it was stopped")
+                                  "stream that nothing receives?): it is stopped")
     began = time.monotonic()
     with pytest.raises(VideoError) as closed:
         recorder.close()

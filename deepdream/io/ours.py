@@ -257,7 +257,11 @@ def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
         except FileExistsError:
             return False
-        os.replace(finished, path)    # over the empty file just made: ours
+        try:
+            os.replace(finished, path)    # over the empty file just made: ours
+        except BaseException:
+            os.unlink(path)               # the empty file just made, not left in your name
+            raise
         return True
     finished.unlink()
     return True

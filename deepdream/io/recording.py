@@ -112,7 +112,11 @@ class Recorder:
                     "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                     "-threads", "1", *_options(video.frame_rate_mode("vfr")), *target]
             self.process = start(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-            os.set_blocking(self.process.stdin.fileno(), False)     # a write never hangs
+            self._ready = None         # POSIX: written without blocking, as ffmpeg takes it
+            if hasattr(select, "poll"):
+                os.set_blocking(self.process.stdin.fileno(), False)
+                self._ready = select.poll()
+                self._ready.register(self.process.stdin.fileno(), select.POLLOUT)
             self.stderr = Stderr(self.process.stderr)
             self.frames, self.first, self.last, self._ms = 0, None, None, -1
             self.saved: str | None = None      # where the whole recording is, once closed
@@ -124,22 +128,30 @@ class Recorder:
 
     def _send(self, data: bytes) -> None:
         """Give ``data`` to ffmpeg, as fast as it takes it, waiting ``stall`` seconds at
-        most for it to take more."""
-        pipe, left = self.process.stdin.fileno(), memoryview(data)
-        while left:
-            try:
-                if not select.select([], [pipe], [], self.stall)[1]:
+        most for it to take more (on Windows, as long as it takes)."""
+        try:
+            if self._ready is None:
+                self.process.stdin.write(data)
+                self.process.stdin.flush()
+                return
+            pipe, left = self.process.stdin.fileno(), memoryview(data)
+            while left:
+                if not self._ready.poll(self.stall * 1000):
                     self.stalled = True
                     raise VideoError(f"ffmpeg took nothing of the recording {self.output} "
                                      f"for {self.stall:g} s (a stream that nothing receives?)"
-                                     ", so it was stopped")
-                left = left[os.write(pipe, left):]
-            except BlockingIOError:
-                continue
-            except (BrokenPipeError, ValueError):
-                self.process.wait()
-                raise VideoError(f"ffmpeg stopped recording to {self.output}: "
-                                 f"{self.stderr.tail()}") from None
+                                     ": it is stopped")
+                try:
+                    left = left[os.write(pipe, left):]
+                except BlockingIOError:
+                    continue
+        except (OSError, ValueError):        # ffmpeg ended, or we closed its input
+            try:
+                self.process.wait(self.grace)
+            except subprocess.TimeoutExpired:
+                stop(self.process)
+            raise VideoError(f"ffmpeg stopped recording to {self.output}: "
+                             f"{self.stderr.tail()}") from None
 
     def write(self, image: np.ndarray) -> None:
         """Hand one H x W x 3 uint8 frame to ffmpeg, timed now (to the ms; 1 ms after the
