@@ -124,7 +124,8 @@ def test_a_killed_worker_loses_no_frame(tmp_path, tiny_model_dir):
         assert len(workers) == 2, workers
         # each computes with the CPU Ray gave it (a local Ray of 2 CPUs here, 2 workers)
         cores = len(os.sched_getaffinity(0))
-        cards = [json.loads(card.read_text()) for card in (out / cluster.WORKERS_DIR).iterdir()]
+        cards = [json.loads(card.read_text()) for card in (out / cluster.WORKERS_DIR).iterdir()
+                 if card.name != cluster.CARDS_MARK]
         assert {(card["threads"], card["device"], card["OMP_WAIT_POLICY"]) for card in cards} \
             == {(max(1, cores // 2), "cpu", None)}          # OpenMP's own, none set
         before = stamps(out)
@@ -341,27 +342,26 @@ def test_workers_that_no_node_can_hold_are_one_line(device, nodes, threads, mess
 
 
 def test_only_the_runs_own_worker_cards_are_removed(tmp_path):
-    """A folder named like the workers' (.ray-workers) is removed only with cards of ours in
-    it, and only once empty; the user's folder of that name, and the user's files in it, stay."""
+    """The workers' folder (.ray-workers) is removed, once empty, only where a run of ours
+    made it (its mark); in a folder of that name that was there before -- the user's, empty
+    or holding files named like cards, or given our cards by a run -- only our cards go."""
     from deepdream.io import ours
-    users_empty = tmp_path / "a" / cluster.WORKERS_DIR
-    users_empty.mkdir(parents=True)
-    cluster._clear_cards(users_empty)
-    assert users_empty.is_dir()                          # empty, but the user's: it stays
+    users = tmp_path / "a" / cluster.WORKERS_DIR
+    users.mkdir(parents=True)
+    cluster._clear_cards(users)
+    cluster._make_cards_folder(users)                    # there before: not marked
+    ours.write_json(users / "host-1", "ray-worker", {"threads": 1})
+    (users / "host-2").write_text('{"threads": 1}')      # named like a card, not marked
+    cluster._clear_cards(users)
+    assert sorted(p.name for p in users.iterdir()) == ["host-2"]
+    assert (users / "host-2").read_text() == '{"threads": 1}'
 
-    shared = tmp_path / "b" / cluster.WORKERS_DIR
-    shared.mkdir(parents=True)
-    ours.write_json(shared / "host-1", "ray-worker", {"threads": 1})
-    (shared / "host-2").write_text('{"threads": 1}')    # named like a card, not marked
-    cluster._clear_cards(shared)
-    assert sorted(p.name for p in shared.iterdir()) == ["host-2"]
-    assert (shared / "host-2").read_text() == '{"threads": 1}'
-
-    only_ours = tmp_path / "c" / cluster.WORKERS_DIR
-    only_ours.mkdir(parents=True)
-    ours.write_json(only_ours / "host-1", "ray-worker", {"threads": 1})
-    cluster._clear_cards(only_ours)
-    assert not only_ours.exists() and only_ours.parent.is_dir()
+    made = tmp_path / "b" / cluster.WORKERS_DIR
+    made.parent.mkdir()
+    cluster._make_cards_folder(made)
+    ours.write_json(made / "host-1", "ray-worker", {"threads": 1})
+    cluster._clear_cards(made)
+    assert not made.exists() and made.parent.is_dir()
 
 
 def test_a_worker_that_cannot_load_its_net_is_one_line_of_ours(tmp_path):

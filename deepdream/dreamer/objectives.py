@@ -34,7 +34,7 @@ _WEIGHTED = re.compile(rf"\s*([-+]?{_DIGITS}(?:[eE][-+]?\d+)?)\s*\*\s*(.+)")
 _MINUS_JOIN = re.compile(rf"(?<=[^+\s])\s*-\s*(?={_DIGITS}\s*\*)")
 # a weight written with an exponent, '1e-05*b' (a scheduled weight's value, as Python writes
 # it): its sign is not a join; written out in decimals before the terms are split
-_EXPONENT = re.compile(rf"(?<![\w.])({_DIGITS}[eE][-+]?\d+)(?=\s*\*)")
+_EXPONENT = re.compile(rf"(?<![\w.])({_DIGITS}[eE][-+]?\d{{1,3}})(?=\s*\*)")
 
 
 def parse(spec: str) -> tuple[Term, ...]:

@@ -58,7 +58,7 @@ class SoundCurves:
     hop), raw in dB, with the dB ``levels`` (low, high) that map each to 0..1, and the onset
     times (``beats``, seconds on the timeline, rising)."""
     start: float
-    loudness_db: np.ndarray     # (hops,) float32, in steps of 0.01 dB (as it is kept)
+    loudness_db: np.ndarray     # (hops,) float32, in steps of 0.01 dB
     bass_db: np.ndarray         # (hops,) float32, in steps of 0.01 dB
     beats: np.ndarray           # (onsets,) float64
     levels: dict[str, tuple[float, float]]   # "loudness"/"bass" -> (dB at 0, dB at 1)
@@ -235,7 +235,7 @@ def _spectra(windows: np.ndarray) -> np.ndarray:
 
 
 def _centi(decibels: np.ndarray) -> np.ndarray:
-    """dB in whole hundredths (as the curves are kept)."""
+    """dB in whole hundredths (the curves' resolution)."""
     return np.round(decibels.astype(np.float64) * 100)
 
 

@@ -34,6 +34,7 @@ REPORT_S = 30.0           # how often a wait is reported
 # Each worker puts a file named <host>-<pid> here in the output folder while it runs, so that
 # one can see (and a test can find) the run's own worker processes.
 WORKERS_DIR = ".ray-workers"
+CARDS_MARK = "folder.json"   # in WORKERS_DIR: the folder was made by a run of ours
 
 
 class WorkerPlan(typing.NamedTuple):
@@ -166,6 +167,7 @@ def _dream_on_ray(ray, plan: Plan, input: InputFrames, output_dir, threads: int 
                  len(pieces), len(todo), len(job.todo), sizing.workers, sizing.cpus,
                  " and a GPU" if sizing.gpu else "")
         _clear_cards(cards)
+        _make_cards_folder(cards)
         bar = start_progress(progress, sum(len(set(p) - done) for p in todo))
         Dreamer = _dreamer(ray, retries).options(
             num_cpus=sizing.cpus, num_gpus=1 if sizing.gpu else 0,
@@ -306,8 +308,8 @@ def _error_of(error, what: str, ours_as_raised: bool = True) -> DeepDreamError:
     of ours as it was raised (unless not ``ours_as_raised``); any other, its first line
     after ``what``."""
     cause = getattr(error, "cause", None)
-    if isinstance(cause, DeepDreamError):
-        return type(cause)(str(cause) if ours_as_raised else f"{what}: {cause}")
+    if isinstance(cause, DeepDreamError) and ours_as_raised:
+        return cause
     return DeepDreamError(f"{what}: {first_line(cause or error)}")
 
 
@@ -334,23 +336,36 @@ def _wait_seconds() -> float:
     return seconds
 
 
+def _make_cards_folder(folder: Path) -> None:
+    """Make the folder of the workers' files (WORKERS_DIR), marked as ours (CARDS_MARK),
+    where there is none: one that is there is the user's (our own were cleared first)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    ours.write_json(folder / CARDS_MARK, "ray-workers", {})
+
+
 def _clear_cards(folder: Path) -> None:
     """Remove the worker files (WORKERS_DIR) of this output folder, each marked as ours:
-    this run's at its end, and those a killed run left at the start of the next. The folder
-    goes too once empty, if it held a card of ours: a folder of that name holding none is
-    the user's, and stays."""
+    this run's at its end, and those a killed run left at the start of the next; and the
+    folder, once empty, if it is marked as made by a run of ours (a folder of that name that
+    was there before is the user's, and stays)."""
     if not folder.is_dir():
         return
-    removed = 0
+    made = False
     for card in folder.iterdir():
         try:
-            ours.read_json(card, "ray-worker")
+            if card.name == CARDS_MARK:
+                made = ours.read_json(card, "ray-workers") is not None
+            else:
+                ours.read_json(card, "ray-worker")
+                card.unlink(missing_ok=True)
         except DeepDreamError:       # not ours, or not a file
             continue
-        card.unlink(missing_ok=True)
-        removed += 1
-    if removed:
+    if made:
         try:
+            (folder / CARDS_MARK).unlink()
             folder.rmdir()
         except OSError:           # something else is in it: leave it
             pass

@@ -198,8 +198,8 @@ def plan_movie(movie: str | Path, output: str | Path, settings: DreamSettings, m
     info = probed[0]
     if not options.overwrite:      # a run of ours there, for this movie: the same settings?
         old = read_params(job.dreamed) if job.dreamed.is_dir() else None
-        check_params(job.dreamed, old, plan.params(None),
-                     tuple(k for k in RUN_IDENTITY if k not in INPUT_IDENTITY))
+        check_params(job.dreamed, old, plan.params(None),     # "dream": before loading
+                     tuple(k for k in RUN_IDENTITY if k not in (*INPUT_IDENTITY, "dream")))
     return MovieJob(movie, output, info, job, plan, keep_frames, crf)
 
 

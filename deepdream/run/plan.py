@@ -78,10 +78,10 @@ def make_plan(settings: DreamSettings, options: RunOptions, model,
     with ``settings`` and ``options`` on ``model`` (or the loaded ``net``): everything
     checked that can be checked, the cheap before the dear -- the settings' values at every
     frame, the extras, the device, the guide image, -p (wider than the frames: they are
-    dreamed at their own width, with a warning), the octaves by arithmetic, the schedules
-    against the footage (a sound to follow; the sound analysed once), the caller's
+    dreamed at their own width, with a warning), the octaves by arithmetic, the caller's
     ``before_load`` (given the settings as planned: a run of ours to continue was made with
-    them), the layers against the model's structure before its weights are downloaded --
+    them), the schedules against the footage (a sound to follow; the sound analysed once),
+    the layers against the model's structure before its weights are downloaded --
     then the weights fetched and the net loaded (once) and the layers, channels and tiles
     checked against it. Raises a DeepDreamError naming the first mistake."""
     settings.check()
@@ -100,9 +100,9 @@ def make_plan(settings: DreamSettings, options: RunOptions, model,
     size = dream_size(settings, footage.height, footage.width)
     hardest = settings.hardest()           # the most octaves at the largest scale it takes
     check_octaves(hardest, *size)
-    timeline = Timeline.make(settings, footage)
     if before_load is not None:
         before_load(settings)
+    timeline = Timeline.make(settings, footage)
     if net is None:
         net = _load(hardest, options, model, size)
     else:
