@@ -195,3 +195,35 @@ def test_a_finished_file_never_takes_the_name_of_a_file_that_appeared(tmp_path, 
         assert not ours.put_in_place(scratch / "b", taken)
         assert free.read_bytes() == b"ours" and taken.read_bytes() == b"the user's"
         assert not (scratch / "a").exists() and (scratch / "b").read_bytes() == b"ours"
+
+
+def test_a_placement_that_fails_leaves_no_empty_file_and_removes_no_other(tmp_path,
+                                                                          monkeypatch):
+    """Without hard links, a rename that fails after the name was taken by our empty file:
+    that empty file goes, and only it -- a file of the user's that took its place stays."""
+    import errno
+    import os
+    from deepdream.io import ours
+    real_replace = os.replace
+
+    def no_link(src, dst, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    def failing_replace(src, dst, **kwargs):
+        if dst == users:                   # the user's file takes the name first
+            (tmp_path / "theirs").write_bytes(b"the user's")
+            real_replace(tmp_path / "theirs", users)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(os, "replace", failing_replace)
+    ours_path, users = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    with ours.scratch(tmp_path) as scratch:
+        for name in ("a", "b"):
+            (scratch / name).write_bytes(b"ours")
+        for finished, path in ((scratch / "a", ours_path), (scratch / "b", users)):
+            with pytest.raises(OSError):
+                ours.put_in_place(finished, path)
+            assert finished.read_bytes() == b"ours"          # left where it is
+    assert not ours_path.exists()
+    assert users.read_bytes() == b"the user's"

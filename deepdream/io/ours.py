@@ -254,13 +254,18 @@ def put_in_place(finished: Path, path: Path, replace: bool = False) -> bool:
         return False
     except OSError:                   # a file system without hard links
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            held = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
+        made = os.fstat(held)
+        os.close(held)
         try:
             os.replace(finished, path)    # over the empty file just made: ours
         except BaseException:
-            os.unlink(path)               # the empty file just made, not left in your name
+            # the empty file just made, not left in your name (and only that file)
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.stat(path), made):
+                    os.unlink(path)
             raise
         return True
     finished.unlink()
